@@ -1,0 +1,36 @@
+# rtm: the two commands of the README (make demo, make test) and the developer targets.
+# Every target creates .venv when missing and installs the project into it.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEMO_OUT ?= demo-output
+
+.PHONY: demo test lint bench docs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rtm layers --area sample_data/area.gpkg --factors-dir sample_data/factors \
+	    --block-length 150 --out $(DEMO_OUT)/layers.tif --overwrite --verbose
+	@echo ""
+	@echo "Demo done: candidate layers of the synthetic sample city are in $(DEMO_OUT)/layers.tif"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check rtm cli tests benchmarks sample_data
+	$(BIN)/ruff format --check rtm cli tests benchmarks sample_data
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

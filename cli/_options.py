@@ -1,0 +1,130 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(function: F) -> F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+study_options = _stack(
+    click.option(
+        "--area",
+        required=True,
+        metavar="FILE",
+        help="Study-area polygons (shapefile, GeoPackage FILE.gpkg:LAYER, GeoJSON).",
+    ),
+    click.option(
+        "--factor",
+        "factors",
+        multiple=True,
+        metavar="[NAME=]FILE",
+        help="A risk-factor layer; repeat for each factor. NAME defaults to the file name.",
+    ),
+    click.option(
+        "--factors-dir",
+        type=click.Path(file_okay=False),
+        metavar="DIR",
+        help="Use every vector layer in DIR as a factor.",
+    ),
+    click.option(
+        "--protective",
+        multiple=True,
+        metavar="NAME",
+        help="A factor that lowers risk (coded 0/-1); repeatable.",
+    ),
+    click.option(
+        "--block-length",
+        required=True,
+        type=float,
+        metavar="M",
+        help="Average street-block length, in the CRS's units (metres).",
+    ),
+    click.option(
+        "--cell-size", type=float, metavar="M", help="Cell side; default half the block length."
+    ),
+    click.option(
+        "--max-blocks",
+        type=int,
+        default=3,
+        show_default=True,
+        help="Largest spatial influence, in blocks.",
+    ),
+    click.option(
+        "--increment",
+        type=click.Choice(["whole", "half"]),
+        default="whole",
+        show_default=True,
+        help="Spatial-influence steps of whole or half blocks.",
+    ),
+    click.option(
+        "--operationalization",
+        type=click.Choice(["both", "proximity", "density"]),
+        default="both",
+        show_default=True,
+        help="How factors become candidate variables.",
+    ),
+    click.option(
+        "--crs", metavar="CRS", help="Projected CRS to work in (default: the study area's own)."
+    ),
+)
+
+event_options = _stack(
+    click.option(
+        "--where",
+        multiple=True,
+        metavar="COL=V1,V2|COL=LO..HI",
+        help="Keep events whose COL is one of the values, or within the inclusive range; repeat to combine (all must hold).",
+    ),
+    click.option(
+        "--x-column", metavar="NAME", help="CSV column of x/longitude (default: detected)."
+    ),
+    click.option(
+        "--y-column", metavar="NAME", help="CSV column of y/latitude (default: detected)."
+    ),
+    click.option(
+        "--events-crs",
+        metavar="CRS",
+        help="CRS of CSV coordinates (default: lon/lat columns EPSG:4326, x/y the area's CRS).",
+    ),
+)
+
+output_options = _stack(
+    click.option("--overwrite", is_flag=True, help="Replace an existing output."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress messages."),
+    click.option("-v", "--verbose", is_flag=True, help="Progress messages with timings."),
+)
+
+
+class Progress:
+    """Stage messages on stderr: on a terminal only, silent with --quiet, timed with --verbose."""
+
+    def __init__(self, *, quiet: bool = False, verbose: bool = False) -> None:
+        self.enabled = (not quiet) and (verbose or sys.stderr.isatty())
+        self.verbose = verbose
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        now = time.perf_counter()
+        if self.enabled:
+            timing = (
+                f" [{now - self.last:.2f} s, {now - self.start:.2f} s total]"
+                if self.verbose
+                else ""
+            )
+            click.echo(f"rtm: {message}{timing}", err=True)
+        self.last = now

@@ -1,0 +1,321 @@
+"""The analysis grid: a frozen value object taken by every layer function.
+
+Cells are square, laid from the top-left corner of the study area's bounds
+(``x_min``, ``y_max``), row-major, rows going south. A cell is *active* when it
+overlaps the study area with positive area (RTMDx keeps any cell with some overlap);
+inactive cells are nodata in rasters and absent from the model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+from affine import Affine
+
+from rtm.errors import InputError, ParameterError
+
+__all__ = ["MAX_CELLS", "EventCounts", "Grid"]
+
+#: The largest grid (active or not) rtm builds; beyond it the cell size is surely a mistake.
+MAX_CELLS = 100_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """A regular grid of square cells over a study area.
+
+    Attributes
+    ----------
+    x_min, y_max : float
+        Top-left corner of the grid, in CRS units.
+    cell_size : float
+        Side of a cell, in CRS units (metres or feet).
+    n_rows, n_cols : int
+        Grid shape.
+    crs_wkt : str
+        The CRS as WKT.
+    mask : numpy.ndarray
+        ``(n_rows, n_cols)`` bool, True where the cell overlaps the study area.
+    """
+
+    x_min: float
+    y_max: float
+    cell_size: float
+    n_rows: int
+    n_cols: int
+    crs_wkt: str
+    mask: np.ndarray = field(repr=False)
+
+    def __post_init__(self) -> None:
+        mask = np.ascontiguousarray(self.mask, dtype=bool)
+        if mask.shape != (self.n_rows, self.n_cols):
+            raise ParameterError(
+                f"mask shape {mask.shape} does not match the grid ({self.n_rows}, {self.n_cols})"
+            )
+        mask.setflags(write=False)
+        object.__setattr__(self, "mask", mask)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_area(cls, area: gpd.GeoDataFrame | gpd.GeoSeries, cell_size: float) -> Grid:
+        """Build the grid covering ``area`` with square cells of ``cell_size``.
+
+        Parameters
+        ----------
+        area : GeoDataFrame or GeoSeries
+            Study-area polygons in a projected CRS.
+        cell_size : float
+            Cell side in the CRS's units.
+
+        Examples
+        --------
+        >>> import geopandas as gpd
+        >>> from shapely.geometry import box
+        >>> area = gpd.GeoSeries([box(0, 0, 250, 100)], crs="EPSG:27700")
+        >>> grid = Grid.from_area(area, 50)
+        >>> grid.shape, grid.n_active
+        ((2, 5), 10)
+        """
+        if area.crs is None:
+            raise InputError("study area: has no CRS")
+        crs = pyproj.CRS(area.crs)
+        if not crs.is_projected:
+            raise ParameterError(
+                f"study area: the grid needs a projected CRS (metres or feet), got {crs.name}"
+            )
+        if not (isinstance(cell_size, int | float) and math.isfinite(cell_size)) or cell_size <= 0:
+            raise ParameterError(
+                f"cell size must be a positive number of metres, got {cell_size!r}"
+            )
+        geometry = shapely.union_all(np.asarray(area.geometry.values))
+        if geometry.is_empty or geometry.area <= 0:
+            raise InputError("study area: the polygons have zero area")
+        minx, miny, maxx, maxy = geometry.bounds
+        n_cols = max(1, math.ceil((maxx - minx) / cell_size - 1e-9))
+        n_rows = max(1, math.ceil((maxy - miny) / cell_size - 1e-9))
+        if n_cols * n_rows > MAX_CELLS:
+            raise ParameterError(
+                f"cell size {cell_size:g} gives {n_rows} x {n_cols} = {n_rows * n_cols:,} cells "
+                f"(more than {MAX_CELLS:,}): choose a larger cell size"
+            )
+        mask = _overlap_mask(geometry, float(minx), float(maxy), float(cell_size), n_rows, n_cols)
+        if not mask.any():
+            raise ParameterError(f"cell size {cell_size:g}: no cell overlaps the study area")
+        return cls(
+            x_min=float(minx),
+            y_max=float(maxy),
+            cell_size=float(cell_size),
+            n_rows=n_rows,
+            n_cols=n_cols,
+            crs_wkt=crs.to_wkt(),
+            mask=mask,
+        )
+
+    # ------------------------------------------------------------------ derived facts
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_rows, n_cols)``."""
+        return (self.n_rows, self.n_cols)
+
+    @property
+    def crs(self) -> pyproj.CRS:
+        """The grid's CRS."""
+        return pyproj.CRS.from_wkt(self.crs_wkt)
+
+    @property
+    def transform(self) -> Affine:
+        """The affine transform from (col, row) to (x, y), as rasterio uses it."""
+        return Affine(self.cell_size, 0.0, self.x_min, 0.0, -self.cell_size, self.y_max)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(minx, miny, maxx, maxy)`` of the whole grid."""
+        return (
+            self.x_min,
+            self.y_max - self.n_rows * self.cell_size,
+            self.x_min + self.n_cols * self.cell_size,
+            self.y_max,
+        )
+
+    @property
+    def n_active(self) -> int:
+        """Number of cells that overlap the study area."""
+        return int(self.active_index.size)
+
+    @property
+    def active_index(self) -> np.ndarray:
+        """Flat (row-major) indices of the active cells, ascending."""
+        index = np.flatnonzero(self.mask)
+        index.setflags(write=False)
+        return index
+
+    def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
+        """Centres ``(x, y)`` of the active cells, in active-index order."""
+        rows, cols = np.divmod(self.active_index, self.n_cols)
+        return self.centre_of(rows, cols)
+
+    def centre_of(self, rows: Any, cols: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Centres of cells given by row and column."""
+        x = self.x_min + (np.asarray(cols, dtype=float) + 0.5) * self.cell_size
+        y = self.y_max - (np.asarray(rows, dtype=float) + 0.5) * self.cell_size
+        return x, y
+
+    def cell_of(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of the cell containing each point (may fall outside the grid).
+
+        A point on the edge between two cells belongs to the cell east / south of it,
+        except on the grid's own east and south edges, which close the last cells.
+        """
+        col = np.floor((np.asarray(x, dtype=float) - self.x_min) / self.cell_size).astype(np.int64)
+        row = np.floor((self.y_max - np.asarray(y, dtype=float)) / self.cell_size).astype(np.int64)
+        col = np.where(col == self.n_cols, self.n_cols - 1, col)
+        row = np.where(row == self.n_rows, self.n_rows - 1, row)
+        return row, col
+
+    def to_raster(self, values: np.ndarray, nodata: float = np.nan) -> np.ndarray:
+        """Scatter per-active-cell ``values`` into a full ``(n_rows, n_cols)`` array."""
+        values = np.asarray(values)
+        if values.shape[0] != self.n_active:
+            raise ParameterError(
+                f"values has {values.shape[0]} rows; the grid has {self.n_active} active cells"
+            )
+        dtype = np.result_type(values.dtype, np.asarray(nodata).dtype)
+        out = np.full((self.n_rows * self.n_cols,) + values.shape[1:], nodata, dtype=dtype)
+        out[self.active_index] = values
+        return out.reshape((self.n_rows, self.n_cols) + values.shape[1:])
+
+    def cell_polygons(self) -> np.ndarray:
+        """Square polygons of the active cells, in active-index order."""
+        x, y = self.cell_centres()
+        half = self.cell_size / 2.0
+        return shapely.box(x - half, y - half, x + half, y + half)
+
+    def count_events(self, events: gpd.GeoDataFrame, area: Any) -> EventCounts:
+        """Count events per active cell; events outside the study area are dropped.
+
+        Parameters
+        ----------
+        events : GeoDataFrame
+            Points in the grid's CRS.
+        area : shapely geometry or GeoDataFrame
+            The study area; a point on its boundary is inside.
+        """
+        geometry = area
+        if isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
+            geometry = shapely.union_all(np.asarray(area.geometry.values))
+        points = np.asarray(events.geometry.values)
+        shapely.prepare(geometry)
+        inside = shapely.covers(geometry, points)
+        x = shapely.get_x(points[inside])
+        y = shapely.get_y(points[inside])
+        return self._bin(x, y, inside)
+
+    def _bin(self, x: np.ndarray, y: np.ndarray, inside: np.ndarray) -> EventCounts:
+        row, col = self.cell_of(x, y)
+        flat = row * self.n_cols + col
+        lookup = np.full(self.n_rows * self.n_cols, -1, dtype=np.int64)
+        lookup[self.active_index] = np.arange(self.n_active)
+        cell = lookup[flat]
+        # A point on the area's boundary that is also on a cell edge belongs to the
+        # west/north neighbour when the east/south cell only touches the area.
+        for d_row, d_col in ((0, -1), (-1, 0), (-1, -1)):
+            stray = np.flatnonzero(cell < 0)
+            if stray.size == 0:
+                break
+            r, c = row[stray] + d_row, col[stray] + d_col
+            x0, y0 = self.x_min + c * self.cell_size, self.y_max - r * self.cell_size
+            on_edge = (
+                (r >= 0)
+                & (c >= 0)
+                & (x[stray] >= x0)
+                & (x[stray] <= x0 + self.cell_size)
+                & (y[stray] <= y0)
+                & (y[stray] >= y0 - self.cell_size)
+            )
+            fixed = stray[on_edge]
+            cell[fixed] = lookup[r[on_edge] * self.n_cols + c[on_edge]]
+        if (cell < 0).any():  # pragma: no cover - inside the area implies an active cell
+            raise AssertionError("an event inside the area fell in an inactive cell")
+        counts = np.bincount(cell, minlength=self.n_active).astype(np.int64)
+        return EventCounts(
+            counts=counts, n_used=int(x.size), n_outside=int((~inside).sum()), inside=inside
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Grid):
+            return NotImplemented
+        return (
+            self.x_min == other.x_min
+            and self.y_max == other.y_max
+            and self.cell_size == other.cell_size
+            and self.shape == other.shape
+            and self.crs == other.crs
+            and bool(np.array_equal(self.mask, other.mask))
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.x_min, self.y_max, self.cell_size, self.shape, self.mask.tobytes()))
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    """Events per active cell, and how many events were used or dropped.
+
+    ``inside`` flags, per input event, whether it lies in the study area (was used).
+    """
+
+    counts: np.ndarray
+    n_used: int
+    n_outside: int
+    inside: np.ndarray = field(repr=False)
+
+    @property
+    def cells_with_events(self) -> int:
+        """Number of active cells with at least one event."""
+        return int(np.count_nonzero(self.counts))
+
+
+def _overlap_mask(
+    geometry: Any, x_min: float, y_max: float, cell_size: float, n_rows: int, n_cols: int
+) -> np.ndarray:
+    """Cells whose square overlaps ``geometry`` with positive area.
+
+    Centre-inside cells are certainly in; the rasterizer's all-touched cells are the
+    only other candidates, and those are tested exactly.
+    """
+    from rasterio import features
+
+    transform = Affine(cell_size, 0.0, x_min, 0.0, -cell_size, y_max)
+    shape = (n_rows, n_cols)
+    centre_inside = features.rasterize(
+        [(geometry, 1)], out_shape=shape, transform=transform, fill=0, dtype="uint8"
+    ).astype(bool)
+    touched = features.rasterize(
+        [(geometry, 1)],
+        out_shape=shape,
+        transform=transform,
+        fill=0,
+        dtype="uint8",
+        all_touched=True,
+    ).astype(bool)
+    candidates = np.flatnonzero(touched & ~centre_inside)
+    mask = centre_inside.ravel().copy()
+    if candidates.size:
+        rows, cols = np.divmod(candidates, n_cols)
+        x0 = x_min + cols * cell_size
+        y1 = y_max - rows * cell_size
+        boxes = shapely.box(x0, y1 - cell_size, x0 + cell_size, y1)
+        shapely.prepare(geometry)
+        hit = shapely.intersects(geometry, boxes)
+        hit_index = np.flatnonzero(hit)
+        if hit_index.size:
+            overlap = shapely.area(shapely.intersection(geometry, boxes[hit_index]))
+            keep = overlap > 1e-9 * cell_size * cell_size
+            mask[candidates[hit_index[keep]]] = True
+    return mask.reshape(shape)

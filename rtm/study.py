@@ -1,0 +1,149 @@
+"""Load a study from files: the area, its grid, the events counted on it, the factors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from rtm.errors import InputError, ParameterError
+from rtm.grid import EventCounts, Grid
+from rtm.io import factor_sources, read_events, read_factor, read_study_area
+from rtm.layers import Factor
+
+__all__ = ["Study", "load_study", "resolve_cell_size"]
+
+
+def resolve_cell_size(block_length: float, cell_size: float | None) -> float:
+    """The cell size, defaulting to half the block length."""
+    if cell_size is None:
+        return float(block_length) / 2.0
+    return float(cell_size)
+
+
+@dataclass(frozen=True, eq=False)
+class Study:
+    """Everything read from the inputs, in one projected CRS.
+
+    Attributes
+    ----------
+    area : GeoDataFrame
+        Study-area polygons.
+    grid : Grid
+        The analysis grid.
+    events : GeoDataFrame or None
+        The events used (inside the area, after filters).
+    counts : EventCounts or None
+        Events per active cell.
+    factors : tuple of Factor
+        The risk factors.
+    sources : dict
+        Where each input came from (for the report).
+    """
+
+    area: gpd.GeoDataFrame = field(repr=False)
+    grid: Grid
+    events: gpd.GeoDataFrame | None = field(repr=False)
+    counts: EventCounts | None
+    factors: tuple[Factor, ...]
+    sources: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def area_geometry(self) -> shapely.Geometry:
+        """The study area as one geometry."""
+        return shapely.union_all(np.asarray(self.area.geometry.values))
+
+
+def load_study(
+    *,
+    area: str | Path,
+    block_length: float,
+    cell_size: float | None = None,
+    events: str | Path | None = None,
+    factors: Sequence[str] = (),
+    factors_dir: str | Path | None = None,
+    protective: Sequence[str] = (),
+    where: Sequence[str] = (),
+    crs: str | None = None,
+    x_column: str | None = None,
+    y_column: str | None = None,
+    events_crs: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Study:
+    """Read the study area, events and factors from files and build the grid.
+
+    Parameters
+    ----------
+    area : path
+        Study-area polygons.
+    block_length : float
+        Average street-block length (CRS units), used for the default cell size.
+    cell_size : float, optional
+        Cell side; default half the block length.
+    events : path, optional
+        Outcome events (points); omitted when only layers are wanted.
+    factors : sequence of str
+        ``FILE`` or ``NAME=FILE`` specs.
+    factors_dir : path, optional
+        A folder whose every vector layer is a factor.
+    protective : sequence of str
+        Names of protective factors.
+    where : sequence of str
+        Event filters, see :func:`rtm.io.parse_where`.
+    crs : str, optional
+        Projected CRS to work in (default: the area's own).
+    x_column, y_column, events_crs : str, optional
+        CSV coordinate columns and their CRS for the events.
+    progress : callable, optional
+        Receives short progress messages.
+    """
+    say = progress or (lambda message: None)
+    study_area = read_study_area(area, crs=crs)
+    size = resolve_cell_size(block_length, cell_size)
+    grid = Grid.from_area(study_area, size)
+    say(f"grid: {grid.n_rows} x {grid.n_cols} cells of {size:g}, {grid.n_active:,} in the area")
+    sources = factor_sources(factors, factors_dir)
+    if not sources:
+        raise ParameterError("no risk factor given: use --factor FILE or --factors-dir DIR")
+    names = {name for name, _ in sources}
+    unknown = sorted(set(protective) - names)
+    if unknown:
+        raise ParameterError(
+            f"--protective {', '.join(unknown)}: no such factor; factors are {', '.join(sorted(names))}"
+        )
+    loaded = []
+    for name, source in sources:
+        features = read_factor(source, grid.crs, name=name)
+        loaded.append(Factor(name, features, protective=name in set(protective)))
+    say(f"factors: {len(loaded)} read")
+    event_frame = counts = None
+    if events is not None:
+        event_frame = read_events(
+            events, grid.crs, where=where, x_column=x_column, y_column=y_column, csv_crs=events_crs
+        )
+        geometry = shapely.union_all(np.asarray(study_area.geometry.values))
+        counts = grid.count_events(event_frame, geometry)
+        if counts.n_used == 0:
+            raise InputError(
+                f"events {events}: all {counts.n_outside} events lie outside the study area "
+                "(check that both are in the right CRS)"
+            )
+        event_frame = event_frame.loc[counts.inside]
+        say(f"events: {counts.n_used:,} used, {counts.n_outside:,} outside the area dropped")
+    return Study(
+        area=study_area,
+        grid=grid,
+        events=event_frame,
+        counts=counts,
+        factors=tuple(loaded),
+        sources={
+            "area": str(area),
+            "events": None if events is None else str(events),
+            "factors": dict(sources),
+            "where": list(where),
+        },
+    )

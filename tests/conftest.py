@@ -1,0 +1,40 @@
+"""Shared fixtures: paths to the sample city and to the London data, CLI runners."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+LONDON = Path(os.environ.get("RTM_LONDON_DATA", ROOT.parent / "shared" / "data" / "london"))
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def london_dir() -> Path:
+    if not (LONDON / "study_area.shp").exists():
+        pytest.skip(
+            f"London data not found at {LONDON} (set RTM_LONDON_DATA or place ../shared/data/london)"
+        )
+    return LONDON
+
+
+def run_rtm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `rtm` command in a subprocess (so exit codes and stderr are real)."""
+    return subprocess.run(
+        [sys.executable, "-m", "rtm_cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"},
+        timeout=600,
+    )

@@ -1,0 +1,237 @@
+"""Readers: formats, CSV coordinate detection, CRS handling, filters, and bad input."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from rtm.errors import CRSError, InputError, ParameterError, RTMWarning
+from rtm.io import (
+    apply_where,
+    factor_sources,
+    parse_where,
+    read_events,
+    read_factor,
+    read_study_area,
+    read_vector,
+)
+
+BNG = "EPSG:27700"
+
+
+@pytest.fixture()
+def points_bng() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"kind": ["a", "b", "a"], "value": [1, 2, 3]},
+        geometry=shapely.points([[530000, 180000], [530100, 180100], [530200, 180050]]),
+        crs=BNG,
+    )
+
+
+@pytest.mark.parametrize("suffix,layer", [(".shp", None), (".gpkg", "pts"), (".geojson", None)])
+def test_vector_formats_round_trip(
+    tmp_path: Path, points_bng, suffix: str, layer: str | None
+) -> None:
+    path = tmp_path / f"points{suffix}"
+    points_bng.to_file(path, layer=layer, engine="pyogrio")
+    source = f"{path}:{layer}" if layer else path
+    gdf = read_vector(source)
+    assert len(gdf) == 3
+    target = gdf.to_crs(BNG) if suffix == ".geojson" else gdf
+    np.testing.assert_allclose(
+        shapely.get_x(target.geometry.values), [530000, 530100, 530200], atol=1e-3
+    )
+
+
+def test_gpkg_unknown_layer_lists_layers(tmp_path: Path, points_bng) -> None:
+    path = tmp_path / "p.gpkg"
+    points_bng.to_file(path, layer="pts")
+    with pytest.raises(InputError, match="no layer 'nope'; layers are pts"):
+        read_vector(f"{path}:nope")
+
+
+@pytest.mark.parametrize(
+    "columns,crs",
+    [
+        (("longitude", "latitude"), None),
+        (("Longitude", "Latitude"), None),
+        (("lon", "lat"), None),
+        (("x", "y"), BNG),
+        (("Easting", "Northing"), BNG),
+    ],
+)
+def test_csv_coordinate_detection(tmp_path: Path, columns, crs) -> None:
+    if crs is None:
+        xs, ys = [-0.1349, -0.1497], [51.5067, 51.4908]
+    else:
+        xs, ys = [530000.0, 531000.0], [180000.0, 181000.0]
+    path = tmp_path / "e.csv"
+    pd.DataFrame({columns[0]: xs, columns[1]: ys, "type": ["robbery", "burglary"]}).to_csv(
+        path, index=False
+    )
+    events = read_events(path, gpd.GeoSeries([], crs=BNG).crs)
+    assert events.crs.to_epsg() == 27700
+    assert len(events) == 2
+    x = shapely.get_x(events.geometry.values)
+    assert 500_000 < x.min() < 540_000  # reprojected into metres, never degrees
+
+
+def test_csv_named_columns_and_crs(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("E,N,t\n530000,180000,a\n")
+    events = read_events(
+        path, gpd.GeoSeries([], crs=BNG).crs, x_column="E", y_column="N", csv_crs="EPSG:27700"
+    )
+    assert shapely.get_x(events.geometry.values)[0] == 530000
+
+
+def test_csv_without_coordinates(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(InputError, match=r"e\.csv: no coordinate columns found.*columns are a, b"):
+        read_events(path, gpd.GeoSeries([], crs=BNG).crs)
+
+
+def test_lonlat_declared_as_metres(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("x,y\n-0.13,51.50\n-0.14,51.51\n")
+    with pytest.raises(CRSError, match="look like longitude/latitude"):
+        read_events(path, gpd.GeoSeries([], crs=BNG).crs)
+
+
+def test_metres_declared_as_lonlat(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("longitude,latitude\n530000,180000\n")
+    with pytest.raises(CRSError, match="not degrees"):
+        read_events(path, gpd.GeoSeries([], crs=BNG).crs)
+
+
+def test_layer_without_crs(tmp_path: Path, points_bng) -> None:
+    path = tmp_path / "p.shp"
+    points_bng.to_file(path)
+    path.with_suffix(".prj").unlink()
+    with pytest.raises(CRSError, match="has no CRS"):
+        read_vector(path)
+
+
+def test_corrupt_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.shp"
+    path.write_bytes(b"this is not a shapefile" * 10)
+    with pytest.raises(InputError, match="bad.shp: cannot be read"):
+        read_vector(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="file not found"):
+        read_vector(tmp_path / "nope.gpkg")
+
+
+def test_invalid_geometries_are_repaired(tmp_path: Path) -> None:
+    bowtie = shapely.Polygon([(0, 0), (100, 100), (100, 0), (0, 100)])
+    path = tmp_path / "a.gpkg"
+    gpd.GeoDataFrame(geometry=[bowtie], crs=BNG).to_file(path)
+    with pytest.warns(RTMWarning, match="1 invalid geometries were repaired"):
+        area = read_study_area(path)
+    assert area.is_valid.all()
+    assert area.area.sum() == pytest.approx(5000.0)
+
+
+def test_study_area_must_be_polygons(tmp_path: Path, points_bng) -> None:
+    path = tmp_path / "p.gpkg"
+    points_bng.to_file(path)
+    with pytest.raises(InputError, match="must be polygons, got Point"):
+        read_study_area(path)
+
+
+def test_geographic_area_goes_to_utm_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "a.geojson"
+    gpd.GeoDataFrame(geometry=[shapely.box(-0.2, 51.45, -0.1, 51.55)], crs="EPSG:4326").to_file(
+        path
+    )
+    with pytest.warns(RTMWarning, match="UTM zone 30N"):
+        area = read_study_area(path)
+    assert area.crs.is_projected
+    assert 6e7 < area.area.sum() < 8e7  # about 7 km x 11 km, in square metres
+
+
+def test_factor_sources(tmp_path: Path) -> None:
+    (tmp_path / "bars.shp").write_text("")
+    (tmp_path / "readme.txt").write_text("")
+    pairs = factor_sources(["atms=x.gpkg:atm"], tmp_path)
+    assert pairs == [("bars", str(tmp_path / "bars.shp")), ("atms", "x.gpkg:atm")]
+    with pytest.raises(ParameterError, match="repeated: bars"):
+        factor_sources(["bars=y.shp"], tmp_path)
+
+
+# ------------------------------------------------------------------------- where
+
+FRAME = pd.DataFrame(
+    {
+        "type": ["Robbery", "burglary", "robbery", "theft", "robbery"],
+        "month": [1, 3, 6, 7, 12],
+        "date": ["2022-01-15", "2022-03-01", "2022-06-30", "2022-07-01", "2022-12-31"],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "clauses,expected",
+    [
+        (["type=robbery"], [0, 2, 4]),
+        (["type=robbery,theft"], [0, 2, 3, 4]),
+        (["month=1..6"], [0, 1, 2]),
+        (["month=..3"], [0, 1]),
+        (["month=7.."], [3, 4]),
+        (["type=robbery", "month=1..6"], [0, 2]),
+        (["date=2022-03..2022-06"], [1, 2]),
+        (["date=2022-06-30..2022-07-01"], [2, 3]),
+        (["month=3,12"], [1, 4]),
+    ],
+)
+def test_where(clauses: list[str], expected: list[int]) -> None:
+    kept = apply_where(FRAME, [parse_where(c) for c in clauses])
+    assert list(kept.index) == expected
+
+
+def test_where_unknown_column_lists_columns() -> None:
+    with pytest.raises(ParameterError, match="no column 'kind'; columns are type, month, date"):
+        apply_where(FRAME, [parse_where("kind=robbery")])
+
+
+@pytest.mark.parametrize("text", ["type", "=x", "type=", "month=..", "__import__('os')"])
+def test_where_malformed(text: str) -> None:
+    with pytest.raises(ParameterError, match="--where"):
+        parse_where(text)
+
+
+def test_where_range_bounds_must_be_numbers_or_dates() -> None:
+    with pytest.raises(ParameterError, match="neither a number nor an ISO date"):
+        apply_where(FRAME, [parse_where("type=a..b")])
+
+
+# ------------------------------------------------------------------------- London
+
+
+@pytest.mark.london
+def test_london_inputs_load(london_dir: Path) -> None:
+    area = read_study_area(london_dir / "study_area.shp")
+    assert area.crs.to_epsg() == 27700
+    events = read_events(
+        london_dir / "crimes_2022.csv.gz", area.crs, where=["type=robbery", "month=1..6"]
+    )
+    assert len(events) > 5000
+    assert events.crs.to_epsg() == 27700
+    minx, miny, maxx, maxy = events.total_bounds
+    assert 500_000 < minx < maxx < 560_000 and 160_000 < miny < maxy < 200_000
+    counts = {}
+    for path in sorted((london_dir / "factors").glob("*.shp")):
+        counts[path.stem] = len(read_factor(path, area.crs, name=path.stem))
+    assert len(counts) == 19
+    assert counts["bus_stops"] == 3498 and counts["pubs"] == 733 and counts["police_stations"] == 14

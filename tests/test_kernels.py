@@ -1,0 +1,116 @@
+"""Numba kernels against their slow twins on random small cases."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from rtm.grid import Grid
+from rtm.layers import _weighted_points, binarize_density, kernel_density, nearest_distance
+from tests.naive import naive_density, naive_distance
+
+CRS = "EPSG:27700"
+
+
+def _grid(rng: np.random.Generator, cell: float = 25.0) -> Grid:
+    # an irregular area so that the active mask matters
+    blob = shapely.Point(500, 500).buffer(rng.uniform(300, 450))
+    bite = shapely.Point(rng.uniform(200, 800), rng.uniform(200, 800)).buffer(150)
+    area = gpd.GeoSeries([blob.difference(bite)], crs=CRS)
+    return Grid.from_area(area, cell)
+
+
+def _random_points(rng: np.random.Generator, n: int) -> np.ndarray:
+    xy = rng.uniform(-100, 1100, size=(n, 2))
+    return shapely.points(xy)
+
+
+def _random_lines(rng: np.random.Generator, n: int) -> np.ndarray:
+    lines = []
+    for _ in range(n):
+        k = rng.integers(2, 6)
+        lines.append(shapely.LineString(rng.uniform(-100, 1100, size=(k, 2))))
+    return np.array(lines, dtype=object)
+
+
+def _random_polygons(rng: np.random.Generator, n: int) -> np.ndarray:
+    polys = []
+    for _ in range(n):
+        centre = rng.uniform(0, 1000, 2)
+        polys.append(shapely.Point(*centre).buffer(rng.uniform(20, 120), 8))
+    return np.array(polys, dtype=object)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("kind", ["points", "lines", "polygons", "mixed"])
+def test_proximity_matches_brute_force(seed: int, kind: str) -> None:
+    rng = np.random.default_rng(seed)
+    grid = _grid(rng, cell=rng.choice([20.0, 33.3, 50.0]))
+    makers = {
+        "points": lambda: _random_points(rng, int(rng.integers(1, 25))),
+        "lines": lambda: _random_lines(rng, int(rng.integers(1, 6))),
+        "polygons": lambda: _random_polygons(rng, int(rng.integers(1, 6))),
+        "mixed": lambda: np.concatenate(
+            [_random_points(rng, 5), _random_lines(rng, 2), _random_polygons(rng, 2)]
+        ),
+    }
+    geometries = makers[kind]()
+    reach = 300.0
+    fast = nearest_distance(grid, geometries, reach)
+    slow = naive_distance(grid, geometries)
+    within = slow <= reach
+    np.testing.assert_allclose(fast[within], slow[within], rtol=0, atol=1e-7)
+    assert np.all(np.isinf(fast[~within]))
+    for d in (50.0, 100.0, 150.0, 300.0):
+        np.testing.assert_array_equal(fast <= d, slow <= d)
+
+
+def test_proximity_exact_on_grid_aligned_ties() -> None:
+    # features exactly on cell centres: distances of exactly k cells must count as within
+    area = gpd.GeoSeries([shapely.box(0, 0, 1000, 1000)], crs=CRS)
+    grid = Grid.from_area(area, 50.0)
+    point = shapely.points([[525.0, 525.0]])
+    distance = nearest_distance(grid, point, 200.0)
+    slow = naive_distance(grid, point)
+    np.testing.assert_array_equal(distance <= 200.0, slow <= 200.0)
+    assert int((distance <= 200.0).sum()) == int((slow <= 200.0).sum()) > 0
+    assert (slow == 200.0).sum() == 4  # the four cells exactly 4 cells away count
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("kind", ["points", "lines", "polygons"])
+def test_density_matches_brute_force(seed: int, kind: str) -> None:
+    rng = np.random.default_rng(100 + seed)
+    grid = _grid(rng, cell=rng.choice([25.0, 40.0]))
+    geometries = {
+        "points": lambda: _random_points(rng, int(rng.integers(5, 60))),
+        "lines": lambda: _random_lines(rng, 3),
+        "polygons": lambda: _random_polygons(rng, 3),
+    }[kind]()
+    bandwidths = [60.0, 120.0, 180.0]
+    fast = kernel_density(grid, geometries, bandwidths)
+    px, py, weight = _weighted_points(geometries, grid.cell_size / 4)
+    for b, bandwidth in enumerate(bandwidths):
+        slow = naive_density(grid, px, py, weight, bandwidth)
+        np.testing.assert_allclose(fast[b], slow, rtol=1e-12, atol=1e-15)
+        mean, sd = slow.mean(), slow.std(ddof=1)
+        np.testing.assert_array_equal(binarize_density(fast[b])[0], slow >= mean + 2 * sd)
+
+
+def test_density_integrates_to_feature_count() -> None:
+    # a point far from the edges: the kernel sums to ~1 over cells (times cell area)
+    area = gpd.GeoSeries([shapely.box(0, 0, 2000, 2000)], crs=CRS)
+    grid = Grid.from_area(area, 10.0)
+    density = kernel_density(grid, shapely.points([[1003.0, 997.0]]), [200.0])[0]
+    assert density.sum() * 100.0 == pytest.approx(1.0, rel=1e-3)
+
+
+def test_line_density_weighs_length() -> None:
+    area = gpd.GeoSeries([shapely.box(0, 0, 2000, 2000)], crs=CRS)
+    grid = Grid.from_area(area, 20.0)
+    line = shapely.LineString([(500, 1000), (1500, 1000)])
+    density = kernel_density(grid, [line], [100.0])[0]
+    # integral of the density equals the line's length (in metres)
+    assert density.sum() * 400.0 == pytest.approx(1000.0, rel=1e-2)
