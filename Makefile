@@ -19,10 +19,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/rtm layers --area sample_data/area.gpkg --factors-dir sample_data/factors \
-	    --block-length 150 --out $(DEMO_OUT)/layers.tif --overwrite --verbose
+	$(BIN)/rtm analyze sample_data/crimes.csv --area sample_data/area.gpkg \
+	    --factors-dir sample_data/factors --protective parks --where type=robbery \
+	    --block-length 150 --out $(DEMO_OUT) --overwrite --verbose
 	@echo ""
-	@echo "Demo done: candidate layers of the synthetic sample city are in $(DEMO_OUT)/layers.tif"
+	@echo "Demo done (synthetic sample city, robbery). Model table: $(DEMO_OUT)/factors.csv;"
+	@echo "risk map: $(DEMO_OUT)/risk.tif (GeoTIFF) and $(DEMO_OUT)/cells.gpkg; report: $(DEMO_OUT)/report.json"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -6,11 +6,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rtm.errors import ParameterError
-from rtm.export.atomic import atomic_file
+from rtm.model import RiskTerrainModel, RTMResult, report_dict
+from rtm.export.atomic import atomic_dir, atomic_file
 from rtm.layers import CandidateSet, build_candidates, spatial_influences
 from rtm.study import Study, load_study
 
-__all__ = ["build_study_candidates", "write_layers"]
+__all__ = ["analyze", "build_study_candidates", "write_layers"]
 
 
 def build_study_candidates(
@@ -92,3 +93,101 @@ def write_layers(
                 dtype="int8",
             )
     return out
+
+
+def analyze(
+    *,
+    events: str | Path,
+    area: str | Path,
+    block_length: float,
+    out: str | Path | None = None,
+    factors: Sequence[str] = (),
+    factors_dir: str | Path | None = None,
+    protective: Sequence[str] = (),
+    cell_size: float | None = None,
+    max_blocks: int = 3,
+    increment: str = "whole",
+    operationalization: str = "both",
+    where: Sequence[str] = (),
+    crs: str | None = None,
+    x_column: str | None = None,
+    y_column: str | None = None,
+    events_crs: str | None = None,
+    model: RiskTerrainModel | None = None,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> RTMResult:
+    """Run a whole analysis from files, and write the run folder when ``out`` is given.
+
+    The run folder holds ``report.json``, ``factors.csv``, ``risk.tif`` (absent when no
+    factor is significant) and ``cells.gpkg``. It is written atomically: a failure
+    leaves no partial folder, and an existing one is replaced only with ``overwrite``.
+
+    Returns
+    -------
+    RTMResult
+        Check ``result.significant``: when False there is no risk surface.
+    """
+    import time
+
+    from rtm.export.atomic import check_writable
+
+    if out is not None:
+        check_writable(out, overwrite=overwrite)  # fail before the slow work
+    model = model or RiskTerrainModel()
+    stamps = {"start": time.perf_counter()}
+    study = load_study(
+        area=area,
+        block_length=block_length,
+        cell_size=cell_size,
+        events=events,
+        factors=factors,
+        factors_dir=factors_dir,
+        protective=protective,
+        where=where,
+        crs=crs,
+        x_column=x_column,
+        y_column=y_column,
+        events_crs=events_crs,
+        progress=progress,
+    )
+    stamps["read"] = time.perf_counter()
+    candidates = build_study_candidates(
+        study,
+        block_length=block_length,
+        max_blocks=max_blocks,
+        increment=increment,
+        operationalization=operationalization,
+        progress=progress,
+    )
+    stamps["layers"] = time.perf_counter()
+    assert study.counts is not None
+    result = model.fit(candidates, study.counts.counts, progress=progress).result_
+    result.timings["read_and_grid"] = stamps["read"] - stamps["start"]
+    result.timings["layers"] = stamps["layers"] - stamps["read"]
+    if out is not None:
+        from rtm.export.run import write_run
+
+        inputs = {
+            "events": study.counts.n_used,
+            "events_outside": study.counts.n_outside,
+            "events_file": str(events),
+            "where": list(where),
+            "area_file": str(area),
+            "block_length": float(block_length),
+            "max_blocks": max_blocks,
+            "increment": increment,
+            "operationalization": operationalization,
+            "spatial_influences": sorted({c.spatial_influence for c in candidates.candidates}),
+            "factors": [f.name for f in study.factors],
+            "factor_files": study.sources["factors"],
+            "protective": sorted(protective),
+        }
+        report = report_dict(result, inputs)
+        start = time.perf_counter()
+        with atomic_dir(out, overwrite=overwrite) as folder:
+            write_run(folder, result, report)
+        result.timings["outputs"] = time.perf_counter() - start
+        if progress:
+            progress(f"outputs written to {out}")
+    return result

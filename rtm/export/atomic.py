@@ -70,6 +70,9 @@ def atomic_dir(target: str | Path, *, overwrite: bool, what: str = "--out") -> I
         )
     except OSError as exc:
         raise OutputError(f"{what} {path}: cannot be written ({exc.strerror or exc})") from exc
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a run folder is not
     try:
         yield tmp
         if path.exists():

@@ -1,0 +1,48 @@
+"""``rtm analyze``: fit a risk terrain model and write the run folder."""
+
+from __future__ import annotations
+
+import click
+
+from rtm_cli._options import Progress, event_options, output_options, study_options
+
+
+@click.command()
+@click.argument("crimes", metavar="CRIMES")
+@study_options
+@event_options
+@output_options
+@click.option("--out", required=True, type=click.Path(file_okay=False), metavar="DIR", help="Run folder to write (report.json, factors.csv, risk.tif, cells.gpkg).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the cross-validation folds (same inputs + seed = same model).")
+@click.option("--nb-form", type=click.Choice(["nbii", "nb2"]), default="nbii", show_default=True, help="Negative binomial compared with Poisson: RTMDx's NBII (var = mu(1+sigma)) or NB2 (var = mu + mu^2/theta).")
+@click.option("--cv-rule", type=click.Choice(["min", "1se"]), default="min", show_default=True, help="Culling penalty: lambda.min or the one-standard-error rule.")
+@click.option("--l1-ratio", "l1_ratios", type=float, multiple=True, metavar="R", help="Elastic-net mixing tried in culling (repeatable; default 0.8 and 0.95).")
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level of selected factors.")
+def analyze(crimes: str, out: str, seed: int, nb_form: str, cv_rule: str, l1_ratios: tuple[float, ...], alpha: float, overwrite: bool, quiet: bool, verbose: bool, **options: object) -> None:
+    """Fit a risk terrain model to CRIMES and write the model table and risk map.
+
+    \b
+    Example:
+      rtm analyze crimes.csv --area area.gpkg --factors-dir factors/ \\
+          --block-length 150 --where type=robbery --out run/
+
+    Exits with 3 when no factor is significant (the report says so; no risk map).
+    """
+    from rtm.api import analyze as run_analysis
+    from rtm.errors import NoSignificantFactorError
+    from rtm.model import RiskTerrainModel
+
+    progress = Progress(quiet=quiet, verbose=verbose)
+    model = RiskTerrainModel(
+        seed=seed, nb_form=nb_form, cv_rule=cv_rule, alpha=alpha,  # type: ignore[arg-type]
+        l1_ratios=l1_ratios or (0.8, 0.95),
+    )
+    result = run_analysis(events=crimes, out=out, model=model, overwrite=overwrite, progress=progress, **options)  # type: ignore[arg-type]
+    if not quiet:
+        click.echo(result.summary())
+        if verbose:
+            timing = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+            click.echo(f"timings: {timing}", err=True)
+        click.echo(f"Outputs: {out}/report.json, factors.csv, cells.gpkg" + (", risk.tif" if result.significant else ""))
+    if not result.significant:
+        raise NoSignificantFactorError(f"no risk factor is significant; see {out}/report.json")

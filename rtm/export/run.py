@@ -1,0 +1,77 @@
+"""Write a finished analysis into a run folder: report.json, factors.csv, risk.tif, cells.gpkg."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rtm.export.raster import write_geotiff
+from rtm.export.vector import write_cells
+from rtm.model import RTMResult
+
+__all__ = ["RISK_NODATA", "json_default", "write_run"]
+
+#: nodata of risk.tif (outside the study area).
+RISK_NODATA = -9999.0
+
+
+def json_default(value: Any) -> Any:
+    """Make numpy scalars and non-finite floats JSON-safe."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinities by None, recursively (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Deterministic, human-readable JSON."""
+    text = json.dumps(_finite(data), indent=2, default=json_default, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def write_run(folder: Path, result: RTMResult, report: dict[str, Any]) -> list[Path]:
+    """Write every output of a fit into ``folder``; returns the files written."""
+    written = []
+    report_path = folder / "report.json"
+    write_json(report_path, report)
+    written.append(report_path)
+    table = result.model_table()
+    table_path = folder / "factors.csv"
+    table.to_csv(table_path, index=False, float_format="%.6g")
+    written.append(table_path)
+    columns: dict[str, np.ndarray] = {
+        "events": result.counts.astype(np.int32),
+        "expected": result.expected.astype(np.float64),
+    }
+    if result.relative_risk_score is not None:
+        columns["rrs"] = result.relative_risk_score.astype(np.float64)
+        risk_path = folder / "risk.tif"
+        write_geotiff(
+            risk_path, result.grid, result.relative_risk_score, names=["relative_risk_score"],
+            nodata=RISK_NODATA, dtype="float32",
+        )
+        written.append(risk_path)
+    for name, values in result.selected_values().items():
+        columns[name] = values.astype(np.int8)
+    cells_path = folder / "cells.gpkg"
+    write_cells(cells_path, result.grid, columns)
+    written.append(cells_path)
+    return written

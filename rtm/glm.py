@@ -1,0 +1,527 @@
+"""Maximum-likelihood count regressions (Poisson, NB2, NBII) with frequency weights.
+
+The fits behind stepwise selection. Candidate columns are binary, so a model with
+``k`` columns has at most ``2**k`` distinct design rows; rows are collapsed into
+frequency weights before fitting, which is exact for these likelihoods:
+
+* Poisson: collapsed by design row alone (summed counts and summed weights); the
+  ``-log(y!)`` terms are added back as one constant, so the reported
+  log-likelihood is the full, uncollapsed one (the value statsmodels reports).
+* Negative binomial: collapsed by (design row, count) pairs.
+
+Negative binomial parametrizations
+----------------------------------
+``"nb2"``
+    Variance ``mu + mu**2 / theta``; :attr:`GLMFit.dispersion` is ``theta``
+    (statsmodels' ``NegativeBinomial(loglike_method="nb2")`` reports ``alpha = 1/theta``).
+``"nbii"``
+    gamlss ``NBII``, as RTMDx uses: variance ``mu * (1 + sigma)``, i.e. a negative
+    binomial with size ``mu / sigma``; :attr:`GLMFit.dispersion` is ``sigma``
+    (statsmodels' ``loglike_method="nb1"`` reports the same number as ``alpha``).
+
+The dispersion is estimated jointly with the coefficients (Newton on
+``(beta, log dispersion)``); standard errors come from the inverse observed
+information of all parameters, as in statsmodels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import special, stats
+
+from rtm._kernels import glm as _k
+from rtm.errors import FitError, ParameterError
+
+Distribution = Literal["poisson", "nb2", "nbii"]
+DISTRIBUTIONS: tuple[Distribution, ...] = ("poisson", "nb2", "nbii")
+
+_STATUS_CONVERGED = 0
+_STATUS_SINGULAR = 2
+_STATUS_BOUNDARY = 3
+
+#: log-dispersion bounds: at the lower one the NB is Poisson to ~7 digits
+_LOG_DISPERSION_MIN = float(np.log(1e-7))
+_LOG_DISPERSION_MAX = float(np.log(1e8))
+_MAX_ITER = 200
+_TOL = 1e-15
+
+_T = TypeVar("_T", bound=str)
+
+
+def check_choice(parameter: str, value: object, choices: Sequence[_T]) -> _T:
+    """Return ``value`` if it is one of ``choices``; else raise a listing error.
+
+    The single place where string options are resolved, so that every error
+    lists the valid choices.
+
+    Raises
+    ------
+    ParameterError
+        ``value`` is not one of ``choices``.
+    """
+    for choice in choices:
+        if value == choice:
+            return choice
+    listed = ", ".join(repr(c) for c in choices)
+    raise ParameterError(f"{parameter} must be one of {listed}; got {value!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class GLMFit:
+    """A fitted log-link count regression with intercept.
+
+    Attributes
+    ----------
+    distribution : {"poisson", "nb2", "nbii"}
+    coef : ndarray
+        Intercept first, then one coefficient per design column.
+    se, z, pvalues : ndarray
+        Wald standard errors, z statistics and two-sided p-values, same order as ``coef``.
+    loglik : float
+        Full log-likelihood, including the ``-log(y!)`` terms.
+    n : float
+        Number of observations (sum of the frequency weights); the BIC's ``n``.
+    n_params : int
+        Coefficients (intercept included) plus one for the NB dispersion.
+    bic, aic : float
+        ``-2 loglik + n_params * log(n)`` and ``-2 loglik + 2 n_params``.
+    dispersion : float or None
+        ``None`` for Poisson, ``theta`` for ``"nb2"`` (``inf`` at the Poisson
+        boundary), ``sigma`` for ``"nbii"`` (``0`` at the Poisson boundary).
+    converged : bool
+        The Newton iterations met the tolerance and no separation was detected.
+    separated : bool
+        Some design pattern has no events and its fitted mean ran to zero: a
+        coefficient diverges (reported values are those at the stopping point).
+    at_boundary : bool
+        NB only: the dispersion MLE is at the Poisson boundary; coefficients,
+        standard errors and log-likelihood are those of the Poisson fit, while
+        ``n_params`` still counts the dispersion parameter.
+    n_iter : int
+        Newton iterations used.
+    """
+
+    distribution: Distribution
+    coef: NDArray[np.float64]
+    se: NDArray[np.float64]
+    z: NDArray[np.float64]
+    pvalues: NDArray[np.float64]
+    loglik: float
+    n: float
+    n_params: int
+    bic: float
+    aic: float
+    dispersion: float | None
+    converged: bool
+    separated: bool = False
+    at_boundary: bool = False
+    n_iter: int = 0
+
+
+# ---------------------------------------------------------------------------
+# validation shared with rtm.selection
+# ---------------------------------------------------------------------------
+
+
+def validate_counts(y: ArrayLike, n_rows: int | None = None) -> NDArray[np.int64]:
+    """Return ``y`` as int64 counts, checking shape and values."""
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ParameterError(f"y must be one-dimensional; got shape {arr.shape}")
+    if n_rows is not None and arr.shape[0] != n_rows:
+        raise ParameterError(f"y must have one count per row of X ({n_rows}); got {arr.shape[0]}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ParameterError("y must hold whole-number counts; got non-integer values")
+    elif arr.dtype.kind not in "iub":
+        raise ParameterError(f"y must be numeric counts; got dtype {arr.dtype}")
+    out = arr.astype(np.int64)
+    if out.size and out.min() < 0:
+        raise ParameterError(f"y must be non-negative counts; got minimum {out.min()}")
+    return out
+
+
+def validate_weights(weights: ArrayLike | None, n_rows: int) -> NDArray[np.float64]:
+    """Return frequency weights as float64 (all ones when ``None``)."""
+    if weights is None:
+        return np.ones(n_rows)
+    arr = np.asarray(weights, dtype=np.float64)
+    if arr.shape != (n_rows,):
+        raise ParameterError(f"weights must have shape ({n_rows},); got {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ParameterError("weights must be finite and non-negative; got other values")
+    if not arr.sum() > 0:
+        raise ParameterError("weights must not all be zero")
+    return arr
+
+
+def validate_binary_design(X: ArrayLike) -> tuple[NDArray[np.int8], NDArray[np.int8]]:
+    """Check the candidate matrix; return it as int8 and each column's sign.
+
+    Each column must take values in {0, 1} (aggravating) or {0, -1} (protective);
+    the sign of an all-zero column is reported as +1.
+    """
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise ParameterError(
+            f"X must be two-dimensional (cells x candidates); got shape {arr.shape}"
+        )
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ParameterError("X must be finite")
+    if not np.all((arr == 0) | (arr == 1) | (arr == -1)):
+        raise ParameterError("X must hold 0/1 (aggravating) or 0/-1 (protective) values")
+    out = np.ascontiguousarray(arr, dtype=np.int8)
+    has_pos = (out == 1).any(axis=0)
+    has_neg = (out == -1).any(axis=0)
+    mixed = np.flatnonzero(has_pos & has_neg)
+    if mixed.size:
+        raise ParameterError(
+            "X columns must be coded 0/1 or 0/-1, not both; "
+            f"got mixed signs in columns {mixed.tolist()}"
+        )
+    sign = np.where(has_neg, -1, 1).astype(np.int8)
+    return out, sign
+
+
+# ---------------------------------------------------------------------------
+# collapsing
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class CollapsedData:
+    """Design rows (intercept column first) with counts and frequency weights.
+
+    For Poisson ``y`` holds weighted count sums per design row; for the NB
+    forms each row is one (design row, count) pair with ``y`` its count.
+    ``loglik_constant`` is ``-sum_i w_i log(y_i!)`` of the uncollapsed data and
+    ``n`` the sum of the weights.
+    """
+
+    design: NDArray[np.float64]
+    y: NDArray[np.float64]
+    w: NDArray[np.float64]
+    loglik_constant: float
+    n: float
+
+
+def _wsum(ids: NDArray[np.int64], weights: NDArray[np.float64], size: int) -> NDArray[np.float64]:
+    """Weighted bincount as float64."""
+    return np.asarray(np.bincount(ids, weights=weights, minlength=size), dtype=np.float64)
+
+
+def loglik_constant(y: NDArray[np.int64], w: NDArray[np.float64]) -> float:
+    """Return ``-sum w log(y!)``, the part of the log-likelihood free of parameters."""
+    return -float(np.dot(w, special.gammaln(y + 1.0)))
+
+
+def collapse_patterns(
+    pattern: NDArray[np.int64],
+    rows: NDArray[np.float64],
+    y: NDArray[np.int64],
+    w: NDArray[np.float64],
+    distribution: Distribution,
+    constant: float,
+) -> CollapsedData:
+    """Collapse observations that share a design pattern (and, for NB, a count).
+
+    Parameters
+    ----------
+    pattern : ndarray of int64
+        Non-negative pattern id per observation; equal ids mean equal design rows.
+    rows : ndarray, shape (n_patterns_max, p)
+        ``rows[g]`` is the design row (intercept first) of pattern ``g``; only
+        the rows of patterns that occur are read.
+    y, w : ndarray
+        Counts and frequency weights per observation.
+    distribution : {"poisson", "nb2", "nbii"}
+    constant : float
+        :func:`loglik_constant` of ``(y, w)``.
+    """
+    n_total = float(w.sum())
+    if distribution == "poisson":
+        size = int(pattern.max()) + 1 if pattern.size else 1
+        wsum = _wsum(pattern, w, size)
+        ysum = _wsum(pattern, w * y, size)
+        used = np.flatnonzero(wsum > 0)
+        return CollapsedData(
+            np.ascontiguousarray(rows[used]), ysum[used], wsum[used], constant, n_total
+        )
+    y_levels = int(y.max()) + 1
+    n_keys = (int(pattern.max()) + 1) * y_levels
+    if n_keys <= 4_000_000:
+        key = pattern * y_levels + y
+        wsum = _wsum(key, w, n_keys)
+        used = np.flatnonzero(wsum > 0)
+        pat_used, y_used = np.divmod(used, y_levels)
+        wcol = wsum[used]
+    else:
+        pairs, inverse = np.unique(np.column_stack([pattern, y]), axis=0, return_inverse=True)
+        wcol = _wsum(inverse.ravel(), w, pairs.shape[0])
+        keep = wcol > 0
+        pat_used, y_used, wcol = pairs[keep, 0], pairs[keep, 1], wcol[keep]
+    return CollapsedData(
+        np.ascontiguousarray(rows[pat_used]), y_used.astype(np.float64), wcol, constant, n_total
+    )
+
+
+def collapse(
+    X: ArrayLike, y: NDArray[np.int64], w: NDArray[np.float64], distribution: Distribution
+) -> CollapsedData:
+    """Collapse a general design (any values) by its distinct rows."""
+    design = np.asarray(X, dtype=np.float64)
+    if design.shape[1] == 0:
+        pattern = np.zeros(design.shape[0], dtype=np.int64)
+        unique_rows = np.zeros((1, 0))
+    else:
+        unique_rows, inverse = np.unique(design, axis=0, return_inverse=True)
+        pattern = inverse.ravel().astype(np.int64)
+    rows = np.column_stack([np.ones(unique_rows.shape[0]), unique_rows])
+    return collapse_patterns(pattern, rows, y, w, distribution, loglik_constant(y, w))
+
+
+# ---------------------------------------------------------------------------
+# fitting
+# ---------------------------------------------------------------------------
+
+
+def _wald(coef: NDArray[np.float64], cov: NDArray[np.float64]) -> tuple[NDArray, NDArray, NDArray]:
+    diag = np.diag(cov).copy()
+    se = np.sqrt(np.where(diag > 0, diag, np.nan))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = coef / se
+    pvalues = 2.0 * stats.norm.sf(np.abs(z))
+    return se, z, pvalues
+
+
+def _finish(
+    distribution: Distribution,
+    coef: NDArray[np.float64],
+    cov: NDArray[np.float64],
+    loglik: float,
+    n: float,
+    dispersion: float | None,
+    converged: bool,
+    separated: bool,
+    at_boundary: bool,
+    n_iter: int,
+) -> GLMFit:
+    se, z, pvalues = _wald(coef, cov)
+    n_params = coef.shape[0] + (0 if distribution == "poisson" else 1)
+    for arr in (coef, se, z, pvalues):
+        arr.setflags(write=False)
+    return GLMFit(
+        distribution=distribution,
+        coef=coef,
+        se=se,
+        z=z,
+        pvalues=pvalues,
+        loglik=float(loglik),
+        n=float(n),
+        n_params=int(n_params),
+        bic=float(-2.0 * loglik + n_params * np.log(n)),
+        aic=float(-2.0 * loglik + 2.0 * n_params),
+        dispersion=dispersion,
+        converged=bool(converged),
+        separated=bool(separated),
+        at_boundary=bool(at_boundary),
+        n_iter=int(n_iter),
+    )
+
+
+def _pattern_event_check(
+    design: NDArray[np.float64],
+    events: NDArray[np.float64],
+    w: NDArray[np.float64],
+    coef: NDArray[np.float64],
+) -> bool:
+    pattern_rows, inverse = np.unique(design, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    ysum = _wsum(inverse, events, len(pattern_rows))
+    wsum = _wsum(inverse, w, len(pattern_rows))
+    mu = np.exp(np.clip(pattern_rows @ coef, -745.0, 700.0))
+    return bool(np.any((ysum == 0) & (wsum * mu < 1e-7)))
+
+
+def _start(data: CollapsedData, events: NDArray[np.float64]) -> NDArray[np.float64]:
+    beta = np.zeros(data.design.shape[1])
+    total = events.sum()
+    if not total > 0:
+        raise FitError("cannot fit a count model: there are no events (all counts are zero)")
+    beta[0] = np.log(total / data.w.sum())
+    return beta
+
+
+def fit_poisson_collapsed(data: CollapsedData) -> GLMFit:
+    """Fit a Poisson GLM to data collapsed by design row (``y`` = weighted sums)."""
+    beta0 = _start(data, data.y)
+    beta, ll, neg_hess, n_iter, status = _k.poisson_newton(
+        data.design, data.y, data.w, beta0, _MAX_ITER, _TOL
+    )
+    if status == _STATUS_SINGULAR:
+        raise FitError(
+            "the design is rank deficient (a candidate column is constant or duplicates another)"
+        )
+    separated = _pattern_event_check(data.design, data.y, data.w, beta)
+    cov = _safe_inverse(neg_hess)
+    return _finish(
+        "poisson",
+        beta,
+        cov,
+        ll + data.loglik_constant,
+        data.n,
+        None,
+        status == _STATUS_CONVERGED and not separated,
+        separated,
+        False,
+        n_iter,
+    )
+
+
+def _safe_inverse(matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+    try:
+        return np.asarray(np.linalg.inv(matrix), dtype=np.float64)
+    except np.linalg.LinAlgError:
+        return np.full_like(matrix, np.nan)
+
+
+def fit_nb_collapsed(data: CollapsedData, distribution: Distribution) -> GLMFit:
+    """Fit an NB2 or NBII regression to data collapsed by (design row, count)."""
+    kind = 0 if distribution == "nb2" else 1
+    events = data.y * data.w
+    _start(data, events)  # raises when there are no events
+    # Poisson fit first: the NB starting point, and the answer at the boundary
+    pattern_rows, inverse = np.unique(data.design, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    pois = CollapsedData(
+        np.ascontiguousarray(pattern_rows),
+        _wsum(inverse, events, len(pattern_rows)),
+        _wsum(inverse, data.w, len(pattern_rows)),
+        data.loglik_constant,
+        data.n,
+    )
+    pois_beta, _, _, _, pstatus = _k.poisson_newton(
+        pois.design, pois.y, pois.w, _start(pois, pois.y), _MAX_ITER, _TOL
+    )
+    if pstatus == _STATUS_SINGULAR:
+        raise FitError(
+            "the design is rank deficient (a candidate column is constant or duplicates another)"
+        )
+    mu = np.exp(data.design @ pois_beta)
+    resid2 = data.w * ((data.y - mu) ** 2 - data.y)
+    if kind == 0:
+        moment = resid2.sum() / max(float((data.w * mu**2).sum()), 1e-300)
+    else:
+        moment = resid2.sum() / max(float((data.w * mu).sum()), 1e-300)
+    a0 = float(np.log(np.clip(moment, 0.05, 1e4)))
+    theta0 = np.append(pois_beta, a0)
+    theta, ll, hess, n_iter, status = _k.nb_newton(
+        kind,
+        data.design,
+        data.y,
+        data.w,
+        theta0,
+        _LOG_DISPERSION_MIN,
+        _LOG_DISPERSION_MAX,
+        _MAX_ITER,
+        _TOL,
+    )
+    if status == _STATUS_BOUNDARY:
+        boundary = fit_poisson_collapsed(pois)
+        return _finish(
+            distribution,
+            boundary.coef.copy(),
+            np.diag(boundary.se**2),
+            boundary.loglik,
+            data.n,
+            np.inf if kind == 0 else 0.0,
+            boundary.converged,
+            boundary.separated,
+            True,
+            boundary.n_iter + n_iter,
+        )
+    if status == _STATUS_SINGULAR:
+        raise FitError(
+            "the design is rank deficient (a candidate column is constant or duplicates another)"
+        )
+    p = data.design.shape[1]
+    cov_full = _safe_inverse(-hess)
+    beta = theta[:p].copy()
+    separated = _pattern_event_check(data.design, events, data.w, beta)
+    dispersion = float(np.exp(-theta[p])) if kind == 0 else float(np.exp(theta[p]))
+    return _finish(
+        distribution,
+        beta,
+        cov_full[:p, :p].copy(),
+        ll + data.loglik_constant,
+        data.n,
+        dispersion,
+        status == _STATUS_CONVERGED and not separated,
+        separated,
+        False,
+        n_iter,
+    )
+
+
+def fit_collapsed(data: CollapsedData, distribution: Distribution) -> GLMFit:
+    """Dispatch a collapsed fit by distribution."""
+    if distribution == "poisson":
+        return fit_poisson_collapsed(data)
+    return fit_nb_collapsed(data, distribution)
+
+
+def fit_glm(
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    distribution: Distribution = "poisson",
+    weights: ArrayLike | None = None,
+) -> GLMFit:
+    """Fit a log-link count regression with intercept by maximum likelihood.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, k)
+        Design without the intercept column (any real values; binary candidates
+        collapse best).
+    y : array_like of int, shape (n,)
+        Counts.
+    distribution : {"poisson", "nb2", "nbii"}
+        See the module docstring for the NB parametrizations.
+    weights : array_like, shape (n,), optional
+        Frequency weights (default all ones).
+
+    Returns
+    -------
+    GLMFit
+
+    Raises
+    ------
+    ParameterError
+        Bad shapes, values or option.
+    FitError
+        No events, or a rank-deficient design (e.g. an all-zero column).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rtm.glm import fit_glm
+    >>> X = np.array([[0], [0], [1], [1]])
+    >>> fit = fit_glm(X, [1, 1, 3, 5])
+    >>> round(float(np.exp(fit.coef[1])), 6)
+    4.0
+    """
+    distribution = check_choice("distribution", distribution, DISTRIBUTIONS)
+    design = np.asarray(X, dtype=np.float64)
+    if design.ndim != 2:
+        raise ParameterError(f"X must be two-dimensional; got shape {design.shape}")
+    if not np.all(np.isfinite(design)):
+        raise ParameterError("X must be finite")
+    counts = validate_counts(y, design.shape[0])
+    w = validate_weights(weights, design.shape[0])
+    return fit_collapsed(collapse(design, counts, w, distribution), distribution)

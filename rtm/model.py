@@ -1,0 +1,465 @@
+"""The public model: candidates + counts -> culling -> stepwise BIC -> relative risk.
+
+:class:`RiskTerrainModel` follows the scikit-learn contract (keyword-only ``__init__``
+that only stores; validation in :meth:`~RiskTerrainModel.fit`; fitted attributes end
+in ``_``). Its result, :class:`RTMResult`, is an immutable object with the model table,
+the relative risk values (RRV) and the relative risk score (RRS) of every cell.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from rtm._version import __version__
+from rtm.errors import FitError, ParameterError
+from rtm.glm import check_choice
+from rtm.grid import Grid
+from rtm.layers import Candidate, CandidateSet
+from rtm.selection import (
+    NB_FORMS,
+    RULES,
+    CullResult,
+    NBForm,
+    Rule,
+    SelectionResult,
+    cull,
+    select_model,
+)
+
+__all__ = ["MIN_EVENTS", "ModelFactor", "RTMResult", "RiskTerrainModel"]
+
+#: Fewest events rtm fits a model to: below this, selection is noise.
+MIN_EVENTS = 10
+
+#: Variance functions, as the report states them.
+VARIANCE = {
+    "poisson": "var = mu",
+    "nbii": "var = mu * (1 + sigma)  (NBII, as gamlss and RTMDx)",
+    "nb2": "var = mu + mu^2 / theta  (NB2)",
+}
+
+CAVEATS = (
+    "p-values are computed after a data-driven selection on the same data; they overstate "
+    "significance and are not valid inference.",
+    "Distances are straight-line (Euclidean) from cell centres, not along streets.",
+    "A risk map describes places, not people: it says where the environment is associated "
+    "with more crime in this period, not who will offend or be victimised.",
+)
+
+
+@dataclass(frozen=True)
+class ModelFactor:
+    """One selected risk factor in the model table."""
+
+    name: str
+    operationalization: Literal["proximity", "density"]
+    spatial_influence: float
+    coefficient: float
+    relative_risk_value: float
+    standard_error: float
+    p_value: float
+    protective: bool
+    candidate: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report's representation."""
+        return {
+            "name": self.name,
+            "operationalization": self.operationalization,
+            "spatial_influence": self.spatial_influence,
+            "coefficient": self.coefficient,
+            "rrv": self.relative_risk_value,
+            "standard_error": self.standard_error,
+            "p_value": self.p_value,
+            "protective": self.protective,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class RTMResult:
+    """A fitted risk terrain model.
+
+    Attributes
+    ----------
+    grid : Grid
+        The analysis grid.
+    candidates : CandidateSet
+        The candidate layers the model chose from.
+    counts : numpy.ndarray
+        Events per active cell.
+    factors : tuple of ModelFactor
+        The selected factors (empty when none is significant).
+    distribution : {"poisson", "negative_binomial"}
+        The distribution of the winning model.
+    nb_form : {"nbii", "nb2"}
+        The negative-binomial variance form that was compared with Poisson.
+    intercept, bic, loglik : float
+        Of the winning model.
+    dispersion : float or None
+        NBII's sigma or NB2's theta; None for Poisson.
+    relative_risk_score : numpy.ndarray or None
+        RRS per active cell: predicted count / smallest predicted count (so >= 1).
+    expected : numpy.ndarray
+        Predicted events per active cell.
+    cull_result, selection : CullResult, SelectionResult
+        The full culling and stepwise outcomes.
+    settings : dict
+        Every parameter that shaped the model.
+    timings : dict
+        Seconds per stage (not part of the reproducible report).
+    """
+
+    grid: Grid = field(repr=False)
+    candidates: CandidateSet = field(repr=False)
+    counts: np.ndarray = field(repr=False)
+    factors: tuple[ModelFactor, ...]
+    distribution: Literal["poisson", "negative_binomial"]
+    nb_form: NBForm
+    intercept: float
+    bic: float
+    loglik: float
+    dispersion: float | None
+    relative_risk_score: np.ndarray | None = field(repr=False)
+    expected: np.ndarray = field(repr=False)
+    cull_result: CullResult = field(repr=False)
+    selection: SelectionResult = field(repr=False)
+    settings: dict[str, Any] = field(repr=False)
+    timings: dict[str, float] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def significant(self) -> bool:
+        """Whether any factor was selected."""
+        return bool(self.factors)
+
+    @property
+    def n_events(self) -> int:
+        """Events used."""
+        return int(self.counts.sum())
+
+    def model_table(self) -> pd.DataFrame:
+        """The model table as RTMDx prints it (factors, then the intercept)."""
+        rows = [
+            {
+                "Risk Factor": f.name,
+                "Operationalization": f.operationalization.capitalize(),
+                "Spatial Influence": f.spatial_influence,
+                "Coefficient": f.coefficient,
+                "Relative Risk Value": f.relative_risk_value,
+                "Standard Error": f.standard_error,
+                "p-value": f.p_value,
+            }
+            for f in sorted(self.factors, key=lambda f: -f.relative_risk_value)
+        ]
+        rows.append(
+            {
+                "Risk Factor": "Intercept",
+                "Operationalization": "",
+                "Spatial Influence": math.nan,
+                "Coefficient": self.intercept,
+                "Relative Risk Value": math.nan,
+                "Standard Error": float(self.selection.best.fit.se[0]),
+                "p-value": float(self.selection.best.fit.pvalues[0]),
+            }
+        )
+        return pd.DataFrame(rows)
+
+    def selected_values(self) -> dict[str, np.ndarray]:
+        """The selected candidates' 0/1 (or 0/-1) values per active cell, by candidate name."""
+        names = self.candidates.names
+        return {f.candidate: self.candidates.values[:, names.index(f.candidate)] for f in self.factors}
+
+    def rrs_raster(self, nodata: float = np.nan) -> np.ndarray:
+        """The RRS as a ``(n_rows, n_cols)`` array, ``nodata`` outside the study area."""
+        if self.relative_risk_score is None:
+            raise FitError("no significant factor: there is no relative risk score")
+        return self.grid.to_raster(self.relative_risk_score, nodata=nodata)
+
+    def summary(self) -> str:
+        """A few lines for a terminal or a notebook."""
+        tested = len(self.candidates.candidates) + len(self.candidates.dropped)
+        factor_count = len({c.factor for c in self.candidates.candidates})
+        lines = [
+            f"{self.n_events:,} events on {self.grid.n_active:,} cells of {self.grid.cell_size:g}; "
+            f"{factor_count} factors, {tested} candidates, "
+            f"{len(self.cull_result.survivors)} survived culling.",
+        ]
+        if not self.factors:
+            lines.append("No risk factor is significant: no risk map.")
+            return "\n".join(lines)
+        dist = "Poisson" if self.distribution == "poisson" else f"negative binomial ({self.nb_form})"
+        lines.append(f"Model: {dist}, BIC {self.bic:.1f}; {len(self.factors)} factors selected:")
+        for f in sorted(self.factors, key=lambda f: -f.relative_risk_value):
+            kind = " (protective)" if f.protective else ""
+            lines.append(
+                f"  {f.name:<24} {f.operationalization:<9} {f.spatial_influence:>7g}  "
+                f"RRV {f.relative_risk_value:6.2f}  p {f.p_value:.2g}{kind}"
+            )
+        assert self.relative_risk_score is not None
+        lines.append(
+            f"Relative risk score: 1 to {float(self.relative_risk_score.max()):.2f}."
+        )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+class RiskTerrainModel:
+    """Risk Terrain Modeling as RTMDx does it: elastic-net culling, then stepwise BIC.
+
+    Parameters
+    ----------
+    l1_ratios : sequence of float
+        Elastic-net mixings tried in culling (best CV deviance kept).
+    n_folds : int
+        Cross-validation folds for culling (balanced on the outcome).
+    cv_rule : {"min", "1se"}
+        lambda.min or the one-standard-error rule.
+    standardize : bool
+        Penalize standardized candidates in culling (as glmnet's default).
+    nb_form : {"nbii", "nb2"}
+        Negative-binomial form compared with Poisson: RTMDx's NBII (variance
+        ``mu (1 + sigma)``) or NB2 (``mu + mu^2 / theta``).
+    alpha : float
+        Significance level every selected factor must meet.
+    seed : int
+        Seed of the fold assignment; the same inputs and seed give the same model.
+
+    Examples
+    --------
+    >>> from rtm.synthetic import generate_city
+    >>> city = generate_city(seed=1, radius=1500)
+    >>> model = RiskTerrainModel(seed=0)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        l1_ratios: Sequence[float] = (0.8, 0.95),
+        n_folds: int = 5,
+        cv_rule: Rule = "min",
+        standardize: bool = True,
+        nb_form: NBForm = "nbii",
+        alpha: float = 0.05,
+        seed: int = 0,
+    ) -> None:
+        self.l1_ratios = l1_ratios
+        self.n_folds = n_folds
+        self.cv_rule = cv_rule
+        self.standardize = standardize
+        self.nb_form = nb_form
+        self.alpha = alpha
+        self.seed = seed
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters."""
+        return {
+            "l1_ratios": tuple(float(r) for r in self.l1_ratios),
+            "n_folds": self.n_folds,
+            "cv_rule": self.cv_rule,
+            "standardize": self.standardize,
+            "nb_form": self.nb_form,
+            "alpha": self.alpha,
+            "seed": self.seed,
+        }
+
+    def _validate(self) -> None:
+        check_choice("cv_rule", self.cv_rule, RULES)
+        check_choice("nb_form", self.nb_form, NB_FORMS)
+        if not isinstance(self.seed, int | np.integer) or isinstance(self.seed, bool):
+            raise ParameterError(f"seed must be a whole number, got {self.seed!r}")
+        if not 0 < float(self.alpha) < 1:
+            raise ParameterError(f"alpha must be between 0 and 1, got {self.alpha!r}")
+
+    def fit(
+        self,
+        candidates: CandidateSet,
+        counts: np.ndarray,
+        *,
+        progress: Callable[[str], None] | None = None,
+    ) -> RiskTerrainModel:
+        """Select the model for ``counts`` (events per active cell) from ``candidates``.
+
+        Sets ``result_`` (an :class:`RTMResult`) and returns ``self``.
+
+        Raises
+        ------
+        FitError
+            Fewer than :data:`MIN_EVENTS` events, or fewer cells with events than folds.
+        """
+        self._validate()
+        say = progress or (lambda message: None)
+        y = np.asarray(counts, dtype=np.int64)
+        if y.shape != (candidates.grid.n_active,):
+            raise ParameterError(
+                f"counts has shape {y.shape}; the grid has {candidates.grid.n_active} active cells"
+            )
+        n_events, with_events = int(y.sum()), int(np.count_nonzero(y))
+        if n_events < MIN_EVENTS or with_events < self.n_folds:
+            raise FitError(
+                f"too few events to fit a model: {n_events} events in {with_events} cells; rtm "
+                f"needs at least {MIN_EVENTS} events in at least {self.n_folds} cells (one per "
+                "cross-validation fold)"
+            )
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        culled = cull(
+            candidates.values,
+            y,
+            l1_ratios=self.l1_ratios,
+            n_folds=self.n_folds,
+            rule=self.cv_rule,
+            standardize=self.standardize,
+            seed=int(self.seed),
+        )
+        timings["culling"] = time.perf_counter() - start
+        say(f"culling: {len(culled.survivors)} of {len(candidates.candidates)} candidates survive")
+        start = time.perf_counter()
+        selection = select_model(
+            candidates.values,
+            y,
+            candidates.factor_ids,
+            nb_form=self.nb_form,
+            alpha=float(self.alpha),
+            candidates=culled.survivors,
+        )
+        timings["stepwise"] = time.perf_counter() - start
+        best = selection.best
+        say(
+            f"stepwise: {len(best.selected)} factors, "
+            f"{'Poisson' if selection.winner == 'poisson' else 'negative binomial'} wins"
+        )
+        factors = tuple(
+            _model_factor(candidates.candidates[column], best.fit, position)
+            for position, column in enumerate(best.selected, start=1)
+        )
+        intercept = float(best.fit.coef[0])
+        linear = np.full(candidates.grid.n_active, intercept)
+        for position, column in enumerate(best.selected, start=1):
+            linear += float(best.fit.coef[position]) * candidates.values[:, column]
+        expected = np.exp(linear)
+        rrs = np.exp(linear - linear.min()) if factors else None
+        self.result_ = RTMResult(
+            grid=candidates.grid,
+            candidates=candidates,
+            counts=y,
+            factors=factors,
+            distribution="poisson" if selection.winner == "poisson" else "negative_binomial",
+            nb_form=self.nb_form,
+            intercept=intercept,
+            bic=float(best.fit.bic),
+            loglik=float(best.fit.loglik),
+            dispersion=None if best.fit.dispersion is None else float(best.fit.dispersion),
+            relative_risk_score=rrs,
+            expected=expected,
+            cull_result=culled,
+            selection=selection,
+            settings=self.get_params(),
+            timings=timings,
+        )
+        return self
+
+
+def _model_factor(candidate: Candidate, fit: Any, position: int) -> ModelFactor:
+    coefficient = float(fit.coef[position])
+    return ModelFactor(
+        name=candidate.factor,
+        operationalization=candidate.operationalization,
+        spatial_influence=candidate.spatial_influence,
+        coefficient=coefficient,
+        relative_risk_value=math.exp(coefficient),
+        standard_error=float(fit.se[position]),
+        p_value=float(fit.pvalues[position]),
+        protective=candidate.protective,
+        candidate=candidate.name,
+    )
+
+
+def report_dict(result: RTMResult, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The machine-readable report (``report.json``), deterministic for the same inputs."""
+    cull_result = result.cull_result
+    best = result.selection.best
+    rrs = result.relative_risk_score
+    candidates = result.candidates
+    report: dict[str, Any] = {
+        "version": __version__,
+        "seed": int(result.settings["seed"]),
+        "inputs": {
+            **inputs,
+            "crs": result.grid.crs.to_string(),
+            "cell_size": result.grid.cell_size,
+            "cells": result.grid.n_active,
+            "grid": {
+                "x_min": result.grid.x_min,
+                "y_max": result.grid.y_max,
+                "n_rows": result.grid.n_rows,
+                "n_cols": result.grid.n_cols,
+            },
+            "events": result.n_events,
+            "cells_with_events": int(np.count_nonzero(result.counts)),
+        },
+        "candidates": len(candidates.candidates) + len(candidates.dropped),
+        "candidate_names": candidates.names,
+        "dropped_candidates": [
+            {"name": d.candidate.name, "reason": d.reason} for d in candidates.dropped
+        ],
+        "skipped_factors": list(candidates.skipped_factors),
+        "culled": len(cull_result.survivors),
+        "culling": {
+            "method": "Poisson elastic net, coefficients >= 0, penalty chosen by cross-validation",
+            "survivors": [candidates.names[i] for i in cull_result.survivors],
+            "l1_ratio": cull_result.l1_ratio,
+            "l1_ratios": list(cull_result.l1_ratios),
+            "lambda": cull_result.lambda_,
+            "rule": "lambda.min" if cull_result.rule == "min" else "1se",
+            "standardize": cull_result.standardize,
+            "n_folds": int(result.settings["n_folds"]),
+            "folds": "cells sorted by event count (ties in seeded random order), dealt in turn",
+        },
+        "model": {
+            "distribution": result.distribution,
+            "nb_form": result.nb_form,
+            "variance": VARIANCE["poisson" if result.distribution == "poisson" else result.nb_form],
+            "intercept": result.intercept,
+            "bic": result.bic,
+            "loglik": result.loglik,
+            "dispersion": result.dispersion,
+            "dispersion_parameter": None
+            if result.distribution == "poisson"
+            else ("sigma" if result.nb_form == "nbii" else "theta"),
+            "bic_poisson": float(result.selection.poisson.fit.bic),
+            "bic_negative_binomial": float(result.selection.negative_binomial.fit.bic),
+            "alpha": float(result.settings["alpha"]),
+            "factors": [f.as_dict() for f in sorted(result.factors, key=lambda f: -f.relative_risk_value)],
+            "steps": [
+                {
+                    "action": step.action,
+                    "candidate": None if step.column is None else candidates.names[step.column],
+                    "bic": step.bic,
+                }
+                for step in best.history
+            ],
+        },
+        "significant": result.significant,
+        "rrs": {
+            "min": None if rrs is None else float(rrs.min()),
+            "max": None if rrs is None else float(rrs.max()),
+            "mean": None if rrs is None else float(rrs.mean()),
+            "definition": "predicted count / smallest predicted count over the study area",
+        },
+        "caveats": list(CAVEATS),
+    }
+    if not result.significant:
+        report["message"] = (
+            "No risk factor was significant: no factor survived culling and stepwise selection "
+            "with a positive coefficient at the chosen significance level. No risk map was made."
+        )
+    return report
