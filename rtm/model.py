@@ -145,10 +145,15 @@ class RTMResult:
         return int(self.counts.sum())
 
     def model_table(self) -> pd.DataFrame:
-        """The model table as RTMDx prints it (factors, then the intercept)."""
+        """The model table as RTMDx prints it (factors, then the intercept).
+
+        A protective factor is coded 0/-1, so its RRV (> 1) is the factor by which risk
+        *falls* in cells where it is present.
+        """
         rows = [
             {
                 "Risk Factor": f.name,
+                "Type": "protective" if f.protective else "aggravating",
                 "Operationalization": f.operationalization.capitalize(),
                 "Spatial Influence": f.spatial_influence,
                 "Coefficient": f.coefficient,
@@ -161,6 +166,7 @@ class RTMResult:
         rows.append(
             {
                 "Risk Factor": "Intercept",
+                "Type": "",
                 "Operationalization": "",
                 "Spatial Influence": math.nan,
                 "Coefficient": self.intercept,
