@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test lint bench docs clean
+.PHONY: demo test lint bench docs clean validate-london
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# make bench: every case (~15 min); a quick run: make bench CASES=sample,london100
+# cases: sample london100 london50 london25 synth1m synth4m glmnet_london100 glmnet_synth1m
+CASES ?= sample,london100,london50,london25,synth1m,synth4m,glmnet_london100,glmnet_synth1m
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run --cases $(CASES) $(if $(REPEATS),--repeats $(REPEATS))
+
+# London robbery 2022 validation table (needs ../shared/data/london; ~5 min with the rolling CV)
+validate-london: $(STAMP)
+	$(BIN)/python benchmarks/validate_london.py --rolling
 
 lint: $(STAMP)
 	$(BIN)/ruff check rtm cli tests benchmarks sample_data

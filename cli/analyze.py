@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from rtm_cli._options import Progress, event_options, output_options, study_options
+from rtm_cli.map import PLACE_KEYS, output_options_from, place_options
 
 
 @click.command()
@@ -18,6 +19,9 @@ from rtm_cli._options import Progress, event_options, output_options, study_opti
 @click.option("--cv-rule", type=click.Choice(["min", "1se"]), default="min", show_default=True, help="Culling penalty: lambda.min or the one-standard-error rule.")
 @click.option("--l1-ratio", "l1_ratios", type=float, multiple=True, metavar="R", help="Elastic-net mixing tried in culling (repeatable; default 0.8 and 0.95).")
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level of selected factors.")
+@click.option("--test-crimes", "test_events", metavar="FILE", help="Later events to validate on: writes validation.json and capture.png (RTM, risk + exposure, random forest, prior-period baselines).")
+@click.option("--test-where", multiple=True, metavar="COL=V1,V2|COL=LO..HI", help="Filter the --test-crimes events (as --where); repeatable.")
+@place_options
 def analyze(crimes: str, out: str, seed: int, nb_form: str, cv_rule: str, l1_ratios: tuple[float, ...], alpha: float, overwrite: bool, quiet: bool, verbose: bool, **options: object) -> None:
     """Fit a risk terrain model to CRIMES and write the model table and risk map.
 
@@ -37,12 +41,13 @@ def analyze(crimes: str, out: str, seed: int, nb_form: str, cv_rule: str, l1_rat
         seed=seed, nb_form=nb_form, cv_rule=cv_rule, alpha=alpha,  # type: ignore[arg-type]
         l1_ratios=l1_ratios or (0.8, 0.95),
     )
-    result = run_analysis(events=crimes, out=out, model=model, overwrite=overwrite, progress=progress, **options)  # type: ignore[arg-type]
+    outputs = output_options_from(**{key: options.pop(key) for key in PLACE_KEYS})
+    result = run_analysis(events=crimes, out=out, model=model, outputs=outputs, overwrite=overwrite, progress=progress, **options)  # type: ignore[arg-type]
     if not quiet:
         click.echo(result.summary())
         if verbose:
             timing = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
             click.echo(f"timings: {timing}", err=True)
-        click.echo(f"Outputs: {out}/report.json, factors.csv, cells.gpkg" + (", risk.tif" if result.significant else ""))
+        click.echo(f"Outputs: {out}/report.json, factors.csv, cells.gpkg" + (", risk.tif, map.html, report.html, risk.png, places.gpkg" if result.significant else ""))
     if not result.significant:
         raise NoSignificantFactorError(f"no risk factor is significant; see {out}/report.json")

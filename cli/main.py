@@ -24,6 +24,7 @@ Exit codes:
   4    bad input data (missing/unreadable file, CRS problem, ...)
   5    output problem (exists without --overwrite, unwritable, disk full)
   6    the data cannot support a model (e.g. too few events)
+  7    rtm batch: at least one job failed (the others completed)
   130  interrupted (Ctrl-C)
 """
 
@@ -75,6 +76,16 @@ def _register() -> None:
     from rtm_cli import layers
 
     main.add_command(layers.layers)
+    from rtm_cli import batch
+
+    main.add_command(batch.batch)
+    from rtm_cli import map as map_cli
+
+    main.add_command(map_cli.map_command)
+    from rtm_cli import validate
+
+    main.add_command(validate.validate)
+    main.add_command(validate.validate_temporal)
     try:
         from rtm_cli import analyze
     except ImportError:  # pragma: no cover - during the foundation only

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import geopandas as gpd
+
 from rtm.errors import ParameterError
 from rtm.model import RiskTerrainModel, RTMResult, report_dict
 from rtm.export.atomic import atomic_dir, atomic_file
+from rtm.export.outputs import OutputOptions
 from rtm.layers import CandidateSet, build_candidates, spatial_influences
 from rtm.study import Study, load_study
 
@@ -98,7 +101,7 @@ def write_layers(
 def analyze(
     *,
     events: str | Path,
-    area: str | Path,
+    area: str | Path | gpd.GeoDataFrame,
     block_length: float,
     out: str | Path | None = None,
     factors: Sequence[str] = (),
@@ -114,6 +117,10 @@ def analyze(
     y_column: str | None = None,
     events_crs: str | None = None,
     model: RiskTerrainModel | None = None,
+    area_label: str | None = None,
+    outputs: OutputOptions | None = None,
+    test_events: str | Path | None = None,
+    test_where: Sequence[str] = (),
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> RTMResult:
@@ -122,6 +129,9 @@ def analyze(
     The run folder holds ``report.json``, ``factors.csv``, ``risk.tif`` (absent when no
     factor is significant) and ``cells.gpkg``. It is written atomically: a failure
     leaves no partial folder, and an existing one is replaced only with ``overwrite``.
+    With ``test_events`` (later events, filtered by ``test_where``) it also holds
+    ``validation.json`` and ``capture.png``: the model, its challengers and the
+    prior-period baselines scored on those events (see :mod:`rtm.validate`).
 
     Returns
     -------
@@ -151,6 +161,14 @@ def analyze(
         events_crs=events_crs,
         progress=progress,
     )
+    test_frame = None
+    if test_events is not None:
+        from rtm.io import read_events
+
+        test_frame = read_events(  # read before the slow fit: a bad file fails fast
+            test_events, study.grid.crs, where=test_where, x_column=x_column,
+            y_column=y_column, csv_crs=events_crs, what="test events",
+        )
     stamps["read"] = time.perf_counter()
     candidates = build_study_candidates(
         study,
@@ -173,7 +191,10 @@ def analyze(
             "events_outside": study.counts.n_outside,
             "events_file": str(events),
             "where": list(where),
-            "area_file": str(area),
+            "x_column": x_column,
+            "y_column": y_column,
+            "events_crs": events_crs,
+            "area_file": area_label or study.sources["area"],
             "block_length": float(block_length),
             "max_blocks": max_blocks,
             "increment": increment,
@@ -186,8 +207,43 @@ def analyze(
         report = report_dict(result, inputs)
         start = time.perf_counter()
         with atomic_dir(out, overwrite=overwrite) as folder:
-            write_run(folder, result, report)
+            write_run(folder, result, report, study=study, options=outputs)
+            if test_frame is not None:
+                _write_validation(folder, study, result, test_frame, test_events, test_where,
+                                  block_length=block_length, seed=int(model.seed), progress=progress)
         result.timings["outputs"] = time.perf_counter() - start
         if progress:
             progress(f"outputs written to {out}")
     return result
+
+
+def _write_validation(
+    folder: Path,
+    study: Study,
+    result: RTMResult,
+    test_frame: gpd.GeoDataFrame,
+    test_events: str | Path | None,
+    test_where: Sequence[str],
+    *,
+    block_length: float,
+    seed: int,
+    progress: Callable[[str], None] | None,
+) -> None:
+    """Score the fitted model, its challengers and the baselines on the test events."""
+    from rtm.validate import evaluate_models
+
+    assert study.events is not None
+    counted = study.grid.count_events(test_frame, study.area_geometry)
+    validation = evaluate_models(
+        result,
+        study.events.geometry.x.to_numpy(),
+        study.events.geometry.y.to_numpy(),
+        counted.counts,
+        block_length=block_length,
+        seed=seed,
+        progress=progress,
+    )
+    validation.report.update(
+        test_file=str(test_events), test_where=list(test_where), test_events_outside=counted.n_outside
+    )
+    validation.write(folder / "validation.json", plot=folder / "capture.png", overwrite=True)

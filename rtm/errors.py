@@ -14,6 +14,7 @@ Exit codes
 4  bad input data: a missing, unreadable or unsuitable file, CRS problems
 5  output problem: the output exists (use --overwrite) or cannot be written
 6  the data cannot support a model (e.g. too few events)
+7  rtm batch: at least one job failed (the others completed)
 130 interrupted (Ctrl-C)
 """
 
@@ -52,6 +53,12 @@ class FitError(RTMError, RuntimeError):
     """The data cannot support a model (for example too few events)."""
 
     exit_code = 6
+
+
+class BatchJobsFailed(RTMError):
+    """Some jobs of a batch failed; the others completed."""
+
+    exit_code = 7
 
 
 class NoSignificantFactorError(RTMError):

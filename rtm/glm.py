@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
+from rtm._kernels import design as _design
 from rtm._kernels import glm as _k
 from rtm.errors import FitError, ParameterError
 
@@ -171,13 +172,17 @@ def validate_binary_design(X: ArrayLike) -> tuple[NDArray[np.int8], NDArray[np.i
         raise ParameterError(
             f"X must be two-dimensional (cells x candidates); got shape {arr.shape}"
         )
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ParameterError("X must be finite")
-    if not np.all((arr == 0) | (arr == 1) | (arr == -1)):
-        raise ParameterError("X must hold 0/1 (aggravating) or 0/-1 (protective) values")
+    if arr.dtype != np.int8:
+        # other dtypes are checked before the int8 cast could wrap them into range
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise ParameterError("X must be finite")
+        if not np.all((arr == 0) | (arr == 1) | (arr == -1)):
+            raise ParameterError("X must hold 0/1 (aggravating) or 0/-1 (protective) values")
+    # an int8 matrix (the CandidateSet's) is used as is: no copy, no temporaries
     out = np.ascontiguousarray(arr, dtype=np.int8)
-    has_pos = (out == 1).any(axis=0)
-    has_neg = (out == -1).any(axis=0)
+    has_pos, has_neg, n_bad = _design.column_flags(out)
+    if n_bad:
+        raise ParameterError("X must hold 0/1 (aggravating) or 0/-1 (protective) values")
     mixed = np.flatnonzero(has_pos & has_neg)
     if mixed.size:
         raise ParameterError(
@@ -191,6 +196,41 @@ def validate_binary_design(X: ArrayLike) -> tuple[NDArray[np.int8], NDArray[np.i
 # ---------------------------------------------------------------------------
 # collapsing
 # ---------------------------------------------------------------------------
+
+
+def group_rows(keys: NDArray[np.uint8]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Group equal rows of a byte matrix.
+
+    Parameters
+    ----------
+    keys : ndarray of uint8, shape (n, k)
+        One key per row (e.g. from ``rtm._kernels.design.pack_rows``).
+
+    Returns
+    -------
+    first : ndarray of int64, shape (n_groups,)
+        Index of each group's first row, ascending: groups are numbered in order
+        of first appearance, so the result does not depend on the key encoding.
+    inverse : ndarray of int64, shape (n,)
+        Group of each row.
+
+    Examples
+    --------
+    >>> first, inverse = group_rows(np.array([[3], [1], [3]], dtype=np.uint8))
+    >>> first.tolist(), inverse.tolist()
+    ([0, 1], [0, 1, 0])
+    """
+    keys = np.ascontiguousarray(keys, dtype=np.uint8)
+    n = keys.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    void = keys.view(np.dtype((np.void, keys.shape[1]))).ravel()
+    _, first, inverse = np.unique(void, return_index=True, return_inverse=True)
+    # renumber groups by first appearance
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return first[order].astype(np.int64), rank[inverse.ravel()].astype(np.int64)
 
 
 @dataclass(frozen=True, eq=False)

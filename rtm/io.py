@@ -292,7 +292,7 @@ def _clean_geometries(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
 
 
 def read_study_area(
-    source: str | Path,
+    source: str | Path | gpd.GeoDataFrame | gpd.GeoSeries,
     *,
     crs: str | None = None,
     layer_crs: str | None = None,
@@ -301,8 +301,8 @@ def read_study_area(
 
     Parameters
     ----------
-    source : str or Path
-        Polygon layer.
+    source : str, Path, GeoDataFrame or GeoSeries
+        Polygon layer, or polygons already in memory (e.g. one borough of a boundary layer).
     crs : str, optional
         Projected CRS to work in. When omitted the layer's own CRS is used if it is
         projected; a longitude/latitude area is projected to its UTM zone, with a warning
@@ -315,7 +315,17 @@ def read_study_area(
     geopandas.GeoDataFrame
         The area's polygons, in the working CRS.
     """
-    area = read_vector(source, what="study area", csv_crs=layer_crs)
+    if isinstance(source, gpd.GeoDataFrame | gpd.GeoSeries):
+        area = gpd.GeoDataFrame(geometry=source.geometry.values, crs=source.crs)
+        if layer_crs is not None:
+            area = area.set_crs(_parse_crs(layer_crs, "study area"), allow_override=True)
+        source = "(in memory)"
+        if area.crs is None:
+            raise CRSError("study area (in memory): has no CRS")
+        area = _clean_geometries(area, "study area (in memory)")
+        _check_coordinates_match_crs(area, "study area (in memory)")
+    else:
+        area = read_vector(source, what="study area", csv_crs=layer_crs)
     kinds = set(area.geom_type.unique())
     if area.empty:
         raise InputError(f"study area {source}: the layer has no features")

@@ -217,6 +217,56 @@ class RTMResult:
     def __str__(self) -> str:
         return self.summary()
 
+    # ------------------------------------------------------------------ notebook views
+    def _repr_html_(self) -> str:
+        """The summary and the model table, for Jupyter."""
+        import html
+
+        summary = "<br>".join(html.escape(line) for line in self.summary().splitlines())
+        table = self.model_table().to_html(index=False, float_format="{:.4g}".format, na_rep="")
+        return f"<div><p>{summary}</p>{table if self.factors else ''}</div>"
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the relative risk score on a matplotlib Axes (a new figure by default).
+
+        Extra keyword arguments go to :func:`rtm.export.figure.draw_risk`
+        (``area``, ``places``, ``title``, ``colorbar``). Needs matplotlib.
+        """
+        from rtm.export.figure import draw_risk
+
+        if self.relative_risk_score is None:
+            raise FitError("no significant factor: there is no risk surface to plot")
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(7, 7))
+        return draw_risk(ax, self.grid, self.relative_risk_score, **kwargs)
+
+    def explore(self, study: Any = None, **options: Any) -> Any:
+        """The interactive risk map (tiers, places, factor layers), shown inline in Jupyter.
+
+        Parameters
+        ----------
+        study : rtm.study.Study, optional
+            Adds the study area, the factor features and the events (for priority places).
+        **options
+            :class:`rtm.export.outputs.OutputOptions` fields (``tier_cuts``, ...).
+
+        Returns
+        -------
+        rtm.export.webmap.MapView
+            Displays itself in a notebook; ``.save(path)`` writes the self-contained HTML.
+        """
+        from rtm.export.outputs import OutputOptions, bundle_from_result, run_places
+        from rtm.export.webmap import MapView, render_map
+
+        if self.relative_risk_score is None:
+            raise FitError("no significant factor: there is no risk map")
+        settings = OutputOptions(**options)
+        report = report_dict(self, {"where": list(study.sources.get("where", [])) if study else []})
+        bundle = bundle_from_result(self, report, study=study, max_features=settings.max_features)
+        return MapView(render_map(bundle, run_places(bundle, settings)))
+
 
 class RiskTerrainModel:
     """Risk Terrain Modeling as RTMDx does it: elastic-net culling, then stepwise BIC.

@@ -9,24 +9,11 @@
 3. :func:`select_model` runs :func:`stepwise` with a Poisson and with a negative
    binomial distribution and keeps the lower BIC.
 
+Culling lives in :mod:`rtm.culling` (re-exported here, so ``from rtm.selection
+import cull`` keeps working); its decisions are documented there.
+
 Decisions that change results (recorded in the result objects)
 ---------------------------------------------------------------
-* Penalty scaling is glmnet's: ``mean weighted Poisson deviance / 2 + lambda *
-  (l1_ratio * ||b||_1 + (1 - l1_ratio) / 2 * ||b||_2**2)`` with the penalty on the
-  standardized coefficients (``standardize=True``: columns scaled by their
-  weighted standard deviation with divisor ``n``, computed on each training set
-  as glmnet does), so lambdas are comparable with R's ``glmnet``.
-* The lambda path runs log-spaced from ``lambda_max`` -- the smallest lambda at
-  which every coefficient is zero *under the >= 0 constraint* -- down to
-  ``lambda_max * lambda_min_ratio``; the folds use the full-data path.
-* Folds: cells sorted by count (ties broken by a permutation drawn from
-  ``np.random.default_rng(seed)``) and dealt into folds in turn.
-* CV statistics are glmnet's: per fold the weighted mean out-of-fold Poisson
-  deviance; ``cv_mean`` is their weighted mean over folds (weights = fold
-  sizes) and ``cv_se`` the weighted standard deviation over folds divided by
-  ``sqrt(n_folds - 1)``. The l1_ratio with the lowest minimum ``cv_mean`` is
-  kept; within it the penalty is lambda.min (``rule="min"``) or the largest
-  lambda within one standard error of the minimum (``rule="1se"``).
 * Stepwise BIC uses ``n`` = number of cells (sum of frequency weights) and counts
   the NB dispersion parameter. A model is admissible only if its fit converged
   without separation and every non-intercept coefficient is > 0 with a Wald
@@ -37,7 +24,6 @@ Decisions that change results (recorded in the result objects)
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,9 +31,18 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
 
-from rtm._kernels import glm as _k
+from rtm._kernels import design as _design
+from rtm.culling import (
+    RULES,
+    CullResult,
+    Rule,
+    _column_scale,
+    _lambda_max,
+    cull,
+    enet_path,
+    fold_assignment,
+)
 from rtm.errors import FitError, ParameterError
 from rtm.glm import (
     DISTRIBUTIONS,
@@ -57,6 +52,7 @@ from rtm.glm import (
     check_choice,
     collapse_patterns,
     fit_collapsed,
+    group_rows,
     loglik_constant,
     validate_binary_design,
     validate_counts,
@@ -64,7 +60,9 @@ from rtm.glm import (
 )
 
 __all__ = [
+    "RULES",
     "CullResult",
+    "Rule",
     "SelectionResult",
     "StepRecord",
     "StepwiseResult",
@@ -74,407 +72,11 @@ __all__ = [
     "select_model",
     "stepwise",
 ]
+# private helpers kept importable from their old home
+_REEXPORTED = (_column_scale, _lambda_max)
 
-Rule = Literal["min", "1se"]
-RULES: tuple[Rule, ...] = ("min", "1se")
 NBForm = Literal["nbii", "nb2"]
 NB_FORMS: tuple[NBForm, ...] = ("nbii", "nb2")
-
-_CD_TOL = 1e-12
-_MAX_IRLS = 100
-_MAX_SWEEPS = 100_000
-
-
-def _frozen(arr: NDArray) -> NDArray:
-    arr.setflags(write=False)
-    return arr
-
-
-# ===========================================================================
-# culling
-# ===========================================================================
-
-
-@dataclass(frozen=True, eq=False)
-class CullResult:
-    """Outcome of :func:`cull`.
-
-    Attributes
-    ----------
-    survivors : tuple of int
-        Candidate columns with a nonzero coefficient in the full-data fit at the
-        chosen penalty, ascending.
-    coef : ndarray, shape (n_candidates,)
-        Coefficients (original scale of ``X``) at the chosen penalty.
-    intercept : float
-    l1_ratio : float
-        The chosen elastic-net mixing.
-    lambda_ : float
-        The chosen penalty.
-    lambda_index : int
-        Its position in ``lambdas[l1_ratios.index(l1_ratio)]``.
-    l1_ratios : tuple of float
-    lambdas : ndarray, shape (n_l1_ratios, n_lambdas)
-        The penalty path of each l1_ratio (decreasing).
-    cv_mean, cv_se : ndarray, shape (n_l1_ratios, n_lambdas)
-        Cross-validated mean Poisson deviance per cell and its standard error.
-    folds : ndarray of int, shape (n_cells,)
-        Fold (0-based) of each cell.
-    rule : {"min", "1se"}
-    standardize : bool
-    seed : int
-    """
-
-    survivors: tuple[int, ...]
-    coef: NDArray[np.float64]
-    intercept: float
-    l1_ratio: float
-    lambda_: float
-    lambda_index: int
-    l1_ratios: tuple[float, ...]
-    lambdas: NDArray[np.float64]
-    cv_mean: NDArray[np.float64]
-    cv_se: NDArray[np.float64]
-    folds: NDArray[np.int64]
-    rule: Rule
-    standardize: bool
-    seed: int
-
-
-def fold_assignment(y: ArrayLike, n_folds: int = 5, *, seed: int = 0) -> NDArray[np.int64]:
-    """Deal cells into folds balanced on the outcome.
-
-    Cells are sorted by count, ties broken by a random permutation from
-    ``np.random.default_rng(seed)``, then dealt into folds in turn
-    (0, 1, ..., n_folds - 1, 0, 1, ...). Fold totals of ``y`` then differ by at
-    most the largest count.
-
-    Examples
-    --------
-    >>> fold_assignment([0, 5, 0, 1, 2, 0], n_folds=2, seed=0).tolist().count(0)
-    3
-    """
-    counts = validate_counts(y)
-    if isinstance(n_folds, bool) or not isinstance(n_folds, int | np.integer) or n_folds < 2:
-        raise ParameterError(f"n_folds must be an integer >= 2; got {n_folds!r}")
-    if n_folds > counts.shape[0]:
-        raise ParameterError(
-            f"n_folds must not exceed the number of cells ({counts.shape[0]}); got {n_folds}"
-        )
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(counts.shape[0])
-    order = perm[np.argsort(counts[perm], kind="stable")]
-    folds = np.empty(counts.shape[0], dtype=np.int64)
-    folds[order] = np.arange(counts.shape[0]) % n_folds
-    return folds
-
-
-@dataclass(frozen=True)
-class _Columns:
-    """Binary candidate columns as CSC index lists (the kernel's input)."""
-
-    indptr: NDArray[np.int64]
-    indices: NDArray[np.int64]
-    sign: NDArray[np.float64]
-
-
-def _csc(X: NDArray[np.int8], sign: NDArray[np.int8]) -> _Columns:
-    # np.nonzero on the transpose walks column by column: indices come out grouped
-    cols, rows = np.nonzero(X.T)
-    indptr = np.zeros(X.shape[1] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(cols, minlength=X.shape[1]), out=indptr[1:])
-    return _Columns(indptr, rows.astype(np.int64), sign.astype(np.float64))
-
-
-def _column_scale(
-    X: NDArray[np.int8], w: NDArray[np.float64], standardize: bool
-) -> NDArray[np.float64]:
-    """Weighted standard deviation (divisor n) per column; 0 marks constant columns."""
-    wn = w / w.sum()
-    mean = wn @ X.astype(np.float64)
-    # binary columns: E[x^2] = |E[x]|
-    var = np.abs(mean) - mean**2
-    sd = np.sqrt(np.clip(var, 0.0, None))
-    sd[var <= 1e-14] = 0.0
-    if standardize:
-        return sd
-    return np.where(sd > 0, 1.0, 0.0)
-
-
-def _lambda_max(
-    X: NDArray[np.int8],
-    y: NDArray[np.float64],
-    w: NDArray[np.float64],
-    scale: NDArray[np.float64],
-    l1_ratio: float,
-) -> float:
-    wn = w / w.sum()
-    ybar = float(wn @ y)
-    grad = (wn * (y - ybar)) @ X.astype(np.float64)
-    usable = scale > 0
-    if not usable.any():
-        return 1.0
-    ratio = grad[usable] / scale[usable]
-    top = float(ratio.max())
-    if top <= 0:
-        # no candidate is positively associated: every penalty gives the null
-        # model; keep a path on the scale of the largest |gradient| so that the
-        # CV curve is still defined
-        top = float(np.abs(ratio).max()) or 1.0
-    return top / l1_ratio
-
-
-def _enet_fit(
-    X: NDArray[np.int8],
-    sign: NDArray[np.int8],
-    y: NDArray[np.float64],
-    w: NDArray[np.float64],
-    lambdas: NDArray[np.float64],
-    l1_ratio: float,
-    standardize: bool,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    keep = w > 0
-    Xk, yk, wk = X[keep], y[keep], w[keep]
-    scale = _column_scale(Xk, wk, standardize)
-    cols = _csc(Xk, sign)
-    intercepts, coefs, _, converged = _k.enet_poisson_path(
-        cols.indptr,
-        cols.indices,
-        cols.sign,
-        scale,
-        np.ascontiguousarray(yk),
-        np.ascontiguousarray(wk / wk.sum()),
-        np.ascontiguousarray(lambdas, dtype=np.float64),
-        float(l1_ratio),
-        _CD_TOL,
-        _MAX_IRLS,
-        _MAX_SWEEPS,
-    )
-    if not converged.all():
-        raise FitError(
-            f"the elastic net did not converge at {int((~converged).sum())} "
-            f"of {len(lambdas)} penalties"
-        )
-    return intercepts, coefs
-
-
-def _validate_l1_ratios(l1_ratios: Sequence[float] | float) -> tuple[float, ...]:
-    values = (l1_ratios,) if isinstance(l1_ratios, int | float) else tuple(l1_ratios)
-    if not values or not all(isinstance(v, int | float) and 0 < v <= 1 for v in values):
-        raise ParameterError(f"l1_ratios must be numbers in (0, 1]; got {l1_ratios!r}")
-    return tuple(float(v) for v in values)
-
-
-def enet_path(
-    X: ArrayLike,
-    y: ArrayLike,
-    lambdas: ArrayLike,
-    *,
-    l1_ratio: float = 0.8,
-    weights: ArrayLike | None = None,
-    standardize: bool = True,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Fit the nonnegative Poisson elastic net at the given penalties.
-
-    Minimizes ``sum_i w_i (mu_i - y_i log mu_i) / sum_i w_i + lambda * (l1_ratio *
-    sum_j s_j b_j + (1 - l1_ratio) / 2 * sum_j s_j**2 b_j**2)`` over ``b >= 0`` and
-    a free intercept (glmnet's objective; ``s_j`` is the column's standard
-    deviation when ``standardize`` else 1).
-
-    Parameters
-    ----------
-    X : array_like of int, shape (n, p)
-        Binary candidates coded 0/1 or 0/-1.
-    y : array_like of int, shape (n,)
-    lambdas : array_like of float
-        Penalties, best given in decreasing order (warm starts follow the order).
-    l1_ratio : float, default 0.8
-    weights : array_like, optional
-        Frequency weights.
-    standardize : bool, default True
-
-    Returns
-    -------
-    intercepts : ndarray, shape (n_lambdas,)
-    coefs : ndarray, shape (n_lambdas, p)
-        Coefficients on the original scale of ``X``.
-    """
-    Xb, sign = validate_binary_design(X)
-    counts = validate_counts(y, Xb.shape[0])
-    w = validate_weights(weights, Xb.shape[0])
-    (ratio,) = _validate_l1_ratios((l1_ratio,))
-    lam = np.asarray(lambdas, dtype=np.float64).ravel()
-    if lam.size == 0 or not np.all(np.isfinite(lam)) or np.any(lam < 0):
-        raise ParameterError(f"lambdas must be finite and non-negative; got {lambdas!r}")
-    if not counts.sum() > 0:
-        raise FitError("cannot fit a count model: there are no events (all counts are zero)")
-    return _enet_fit(Xb, sign, counts.astype(np.float64), w, lam, ratio, bool(standardize))
-
-
-def _n_workers(n_jobs: int | None, n_tasks: int) -> int:
-    if n_jobs is None:
-        return max(1, min(os.cpu_count() or 1, n_tasks))
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs < 1:
-        raise ParameterError(f"n_jobs must be a positive integer or None; got {n_jobs!r}")
-    return min(int(n_jobs), n_tasks)
-
-
-def _poisson_deviance(y: NDArray, mu: NDArray) -> NDArray:
-    """Unit Poisson deviance, elementwise (broadcasts)."""
-    return 2.0 * (special.xlogy(y, y) - special.xlogy(y, mu) - (y - mu))
-
-
-def cull(
-    X: ArrayLike,
-    y: ArrayLike,
-    *,
-    weights: ArrayLike | None = None,
-    l1_ratios: Sequence[float] = (0.8, 0.95),
-    n_folds: int = 5,
-    n_lambdas: int = 100,
-    lambda_min_ratio: float = 1e-4,
-    rule: Rule = "min",
-    standardize: bool = True,
-    seed: int = 0,
-    n_jobs: int | None = None,
-) -> CullResult:
-    """Cull candidates with a cross-validated nonnegative Poisson elastic net.
-
-    Parameters
-    ----------
-    X : array_like of int, shape (n_cells, n_candidates)
-        Binary candidates, 0/1 (aggravating) or 0/-1 (protective).
-    y : array_like of int, shape (n_cells,)
-        Event counts.
-    weights : array_like, optional
-        Frequency weights per cell.
-    l1_ratios : sequence of float, default (0.8, 0.95)
-        Elastic-net mixings tried; the one with the lowest CV deviance is kept.
-    n_folds : int, default 5
-    n_lambdas : int, default 100
-    lambda_min_ratio : float, default 1e-4
-        Smallest penalty as a fraction of ``lambda_max`` (glmnet's for n > p).
-    rule : {"min", "1se"}, default "min"
-        lambda.min or the one-standard-error rule.
-    standardize : bool, default True
-        Penalize standardized coefficients (glmnet's ``standardize=TRUE``).
-    seed : int, default 0
-        Seeds the tie-breaking permutation of the fold assignment.
-    n_jobs : int, optional
-        Threads for the (l1_ratio, fold) fits; default: one per CPU, at most one
-        per fit. The result does not depend on it.
-
-    Returns
-    -------
-    CullResult
-
-    Raises
-    ------
-    ParameterError
-        Bad arguments.
-    FitError
-        No events, or the solver failed to converge.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> X = (rng.random((400, 3)) < 0.3).astype(np.int8)
-    >>> y = rng.poisson(np.exp(-1 + 1.5 * X[:, 0]))
-    >>> 0 in cull(X, y, n_lambdas=20).survivors
-    True
-    """
-    Xb, sign = validate_binary_design(X)
-    counts = validate_counts(y, Xb.shape[0])
-    w = validate_weights(weights, Xb.shape[0])
-    ratios = _validate_l1_ratios(l1_ratios)
-    rule = check_choice("rule", rule, RULES)
-    if isinstance(n_lambdas, bool) or not isinstance(n_lambdas, int | np.integer) or n_lambdas < 1:
-        raise ParameterError(f"n_lambdas must be a positive integer; got {n_lambdas!r}")
-    if not (isinstance(lambda_min_ratio, int | float) and 0 < lambda_min_ratio < 1):
-        raise ParameterError(f"lambda_min_ratio must be in (0, 1); got {lambda_min_ratio!r}")
-    if not float(w @ counts) > 0:
-        raise FitError("cannot cull candidates: there are no events (all counts are zero)")
-    folds = fold_assignment(counts, n_folds, seed=seed)
-    yf = counts.astype(np.float64)
-    Xf = Xb.astype(np.float64)
-    scale_full = _column_scale(Xb, w, standardize)
-
-    lambdas = np.empty((len(ratios), n_lambdas))
-    for r_i, ratio in enumerate(ratios):
-        lam_max = _lambda_max(Xb, yf, w, scale_full, ratio)
-        lambdas[r_i] = lam_max * np.logspace(0.0, np.log10(lambda_min_ratio), n_lambdas)
-    # one task per (l1_ratio, training set); fold k's training set drops fold k,
-    # the last one (k == n_folds) is the full data
-    tasks = [(r_i, k) for r_i in range(len(ratios)) for k in range(n_folds + 1)]
-    for k in range(n_folds):
-        if not float(w[folds != k] @ yf[folds != k]) > 0:
-            raise FitError(f"cross-validation fold {k} leaves no events to train on")
-
-    def run(task: tuple[int, int]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        r_i, k = task
-        train_w = w if k == n_folds else np.where(folds == k, 0.0, w)
-        return _enet_fit(Xb, sign, yf, train_w, lambdas[r_i], ratios[r_i], standardize)
-
-    workers = _n_workers(n_jobs, len(tasks))
-    if workers == 1:
-        results = [run(task) for task in tasks]
-    else:
-        # the kernel releases the GIL (nogil=True), so threads run in parallel
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(run, tasks))
-    fitted = dict(zip(tasks, results, strict=True))
-
-    cv_mean = np.empty((len(ratios), n_lambdas))
-    cv_se = np.empty((len(ratios), n_lambdas))
-    for r_i in range(len(ratios)):
-        fold_dev = np.empty((n_folds, n_lambdas))
-        fold_w = np.empty(n_folds)
-        for k in range(n_folds):
-            test = folds == k
-            b0, b = fitted[(r_i, k)]
-            eta = b0[None, :] + Xf[test] @ b.T
-            dev = _poisson_deviance(yf[test][:, None], np.exp(eta))
-            fold_w[k] = w[test].sum()
-            fold_dev[k] = (w[test] @ dev) / fold_w[k] if fold_w[k] > 0 else np.nan
-        valid = fold_w > 0
-        mean = np.average(fold_dev[valid], axis=0, weights=fold_w[valid])
-        spread = np.average((fold_dev[valid] - mean) ** 2, axis=0, weights=fold_w[valid])
-        cv_mean[r_i] = mean
-        cv_se[r_i] = np.sqrt(spread / max(int(valid.sum()) - 1, 1))
-    full_fits = [fitted[(r_i, n_folds)] for r_i in range(len(ratios))]
-
-    best_ratio = int(np.argmin(cv_mean.min(axis=1)))
-    i_min = int(np.argmin(cv_mean[best_ratio]))
-    if rule == "min":
-        chosen = i_min
-    else:
-        bound = cv_mean[best_ratio, i_min] + cv_se[best_ratio, i_min]
-        # lambdas decrease along the path: the first index within bound is the largest lambda
-        chosen = int(np.flatnonzero(cv_mean[best_ratio] <= bound)[0])
-    b0, b = full_fits[best_ratio]
-    coef = b[chosen].copy()
-    return CullResult(
-        survivors=tuple(int(j) for j in np.flatnonzero(coef > 0)),
-        coef=_frozen(coef),
-        intercept=float(b0[chosen]),
-        l1_ratio=ratios[best_ratio],
-        lambda_=float(lambdas[best_ratio, chosen]),
-        lambda_index=chosen,
-        l1_ratios=ratios,
-        lambdas=_frozen(lambdas),
-        cv_mean=_frozen(cv_mean),
-        cv_se=_frozen(cv_se),
-        folds=_frozen(folds),
-        rule=rule,
-        standardize=bool(standardize),
-        seed=int(seed),
-    )
-
-
-# ===========================================================================
-# stepwise BIC
-# ===========================================================================
 
 
 @dataclass(frozen=True)
@@ -599,6 +201,14 @@ def _validate_candidates(candidates: Sequence[int] | None, n_candidates: int) ->
     return tuple(values)
 
 
+def _validate_max_steps(max_steps: int | None, pool_size: int) -> int:
+    if max_steps is None:
+        return 2 * pool_size + 2
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps < 0:
+        raise ParameterError(f"max_steps must be a non-negative integer; got {max_steps!r}")
+    return int(max_steps)
+
+
 def stepwise(
     X: ArrayLike,
     y: ArrayLike,
@@ -657,15 +267,71 @@ def stepwise(
     factor = _validate_groups(groups, Xb.shape[1])
     alpha = _validate_alpha(alpha)
     pool = _validate_candidates(candidates, Xb.shape[1])
-    if max_steps is None:
-        max_steps = 2 * len(pool) + 2
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps < 0:
-        raise ParameterError(f"max_steps must be a non-negative integer; got {max_steps!r}")
+    steps = _validate_max_steps(max_steps, len(pool))
+    reduced = _reduce(Xb, sign, counts, w, pool)
+    return _search(reduced, pool, factor, distribution, alpha, steps)
 
-    fitter = _ModelFitter(Xb, sign, counts, w, distribution)
+
+@dataclass(frozen=True)
+class _Reduced:
+    """The search pool's columns over cells collapsed by (pattern, count).
+
+    Cells with the same values in every pool column and the same count are
+    interchangeable in every sub-model's likelihood (Poisson and NB alike), so
+    they become one row with their summed frequency weight: exact, and much
+    smaller on fine grids. Column ``c`` of ``X`` is the pool's ``c``-th column.
+    """
+
+    X: NDArray[np.int8]
+    sign: NDArray[np.int8]
+    y: NDArray[np.int64]
+    w: NDArray[np.float64]
+
+
+def _reduce(
+    X: NDArray[np.int8],
+    sign: NDArray[np.int8],
+    y: NDArray[np.int64],
+    w: NDArray[np.float64],
+    pool: tuple[int, ...],
+) -> _Reduced:
+    kept = np.flatnonzero(w > 0)
+    columns = np.asarray(pool, dtype=np.int64)
+    keys = _design.pack_rows(X, columns, y, 8)
+    if kept.size < X.shape[0]:
+        keys = keys[kept]
+    first, inverse = group_rows(keys)
+    del keys
+    rows = kept[first]
+    return _Reduced(
+        X=np.ascontiguousarray(X[np.ix_(rows, columns)]),
+        sign=np.ascontiguousarray(sign[columns]),
+        y=y[rows],
+        w=np.bincount(inverse, weights=w[kept], minlength=first.size),
+    )
+
+
+def _search(
+    reduced: _Reduced,
+    pool: tuple[int, ...],
+    factor: NDArray[np.int64],
+    distribution: Distribution,
+    alpha: float,
+    max_steps: int,
+) -> StepwiseResult:
+    """The stepwise search itself; models are tuples of ``X``'s column indices."""
+    fitter = _ModelFitter(reduced.X, reduced.sign, reduced.y, reduced.w, distribution)
+    position = {j: c for c, j in enumerate(pool)}
+
+    def fit_model(model: tuple[int, ...]) -> GLMFit | None:
+        # pool is ascending, so positions keep the model's column order
+        return fitter.fit(tuple(position[j] for j in model))
+
     # a constant column (all zeros, or all cells exposed) is aliased with the intercept
-    varying = {j for j in pool if 0 < fitter.nonzero[:, j][w > 0].sum() < int((w > 0).sum())}
-    null_fit = fitter.fit(())
+    n_rows = reduced.y.shape[0]
+    exposed = fitter.nonzero.sum(axis=0)
+    varying = {j for j in pool if 0 < exposed[position[j]] < n_rows}
+    null_fit = fit_model(())
     if null_fit is None:
         raise FitError("cannot fit the null model")
     current: tuple[int, ...] = ()
@@ -679,13 +345,13 @@ def stepwise(
             if j in varying and int(factor[j]) not in used_factors:
                 model = tuple(sorted(current + (j,)))
                 if model not in visited:
-                    fit = fitter.fit(model)
+                    fit = fit_model(model)
                     if fit is not None and _admissible(fit, alpha):
                         moves.append((fit.bic, j, 0, model, fit))
         for j in current:
             model = tuple(c for c in current if c != j)
             if model not in visited:
-                fit = fitter.fit(model)
+                fit = fit_model(model)
                 if fit is not None and (not model or _admissible(fit, alpha)):
                     moves.append((fit.bic, j, 1, model, fit))
         if not moves:
@@ -775,9 +441,22 @@ def select_model(
     (0,)
     """
     nb_form = check_choice("nb_form", nb_form, NB_FORMS)
-    common = dict(weights=weights, alpha=alpha, candidates=candidates, max_steps=max_steps)
-    poisson = stepwise(X, y, groups, distribution="poisson", **common)  # type: ignore[arg-type]
-    negbin = stepwise(X, y, groups, distribution=nb_form, **common)  # type: ignore[arg-type]
+    Xb, sign = validate_binary_design(X)
+    counts = validate_counts(y, Xb.shape[0])
+    w = validate_weights(weights, Xb.shape[0])
+    factor = _validate_groups(groups, Xb.shape[1])
+    alpha = _validate_alpha(alpha)
+    pool = _validate_candidates(candidates, Xb.shape[1])
+    steps = _validate_max_steps(max_steps, len(pool))
+    reduced = _reduce(Xb, sign, counts, w, pool)
+    # the two searches are independent and their fits run in nogil kernels:
+    # run them side by side (the result does not depend on it)
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        searches = [
+            executor.submit(_search, reduced, pool, factor, dist, alpha, steps)
+            for dist in ("poisson", nb_form)
+        ]
+        poisson, negbin = (search.result() for search in searches)
     winner: Distribution = nb_form if negbin.fit.bic < poisson.fit.bic else "poisson"
     if math.isnan(negbin.fit.bic):
         winner = "poisson"

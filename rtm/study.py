@@ -60,7 +60,7 @@ class Study:
 
 def load_study(
     *,
-    area: str | Path,
+    area: str | Path | gpd.GeoDataFrame,
     block_length: float,
     cell_size: float | None = None,
     events: str | Path | None = None,
@@ -78,8 +78,8 @@ def load_study(
 
     Parameters
     ----------
-    area : path
-        Study-area polygons.
+    area : path or GeoDataFrame
+        Study-area polygons (a file, or polygons in memory).
     block_length : float
         Average street-block length (CRS units), used for the default cell size.
     cell_size : float, optional
@@ -141,7 +141,7 @@ def load_study(
         counts=counts,
         factors=tuple(loaded),
         sources={
-            "area": str(area),
+            "area": "(in memory)" if isinstance(area, gpd.GeoDataFrame) else str(area),
             "events": None if events is None else str(events),
             "factors": dict(sources),
             "where": list(where),

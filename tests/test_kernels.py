@@ -114,3 +114,58 @@ def test_line_density_weighs_length() -> None:
     density = kernel_density(grid, [line], [100.0])[0]
     # integral of the density equals the line's length (in metres)
     assert density.sum() * 400.0 == pytest.approx(1000.0, rel=1e-2)
+
+
+# ---------------------------------------------------------------------------
+# binary candidate matrix kernels (rtm._kernels.design) against numpy twins
+# ---------------------------------------------------------------------------
+
+
+def _random_design(rng: np.random.Generator, n: int = 300, p: int = 13) -> np.ndarray:
+    X = (rng.random((n, p)) < rng.uniform(0.05, 0.6, p)).astype(np.int8)
+    X[:, rng.random(p) < 0.3] *= -1  # protective columns
+    return X
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_design_kernels_match_numpy(seed: int) -> None:
+    from rtm._kernels import design
+
+    rng = np.random.default_rng(seed)
+    X = _random_design(rng)
+    w = rng.uniform(0, 2, X.shape[0])
+    has_pos, has_neg, n_bad = design.column_flags(X)
+    np.testing.assert_array_equal(has_pos, (X == 1).any(axis=0))
+    np.testing.assert_array_equal(has_neg, (X == -1).any(axis=0))
+    assert n_bad == 0 and design.column_flags(X * 2)[2] == int((X != 0).sum())
+    np.testing.assert_allclose(design.weighted_column_sums(X, w), w @ X.astype(float), rtol=1e-12)
+    keep = rng.random(X.shape[0]) < 0.7
+    indptr, indices = design.binary_csc(X, keep)
+    kept = X[keep]
+    for j in range(X.shape[1]):
+        np.testing.assert_array_equal(
+            indices[indptr[j] : indptr[j + 1]], np.flatnonzero(kept[:, j])
+        )
+    columns = np.array([2, 0, 5, 7, 8, 9, 10, 11, 12], dtype=np.int64)
+    extra = rng.integers(0, 70_000, X.shape[0])
+    keys = design.pack_rows(X, columns, extra, 3)
+    twin = np.column_stack(
+        [
+            np.packbits(X[:, columns] != 0, axis=1, bitorder="little"),
+            extra & 255,
+            (extra >> 8) & 255,
+            extra >> 16,
+        ]
+    ).astype(np.uint8)
+    np.testing.assert_array_equal(keys, twin)
+
+
+def test_group_rows_numbers_groups_by_first_appearance() -> None:
+    from rtm.glm import group_rows
+
+    rng = np.random.default_rng(3)
+    keys = rng.integers(0, 3, size=(500, 2)).astype(np.uint8)
+    first, inverse = group_rows(keys)
+    assert np.all(np.diff(first) > 0)
+    np.testing.assert_array_equal(keys[first][inverse], keys)
+    np.testing.assert_array_equal(inverse[first], np.arange(first.size))

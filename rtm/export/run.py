@@ -1,4 +1,8 @@
-"""Write a finished analysis into a run folder: report.json, factors.csv, risk.tif, cells.gpkg."""
+"""Write a finished analysis into a run folder.
+
+report.json, factors.csv, risk.tif, cells.gpkg; with a risk surface also places.gpkg,
+features.gpkg, risk.png, map.html and report.html.
+"""
 
 from __future__ import annotations
 
@@ -47,9 +51,31 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(text + "\n", encoding="utf-8")
 
 
-def write_run(folder: Path, result: RTMResult, report: dict[str, Any]) -> list[Path]:
-    """Write every output of a fit into ``folder``; returns the files written."""
+def write_run(
+    folder: Path,
+    result: RTMResult,
+    report: dict[str, Any],
+    *,
+    study: Any = None,
+    options: Any = None,
+) -> list[Path]:
+    """Write every output of a fit into ``folder``; returns the files written.
+
+    With a risk surface, also the outputs people act on (see :mod:`rtm.export.outputs`):
+    tiers and places (added to ``report``), places.gpkg, features.gpkg, risk.png,
+    map.html and report.html. ``study`` (an :class:`rtm.study.Study`) supplies the area,
+    events and factor features for the map; ``options`` an ``OutputOptions``.
+    """
     written = []
+    bundle = analysis = None
+    if result.relative_risk_score is not None:
+        from rtm.export.outputs import OutputOptions, bundle_from_result, options_report, run_places
+
+        options = options or OutputOptions()
+        bundle = bundle_from_result(result, report, study=study, max_features=options.max_features)
+        analysis = run_places(bundle, options)
+        report.update(analysis.report())
+        report["output_settings"] = options_report(options, analysis)
     report_path = folder / "report.json"
     write_json(report_path, report)
     written.append(report_path)
@@ -71,7 +97,18 @@ def write_run(folder: Path, result: RTMResult, report: dict[str, Any]) -> list[P
         written.append(risk_path)
     for name, values in result.selected_values().items():
         columns[name] = values.astype(np.int8)
+    if analysis is not None:
+        from rtm.export.outputs import cell_tiers
+
+        columns["tier"] = cell_tiers(analysis)
     cells_path = folder / "cells.gpkg"
     write_cells(cells_path, result.grid, columns)
     written.append(cells_path)
+    if bundle is not None and analysis is not None:
+        from rtm.export.outputs import write_features, write_presentation
+
+        features_path = folder / "features.gpkg"
+        write_features(features_path, bundle)
+        written.append(features_path)
+        written += write_presentation(folder, bundle, analysis)
     return written

@@ -1,0 +1,1 @@
+"""Benchmarks of rtm (make bench); measured, never asserted."""

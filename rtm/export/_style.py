@@ -1,0 +1,139 @@
+"""Colours shared by the web map, the report and the static map, and PNG overlays.
+
+The risk ramp is ColorBrewer's YlOrRd (9 classes) interpolated to 254 steps on a log
+scale of the RRS: RRS is a product of RRVs, so equal ratios get equal colour steps.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+import numpy as np
+
+from rtm.grid import Grid
+
+__all__ = ["RAMP", "TIER_COLOURS", "legend_ticks", "overlay_png", "ramp_index", "ramp_rgb"]
+
+RAMP = (
+    "#ffffcc",
+    "#ffeda0",
+    "#fed976",
+    "#feb24c",
+    "#fd8d3c",
+    "#fc4e2a",
+    "#e31a1c",
+    "#bd0026",
+    "#800026",
+)
+#: Highest, moderately high, above average.
+TIER_COLOURS = ("#b2182b", "#ef8a62", "#fddbc7")
+PLACE_COLOUR = "#2b0a3d"
+PRIORITY_COLOUR = "#1f78b4"
+#: Largest side, in pixels, of an overlay image (larger rasters are thinned by max-pooling).
+MAX_OVERLAY_PIXELS = 4096
+
+
+def _hex(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
+def ramp_rgb(steps: int = 254) -> np.ndarray:
+    """``(steps, 3)`` uint8 colours of the risk ramp."""
+    anchors = np.array([_hex(c) for c in RAMP], dtype=float)
+    position = np.linspace(0, len(RAMP) - 1, steps)
+    out = np.empty((steps, 3))
+    for channel in range(3):
+        out[:, channel] = np.interp(position, np.arange(len(RAMP)), anchors[:, channel])
+    return np.round(out).astype(np.uint8)
+
+
+def ramp_index(rrs: np.ndarray, rrs_max: float) -> np.ndarray:
+    """Palette index 1..254 of each RRS (log scale from 1 to ``rrs_max``)."""
+    top = math.log(max(rrs_max, 1.0 + 1e-9))
+    scaled = np.log(np.maximum(np.asarray(rrs, dtype=float), 1.0)) / top
+    return (1 + np.round(np.clip(scaled, 0, 1) * 253)).astype(np.uint8)
+
+
+def legend_ticks(rrs_max: float, count: int = 5) -> list[tuple[float, float]]:
+    """``(position 0..1, RRS value)`` pairs for a log-scale legend."""
+    top = math.log(max(rrs_max, 1.0 + 1e-9))
+    return [(k / (count - 1), math.exp(top * k / (count - 1))) for k in range(count)]
+
+
+def _pool(index: np.ndarray, factor: int) -> np.ndarray:
+    """Max-pool a palette-index raster so small hot spots survive thinning."""
+    rows = -(-index.shape[0] // factor) * factor
+    cols = -(-index.shape[1] // factor) * factor
+    padded = np.zeros((rows, cols), index.dtype)
+    padded[: index.shape[0], : index.shape[1]] = index
+    return padded.reshape(rows // factor, factor, cols // factor, factor).max(axis=(1, 3))
+
+
+def overlay_png(
+    grid: Grid, index: np.ndarray, palette: np.ndarray
+) -> tuple[bytes, tuple[float, float, float, float]]:
+    """Warp a palette-index raster to Web Mercator and encode it as a PNG.
+
+    Parameters
+    ----------
+    grid : Grid
+        The grid ``index`` lies on.
+    index : numpy.ndarray
+        ``(n_rows, n_cols)`` uint8; 0 is transparent.
+    palette : numpy.ndarray
+        ``(n, 3)`` uint8 colours of indices 1..n.
+
+    Returns
+    -------
+    png : bytes
+    bounds : (south, west, north, east)
+        In degrees (EPSG:4326), as Leaflet's ``imageOverlay`` takes them.
+    """
+    import pyproj
+    from affine import Affine
+    from PIL import Image
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    factor = max(1, math.ceil(max(grid.shape) * 1.7 / MAX_OVERLAY_PIXELS))
+    source = _pool(index, factor) if factor > 1 else index
+    src_transform = Affine(
+        grid.cell_size * factor, 0.0, grid.x_min, 0.0, -grid.cell_size * factor, grid.y_max
+    )
+    height, width = source.shape
+    size = grid.cell_size * factor
+    left, top = grid.x_min, grid.y_max
+    right, bottom = left + width * size, top - height * size
+    transform, dst_width, dst_height = calculate_default_transform(
+        grid.crs, "EPSG:3857", width, height, left=left, bottom=bottom, right=right, top=top
+    )
+    warped = np.zeros((dst_height, dst_width), np.uint8)
+    reproject(
+        source,
+        warped,
+        src_transform=src_transform,
+        src_crs=grid.crs,
+        dst_transform=transform,
+        dst_crs="EPSG:3857",
+        resampling=Resampling.nearest,
+        src_nodata=0,
+        dst_nodata=0,
+    )
+    image = Image.fromarray(warped, mode="P")
+    full = np.zeros((256, 3), np.uint8)
+    full[1 : 1 + len(palette)] = palette
+    image.putpalette(full.ravel().tolist())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", transparency=0, optimize=False, compress_level=6)
+    to_degrees = pyproj.Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    west, north = to_degrees.transform(transform.c, transform.f)
+    east, south = to_degrees.transform(
+        transform.c + transform.a * dst_width, transform.f + transform.e * dst_height
+    )
+    return buffer.getvalue(), (south, west, north, east)
+
+
+def data_uri(png: bytes) -> str:
+    """A ``data:`` URI of PNG bytes."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

@@ -1,0 +1,314 @@
+"""Outputs people act on: tiers and places, map.html, report.html, risk.png, places.gpkg.
+
+A :class:`RunBundle` holds everything these outputs are drawn from. It is built from a
+fit (:func:`bundle_from_result`) or read back from a run folder (:func:`read_bundle`),
+so ``rtm map RUN_DIR`` re-renders without refitting. The run folder keeps what the
+bundle needs: ``report.json`` (model and settings), ``cells.gpkg`` (scores, counts and
+the selected factors per cell) and ``features.gpkg`` (the study area, the events used,
+and a thinned copy of every factor's features for the map's layers).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from rtm.errors import InputError
+from rtm.grid import Grid
+from rtm.places import (
+    CONNECTIVITY,
+    DEFAULT_RECENT_DAYS,
+    DEFAULT_TIER_CUTS,
+    FactorLayer,
+    PlaceAnalysis,
+    RiskSurface,
+    analyze_places,
+    check_tier_cuts,
+    place_frame,
+)
+
+__all__ = [
+    "OutputOptions",
+    "RunBundle",
+    "bundle_from_result",
+    "cell_tiers",
+    "fraction",
+    "options_report",
+    "read_bundle",
+    "run_places",
+    "write_features",
+    "write_presentation",
+]
+
+#: Features kept per factor for the map (a seeded sample beyond; the map says so).
+MAX_FEATURES = 5000
+#: Event attribute columns copied into features.gpkg (others are not needed to re-render).
+_EVENT_COLUMNS = (
+    "type",
+    "date",
+    "datetime",
+    "date_time",
+    "occurred",
+    "occurred_at",
+    "timestamp",
+    "month",
+)
+_MAX_ATTRIBUTES = 6
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """Settings of tiers, places and the map (each a CLI option)."""
+
+    tier_cuts: tuple[float, ...] = DEFAULT_TIER_CUTS
+    priority_tier: int = 1
+    recent_days: float = DEFAULT_RECENT_DAYS
+    recent_distance: float | None = None
+    date_column: str | None = None
+    connectivity: int = CONNECTIVITY
+    max_features: int = MAX_FEATURES
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tier_cuts", check_tier_cuts(self.tier_cuts))
+
+
+@dataclass(frozen=True, eq=False)
+class RunBundle:
+    """What the presentation outputs are drawn from."""
+
+    surface: RiskSurface
+    report: dict[str, Any] = field(repr=False)
+    area: gpd.GeoDataFrame | None = field(default=None, repr=False)
+    features: gpd.GeoDataFrame | None = field(default=None, repr=False)
+    events: gpd.GeoDataFrame | None = field(default=None, repr=False)
+
+    @property
+    def grid(self) -> Grid:
+        """The analysis grid."""
+        return self.surface.grid
+
+
+def _thin_features(name: str, features: Any, limit: int, seed: int = 0) -> gpd.GeoDataFrame:
+    """At most ``limit`` features of one factor, with a few attributes as JSON text."""
+    frame = (
+        features if isinstance(features, gpd.GeoDataFrame) else gpd.GeoDataFrame(geometry=features)
+    )
+    total = len(frame)
+    if total > limit:
+        keep = np.sort(np.random.default_rng(seed).choice(total, size=limit, replace=False))
+        frame = frame.iloc[keep]
+    columns = [c for c in frame.columns if c != frame.geometry.name][:_MAX_ATTRIBUTES]
+    attributes = [
+        json.dumps({str(c): str(v)[:120] for c, v in zip(columns, row, strict=True) if pd.notna(v)})
+        for row in frame[columns].itertuples(index=False, name=None)
+    ]
+    return gpd.GeoDataFrame(
+        {"factor": [name] * len(frame), "total": [total] * len(frame), "attributes": attributes},
+        geometry=np.asarray(frame.geometry.values),
+        crs=frame.crs,
+    )
+
+
+def bundle_from_result(
+    result: Any, report: dict[str, Any], *, study: Any = None, max_features: int = MAX_FEATURES
+) -> RunBundle:
+    """Build a bundle from a fitted :class:`rtm.model.RTMResult` (and its Study, if any)."""
+    surface = RiskSurface.from_result(result)
+    if study is None:
+        return RunBundle(surface, report)
+    frames = [_thin_features(f.name, f.features, max_features) for f in study.factors]
+    features = pd.concat(frames, ignore_index=True) if frames else None
+    events = None
+    if study.events is not None:
+        keep = [c for c in study.events.columns if str(c).lower() in _EVENT_COLUMNS]
+        events = gpd.GeoDataFrame(
+            study.events[keep].reset_index(drop=True),
+            geometry=np.asarray(study.events.geometry.values),
+            crs=study.events.crs,
+        )
+    area = gpd.GeoDataFrame(geometry=np.asarray(study.area.geometry.values), crs=study.area.crs)
+    return RunBundle(surface, report, area, features, events)
+
+
+def run_places(bundle: RunBundle, options: OutputOptions) -> PlaceAnalysis:
+    """Tiers and places of a bundle (the recent distance defaults to one block length)."""
+    distance = options.recent_distance
+    if distance is None:
+        distance = bundle.report.get("inputs", {}).get("block_length")
+    return analyze_places(
+        bundle.surface,
+        bundle.events,
+        tier_cuts=options.tier_cuts,
+        connectivity=options.connectivity,
+        priority_tier=options.priority_tier,
+        recent_days=options.recent_days,
+        recent_distance=distance,
+        date_column=options.date_column,
+    )
+
+
+def write_features(path: Path, bundle: RunBundle) -> None:
+    """Write the area, events and thinned factor features to ``features.gpkg``."""
+    if bundle.area is not None:
+        bundle.area.to_file(path, layer="area", driver="GPKG", engine="pyogrio")
+    if bundle.features is not None and len(bundle.features):
+        bundle.features.to_file(
+            path,
+            layer="factors",
+            driver="GPKG",
+            engine="pyogrio",
+            geometry_type="Unknown",
+            layer_options={"SPATIAL_INDEX": "NO"},
+        )
+    if bundle.events is not None and len(bundle.events):
+        bundle.events.to_file(
+            path,
+            layer="events",
+            driver="GPKG",
+            engine="pyogrio",
+            layer_options={"SPATIAL_INDEX": "NO"},
+        )
+
+
+def read_bundle(folder: str | Path) -> RunBundle:
+    """Read a bundle back from a run folder written by ``rtm analyze``."""
+    import pyogrio
+
+    run = Path(folder)
+    report_path, cells_path = run / "report.json", run / "cells.gpkg"
+    for path in (report_path, cells_path):
+        if not path.exists():
+            raise InputError(f"RUN_DIR {run}: {path.name} is missing; is this an rtm run folder?")
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        grid_info, inputs = report["inputs"]["grid"], report["inputs"]
+        factors = report["model"]["factors"]
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"RUN_DIR {run}: report.json is not an rtm report ({exc})") from exc
+    if not report.get("significant"):
+        raise InputError(
+            f"RUN_DIR {run}: the run found no significant factor; there is no risk map"
+        )
+    cells = pyogrio.read_dataframe(cells_path, read_geometry=False)
+    crs = pyogrio.read_info(cells_path)["crs"]
+    n_rows, n_cols = int(grid_info["n_rows"]), int(grid_info["n_cols"])
+    flat = cells["row"].to_numpy(np.int64) * n_cols + cells["col"].to_numpy(np.int64)
+    order = np.argsort(flat, kind="stable")
+    cells = cells.iloc[order].reset_index(drop=True)
+    mask = np.zeros(n_rows * n_cols, bool)
+    mask[flat] = True
+    import pyproj
+
+    grid = Grid(
+        float(grid_info["x_min"]),
+        float(grid_info["y_max"]),
+        float(inputs["cell_size"]),
+        n_rows,
+        n_cols,
+        pyproj.CRS.from_user_input(crs).to_wkt(),
+        mask.reshape(n_rows, n_cols),
+    )
+    layers = []
+    for f in factors:
+        column = f"{f['name']}:{f['operationalization']}:{float(f['spatial_influence']):g}"
+        if column not in cells.columns:
+            raise InputError(
+                f"RUN_DIR {run}: cells.gpkg has no column {column!r} for factor {f['name']!r}"
+            )
+        layers.append(
+            FactorLayer(
+                f["name"],
+                f["operationalization"],
+                float(f["spatial_influence"]),
+                float(f["rrv"]),
+                bool(f["protective"]),
+                cells[column].to_numpy(np.int8),
+            )
+        )
+    surface = RiskSurface(
+        grid,
+        cells["rrs"].to_numpy(float),
+        cells["events"].to_numpy(np.int64),
+        cells["expected"].to_numpy(float),
+        tuple(layers),
+    )
+    area = features = events = None
+    features_path = run / "features.gpkg"
+    if features_path.exists():
+        present = {name for name, _ in pyogrio.list_layers(features_path)}
+        area = gpd.read_file(features_path, layer="area") if "area" in present else None
+        features = gpd.read_file(features_path, layer="factors") if "factors" in present else None
+        events = gpd.read_file(features_path, layer="events") if "events" in present else None
+    return RunBundle(surface, report, area, features, events)
+
+
+def _write_places(path: Path, grid: Grid, analysis: PlaceAnalysis) -> None:
+    for layer, places, priority in (
+        ("places", analysis.places, False),
+        ("priority_places", analysis.priority_places, True),
+    ):
+        frame = place_frame(grid, places, priority=priority)
+        frame.to_file(
+            path,
+            layer=layer,
+            driver="GPKG",
+            engine="pyogrio",
+            geometry_type="MultiPolygon" if len(frame) == 0 else None,
+        )
+
+
+def cell_tiers(analysis: PlaceAnalysis) -> np.ndarray:
+    """The ``tier`` column of cells.gpkg (tier name, empty where the cell is in no tier)."""
+    names = analysis.tiers.cell_names()
+    return np.where(pd.isna(names), "", names).astype(str)
+
+
+def write_presentation(
+    folder: Path, bundle: RunBundle, analysis: PlaceAnalysis, *, features_note: str | None = None
+) -> list[Path]:
+    """Write places.gpkg, risk.png, map.html and report.html into ``folder``."""
+    from rtm.export.figure import render_risk_png
+    from rtm.export.report_html import render_report
+    from rtm.export.webmap import render_map
+
+    written = []
+    places_path = folder / "places.gpkg"
+    _write_places(places_path, bundle.grid, analysis)
+    written.append(places_path)
+    png = render_risk_png(bundle, analysis)
+    png_path = folder / "risk.png"
+    png_path.write_bytes(png)
+    written.append(png_path)
+    map_path = folder / "map.html"
+    map_path.write_text(render_map(bundle, analysis), encoding="utf-8")
+    written.append(map_path)
+    report_path = folder / "report.html"
+    report_path.write_text(render_report(bundle, analysis, png), encoding="utf-8")
+    written.append(report_path)
+    return written
+
+
+def options_report(options: OutputOptions, analysis: PlaceAnalysis) -> dict[str, Any]:
+    """The settings of the outputs, for report.json."""
+    return {
+        "tier_cuts_sd": list(options.tier_cuts),
+        "priority_tier": options.priority_tier,
+        "recent_days": options.recent_days,
+        "recent_distance": analysis.recent_distance,
+        "connectivity": options.connectivity,
+        "max_features_per_factor": options.max_features,
+    }
+
+
+def fraction(value: float) -> str:
+    """A share as a percentage for people (``0.4%``, ``12%``)."""
+    percent = 100 * value
+    if percent == 0:
+        return "0%"
+    return f"{percent:.1f}%" if percent < 10 else f"{percent:.0f}%"

@@ -1,0 +1,92 @@
+"""Re-render a finished run folder (``rtm map``): new tiers and places, no refit."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from rtm.errors import InputError, OutputError
+from rtm.export.atomic import atomic_dir
+from rtm.export.outputs import (
+    OutputOptions,
+    cell_tiers,
+    options_report,
+    read_bundle,
+    run_places,
+    write_presentation,
+)
+
+__all__ = ["rerender"]
+
+
+def rerender(
+    run_dir: str | Path,
+    *,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    options: OutputOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Recompute tiers and places of ``run_dir`` and re-render its outputs.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run folder written by ``rtm analyze``.
+    out : path, optional
+        Write a re-rendered copy of the folder here; default: update ``run_dir`` itself
+        (which needs ``overwrite``, as it replaces outputs).
+    overwrite : bool
+        Replace existing outputs.
+    options : OutputOptions, optional
+        Tier cuts and priority-place settings.
+    progress : callable, optional
+        Receives short progress messages.
+
+    Returns
+    -------
+    Path
+        The folder written. It is replaced atomically: a failure leaves it as it was.
+    """
+    from rtm.export.run import write_json
+    from rtm.export.vector import write_cells
+
+    say = progress or (lambda message: None)
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise InputError(f"RUN_DIR {run}: no such folder")
+    target = Path(out) if out is not None else run
+    in_place = target.resolve() == run.resolve()
+    if in_place and not overwrite:
+        raise OutputError(
+            f"RUN_DIR {run}: re-rendering replaces its map.html, report.html, risk.png, "
+            "places.gpkg, report.json and cells.gpkg (use --overwrite, or --out DIR for a copy)"
+        )
+    options = options or OutputOptions()
+    bundle = read_bundle(run)
+    analysis = run_places(bundle, options)
+    say(f"places: {len(analysis.places)} highest-risk, {len(analysis.priority_places)} priority")
+    import pyogrio
+
+    cells = pyogrio.read_dataframe(run / "cells.gpkg", read_geometry=False)
+    flat = cells["row"].to_numpy(np.int64) * bundle.grid.n_cols + cells["col"].to_numpy(np.int64)
+    cells = cells.iloc[np.argsort(flat, kind="stable")]
+    columns = {c: cells[c].to_numpy() for c in cells.columns if c not in ("row", "col", "tier")}
+    columns["tier"] = cell_tiers(analysis)
+    report = dict(bundle.report)
+    report.update(analysis.report())
+    report["output_settings"] = options_report(options, analysis)
+    with atomic_dir(target, overwrite=overwrite or in_place, what="--out") as folder:
+        for path in run.iterdir():
+            if path.is_file():
+                shutil.copy2(path, folder / path.name)
+        write_json(folder / "report.json", report)
+        write_cells(folder / "cells.gpkg", bundle.grid, columns)
+        from dataclasses import replace
+
+        write_presentation(folder, replace(bundle, report=report), analysis)
+    say(f"outputs written to {target}")
+    return target

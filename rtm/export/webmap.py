@@ -1,0 +1,334 @@
+"""``map.html``: a self-contained Leaflet map that works with no network.
+
+Leaflet's JavaScript and CSS (vendored under ``rtm/export/static/``) are inlined, the risk
+surface and the tiers are PNG overlays (warped to Web Mercator, embedded as base64: a
+million-cell area stays a few hundred kB and opens at once), places and factor features
+are embedded as JSON. Only the basemap needs the network: offline its tiles simply fail
+and every rtm layer still shows. User text (factor names, attribute values, file names)
+reaches the page as JSON data written into the DOM as text, never as markup.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from rtm._version import __version__
+from rtm.export._style import (
+    PLACE_COLOUR,
+    PRIORITY_COLOUR,
+    RAMP,
+    TIER_COLOURS,
+    data_uri,
+    legend_ticks,
+    overlay_png,
+    ramp_index,
+    ramp_rgb,
+)
+from rtm.places import Place, PlaceAnalysis, place_frame
+from rtm.recent import crime_word
+
+__all__ = ["MAX_MAP_PLACES", "MapView", "render_map"]
+
+STATIC = Path(__file__).parent / "static"
+TEMPLATES = Path(__file__).parent / "templates"
+#: Places of each kind drawn on the map (all of them are in places.gpkg and report.json).
+MAX_MAP_PLACES = 500
+#: Recent events drawn on the map.
+MAX_MAP_EVENTS = 5000
+FACTOR_COLOURS = (
+    "#1b9e77",
+    "#7570b3",
+    "#e7298a",
+    "#66a61e",
+    "#e6ab02",
+    "#a6761d",
+    "#666666",
+    "#1f78b4",
+    "#b15928",
+    "#6a3d9a",
+)
+LEAFLET_VERSION = "1.9.4"
+
+
+@lru_cache(maxsize=1)
+def leaflet_assets() -> tuple[str, str]:
+    """Leaflet's JS and CSS, the CSS's images inlined as data URIs."""
+    js = (STATIC / "leaflet.js").read_text(encoding="utf-8")
+    css = (STATIC / "leaflet.css").read_text(encoding="utf-8")
+    for image in ("layers-2x.png", "layers.png"):
+        encoded = base64.b64encode((STATIC / image).read_bytes()).decode("ascii")
+        css = css.replace(f"url(images/{image})", f"url(data:image/png;base64,{encoded})")
+    css = css.replace("url(images/marker-icon.png)", "none")  # markers are not used
+    return js, css
+
+
+def environment() -> Any:
+    """The jinja2 environment of rtm's HTML templates (autoescaping on)."""
+    try:
+        import jinja2
+    except ImportError as exc:  # pragma: no cover - jinja2 is a dependency
+        raise ImportError("rtm's HTML outputs need jinja2: pip install jinja2") from exc
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, keep_trailing_newline=True
+    )
+
+
+def script_json(data: Any) -> str:
+    """JSON safe inside a ``<script>`` element (no ``<``, ``>`` or ``&`` left raw)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _round(geometry: Any) -> Any:
+    return shapely.transform(geometry, lambda xy: np.round(xy, 6))
+
+
+def _to_degrees(frame: Any) -> Any:
+    return frame.to_crs("EPSG:4326")
+
+
+def _geojson(geometry: Any) -> dict[str, Any]:
+    return shapely.geometry.mapping(_round(geometry))
+
+
+def _place_features(grid: Any, places: tuple[Place, ...], kind: str) -> list[dict[str, Any]]:
+    shown = places[:MAX_MAP_PLACES]
+    if not shown:
+        return []
+    frame = _to_degrees(place_frame(grid, shown, priority=kind == "Priority place"))
+    features = []
+    for place, geometry in zip(shown, frame.geometry.values, strict=True):
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": _geojson(geometry),
+                "properties": {
+                    "kind": kind,
+                    "rank": place.rank,
+                    "cells": place.cells,
+                    "area_ha": place.area / 10_000,
+                    "events": place.events,
+                    "recent": place.recent_events,
+                    "mean_rrs": place.mean_rrs,
+                    "max_rrs": place.max_rrs,
+                    "why": [
+                        {
+                            "text": f.description,
+                            "rrv": f.relative_risk_value,
+                            "share": f.cell_share,
+                            "protective": f.protective,
+                        }
+                        for f in place.factors
+                    ],
+                },
+            }
+        )
+    return features
+
+
+def _factor_layers(bundle: Any) -> list[dict[str, Any]]:
+    frame = bundle.features
+    selected = {f.name: f for f in bundle.surface.factors}
+    if frame is None or not len(frame):
+        return []
+    frame = _to_degrees(frame)  # one reprojection for every layer
+    parts = {str(name): part for name, part in frame.groupby("factor", sort=False)}
+    names = sorted(parts, key=lambda n: (n not in selected, n.lower()))
+    layers = []
+    for position, name in enumerate(names):
+        part = parts[name]
+        total, shown = int(part["total"].iloc[0]), len(part)
+        geometry = part.geometry.values
+        attrs = json.loads("[" + ",".join(a or "{}" for a in part["attributes"]) + "]")
+        factor = selected.get(name)
+        label = name + (
+            f" (in the model, RRV {factor.relative_risk_value:.2f})"
+            if factor
+            else " (not selected)"
+        )
+        if shown < total:
+            label += f" (showing {shown:,} of {total:,})"
+        layer: dict[str, Any] = {
+            "name": name,
+            "label": label,
+            "colour": FACTOR_COLOURS[position % len(FACTOR_COLOURS)],
+            "attrs": attrs,
+            "shown": shown,
+            "total": total,
+        }
+        if all(shapely.get_type_id(geometry) == 0):
+            layer["points"] = np.round(
+                np.column_stack([shapely.get_y(geometry), shapely.get_x(geometry)]), 6
+            ).tolist()
+        else:
+            layer["shapes"] = [_geojson(g) for g in geometry]
+        layers.append(layer)
+    return layers
+
+
+def map_data(bundle: Any, analysis: PlaceAnalysis) -> dict[str, Any]:
+    """Everything map.html draws, as JSON-ready data."""
+    grid, surface, report = bundle.grid, bundle.surface, bundle.report
+    rrs_max = float(surface.rrs.max())
+    risk_index = grid.to_raster(ramp_index(surface.rrs, rrs_max), nodata=0).astype(np.uint8)
+    risk_png, (south, west, north, east) = overlay_png(grid, risk_index, ramp_rgb(253))
+    tier_index = grid.to_raster(analysis.tiers.cell_rank.astype(np.uint8), nodata=0).astype(
+        np.uint8
+    )
+    palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in TIER_COLOURS], np.uint8)
+    tier_png, _ = overlay_png(grid, tier_index, palette)
+    bounds = [[south, west], [north, east]]
+    where = report.get("inputs", {}).get("where", [])
+    crime = crime_word(where)
+    recent = analysis.recent
+    tested = len(report.get("inputs", {}).get("factors", [])) or len(surface.factors)
+    top = analysis.tiers.tiers[0]
+    lines = [
+        f"{len(surface.factors)} of {tested} risk factors selected; cells of {grid.cell_size:g} m; "
+        f"{int(surface.counts.sum()):,} {crime}.",
+        f"Highest-risk places: {fraction_text(top.area_share)} of the area, "
+        f"{fraction_text(top.event_share)} of the {crime}.",
+        f"Recent window: {recent.note}.",
+        "Click a place to see why it is risky. The basemap needs internet; the risk layers do not.",
+    ]
+    data: dict[str, Any] = {
+        "title": f"Risk terrain: {crime}",
+        "lines": lines,
+        "crime": crime,
+        "crime_cap": crime[:1].upper() + crime[1:],
+        "recent_label": _recent_label(analysis),
+        "bounds": bounds,
+        "colours": {"place": PLACE_COLOUR, "priority": PRIORITY_COLOUR},
+        "risk": {
+            "url": data_uri(risk_png),
+            "bounds": bounds,
+            "ramp": list(RAMP),
+            "ticks": [[p, f"{v:.3g}"] for p, v in legend_ticks(rrs_max)],
+        },
+        "tiers": {
+            "url": data_uri(tier_png),
+            "bounds": bounds,
+            "items": [
+                {
+                    "colour": colour,
+                    "label": f"{t.name}: RRS \u2265 {t.rrs_min:.3g}, "
+                    f"{fraction_text(t.area_share)} of area, "
+                    f"{fraction_text(t.event_share)} of {crime}",
+                }
+                for t, colour in zip(analysis.tiers.tiers, TIER_COLOURS, strict=True)
+            ],
+        },
+        "places": {
+            "label": _capped("Highest-risk places", len(analysis.places)),
+            "type": "FeatureCollection",
+            "features": _place_features(grid, analysis.places, "Highest-risk place"),
+        },
+        "priority": {
+            "label": _capped(
+                "Priority places (high risk + recent " + crime + ")", len(analysis.priority_places)
+            ),
+            "features": _place_features(grid, analysis.priority_places, "Priority place"),
+        },
+        "area": None,
+        "events": None,
+        "factors": _factor_layers(bundle),
+    }
+    if bundle.area is not None:
+        area = bundle.area.geometry.simplify(grid.cell_size / 4)
+        data["area"] = _geojson(shapely.union_all(np.asarray(area.to_crs("EPSG:4326").values)))
+    if bundle.events is not None and recent.mask is not None and recent.events:
+        chosen = bundle.events.geometry.values[recent.mask]
+        total = len(chosen)
+        if total > MAX_MAP_EVENTS:
+            chosen = chosen[
+                np.sort(np.random.default_rng(0).choice(total, MAX_MAP_EVENTS, replace=False))
+            ]
+        import geopandas as gpd
+
+        lonlat = gpd.GeoSeries(chosen, crs=bundle.events.crs).to_crs("EPSG:4326").values
+        label = f"Recent {crime} ({_recent_label(analysis)})"
+        if total > MAX_MAP_EVENTS:
+            label += f" (showing {MAX_MAP_EVENTS:,} of {total:,})"
+        data["events"] = {
+            "label": label,
+            "points": np.round(
+                np.column_stack([shapely.get_y(lonlat), shapely.get_x(lonlat)]), 6
+            ).tolist(),
+        }
+    return data
+
+
+def _capped(label: str, total: int) -> str:
+    if total > MAX_MAP_PLACES:
+        return f"{label} (top {MAX_MAP_PLACES} of {total:,})"
+    return f"{label} ({total:,})"
+
+
+def _recent_label(analysis: PlaceAnalysis) -> str:
+    recent = analysis.recent
+    if recent.resolution is None:
+        return "all events: no dates"
+    return f"{recent.start} to {recent.end}, within {analysis.recent_distance:g} m"
+
+
+def fraction_text(value: float) -> str:
+    """A share as a percentage for people."""
+    from rtm.export.outputs import fraction
+
+    return fraction(value)
+
+
+def render_map(bundle: Any, analysis: PlaceAnalysis) -> str:
+    """The complete, self-contained map.html."""
+    from markupsafe import Markup
+
+    js, css = leaflet_assets()
+    data = map_data(bundle, analysis)
+    return (
+        environment()
+        .get_template("map.html.j2")
+        .render(
+            title=data["title"],
+            version=__version__,
+            leaflet_version=LEAFLET_VERSION,
+            leaflet_css=Markup(css),
+            leaflet_js=Markup(js),
+            map_js=Markup((STATIC / "map.js").read_text(encoding="utf-8")),
+            data_json=Markup(script_json(data)),
+        )
+    )
+
+
+class MapView:
+    """An rtm map for notebooks: shows inline (an iframe), saves to a file.
+
+    Attributes
+    ----------
+    html : str
+        The complete, self-contained map.html.
+    """
+
+    def __init__(self, html_text: str, height: int = 600) -> None:
+        self.html = html_text
+        self.height = height
+
+    def save(self, path: str | Path) -> Path:
+        """Write the map to ``path``."""
+        target = Path(path)
+        target.write_text(self.html, encoding="utf-8")
+        return target
+
+    def _repr_html_(self) -> str:
+        document = html.escape(self.html, quote=True)
+        return (
+            f'<iframe srcdoc="{document}" style="width:100%;height:{self.height}px;border:0" '
+            'sandbox="allow-scripts allow-popups"></iframe>'
+        )

@@ -1,0 +1,163 @@
+"""Recent events (for priority places) and the events' name in words.
+
+A date column (``date``, ``datetime``, ... or the one named) gives day resolution; a
+``month`` column (``2022-03`` or month numbers) gives month resolution. Without either,
+every event counts as recent, and the note says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rtm.errors import ParameterError
+
+__all__ = ["DEFAULT_RECENT_DAYS", "RecentWindow", "crime_word", "select_recent"]
+
+#: The recent window of priority places: a quarter of a year.
+DEFAULT_RECENT_DAYS = 90.0
+_DATE_COLUMNS = ("date", "datetime", "date_time", "occurred", "occurred_at", "timestamp")
+_DAYS_PER_MONTH = 365.25 / 12
+
+
+@dataclass(frozen=True, eq=False)
+class RecentWindow:
+    """Which events count as recent, and why."""
+
+    column: str | None
+    resolution: str | None
+    window_days: float
+    start: str | None
+    end: str | None
+    events: int
+    note: str
+    mask: np.ndarray | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report's representation."""
+        return {
+            "column": self.column,
+            "resolution": self.resolution,
+            "window_days": self.window_days,
+            "from": self.start,
+            "to": self.end,
+            "events": self.events,
+            "note": self.note,
+        }
+
+
+def _month_ordinals(values: pd.Series) -> np.ndarray | None:
+    """Months as ordinal integers (``2022-03`` -> 2022*12+2; plain 1..12 kept), or None."""
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce")
+        return None if numbers.isna().mean() > 0.1 else numbers.to_numpy(dtype=float)
+    parsed = pd.to_datetime(values.astype(str), format="%Y-%m", errors="coerce")
+    if parsed.isna().mean() > 0.1:
+        return None
+    return (parsed.dt.year * 12 + parsed.dt.month - 1).to_numpy(dtype=float)
+
+
+def select_recent(
+    events: pd.DataFrame | None,
+    window_days: float = DEFAULT_RECENT_DAYS,
+    date_column: str | None = None,
+) -> RecentWindow:
+    """Mark the events of the last ``window_days`` (counted back from the latest event).
+
+    A date column (``date``, ``datetime``, ... or ``date_column``) gives day resolution; a
+    ``month`` column (``2022-03`` or month numbers) gives month resolution (the window is
+    rounded to whole months, at least one). Without either, every event counts as recent
+    and the note says so.
+    """
+    if not window_days > 0:
+        raise ParameterError(f"--recent-days must be positive, got {window_days!r}")
+    if events is None or len(events) == 0:
+        return RecentWindow(None, None, window_days, None, None, 0, "no event points available")
+    columns = {str(c).lower(): c for c in events.columns if c != "geometry"}
+    if date_column is not None and date_column not in events.columns:
+        raise ParameterError(
+            f"--date-column {date_column}: no such column; events have "
+            f"{', '.join(map(str, columns.values()))}"
+        )
+    candidates = (
+        [date_column] if date_column else [columns[c] for c in _DATE_COLUMNS if c in columns]
+    )
+    for column in candidates:
+        dates = pd.to_datetime(events[column], errors="coerce", format="mixed")
+        if dates.notna().mean() >= 0.9:
+            end = dates.max()
+            start = end - pd.Timedelta(days=window_days)
+            mask = ((dates > start) & (dates <= end)).to_numpy()
+            return RecentWindow(
+                str(column),
+                "day",
+                window_days,
+                start.date().isoformat(),
+                end.date().isoformat(),
+                int(mask.sum()),
+                f"events of the {window_days:g} days up to the latest event ({end.date()})",
+                mask,
+            )
+    month_column = date_column or columns.get("month")
+    if month_column is not None:
+        months = _month_ordinals(events[month_column])
+        if months is not None:
+            n_months = max(1, round(window_days / _DAYS_PER_MONTH))
+            latest = np.nanmax(months)
+            mask = months > latest - n_months
+            return RecentWindow(
+                str(month_column),
+                "month",
+                window_days,
+                _month_label(latest - n_months + 1),
+                _month_label(latest),
+                int(mask.sum()),
+                f"month resolution: the last {n_months} month(s) of data",
+                mask,
+            )
+    return RecentWindow(
+        None,
+        None,
+        window_days,
+        None,
+        None,
+        len(events),
+        "the events have no date or month column: all events count as recent",
+        np.ones(len(events), bool),
+    )
+
+
+def _month_label(ordinal: float) -> str:
+    value = int(ordinal)
+    if value > 1000:  # year * 12 + month - 1
+        return f"{value // 12:04d}-{value % 12 + 1:02d}"
+    return f"month {value}"
+
+
+def crime_word(where: Sequence[str]) -> str:
+    """The events' name from a ``--where type=...`` filter (``robberies``), else ``events``."""
+    for clause in where:
+        match = re.match(
+            r"\s*(type|crime_type|crime type|category|offence|offense|crime)\s*=(.+)", clause, re.I
+        )
+        if not match or ".." in match.group(2):
+            continue
+        values = [v.strip() for v in match.group(2).split(",") if v.strip()]
+        if len(values) == 1 and re.fullmatch(r"[A-Za-z-]+", values[0]):
+            return _plural(values[0].lower())
+        if values:
+            return " and ".join(values) + " events"
+    return "events"
+
+
+def _plural(word: str) -> str:
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    if re.search(r"(s|x|z|ch|sh)$", word):
+        return word + "es"
+    return word + "s"
