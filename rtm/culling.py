@@ -62,7 +62,11 @@ __all__ = ["RULES", "CullResult", "Rule", "cull", "enet_path", "fold_assignment"
 Rule = Literal["min", "1se"]
 RULES: tuple[Rule, ...] = ("min", "1se")
 
-_CD_TOL = 1e-12
+#: Convergence threshold, relative to the null deviance (glmnet's ``thresh``).
+_CD_TOL = 1e-7
+#: glmnet's early end of the penalty path (``fdev``): stop once the fraction of
+#: deviance explained grows by less than this fraction of itself.
+_FDEV = 1e-5
 _MAX_IRLS = 100
 _MAX_SWEEPS = 100_000
 #: rows per block when computing out-of-fold linear predictors (bounds memory)
@@ -194,7 +198,9 @@ def _enet_fit(
     lambdas: NDArray[np.float64],
     l1_ratio: float,
     standardize: bool,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    tol: float = _CD_TOL,
+    fdev: float = 0.0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
     keep = w > 0
     if int(keep.sum()) >= np.iinfo(np.int32).max:
         raise ParameterError(f"too many rows for the elastic net: {int(keep.sum())}")
@@ -202,7 +208,7 @@ def _enet_fit(
     scale = _column_scale(X, w, standardize)
     indptr, indices = _design.binary_csc(X, keep)
     wk = w[keep]
-    intercepts, coefs, _, converged = _k.enet_poisson_path(
+    intercepts, coefs, _, converged, n_done = _k.enet_poisson_path(
         indptr,
         indices,
         sign.astype(np.float64),
@@ -211,16 +217,17 @@ def _enet_fit(
         np.ascontiguousarray(wk / wk.sum()),
         np.ascontiguousarray(lambdas, dtype=np.float64),
         float(l1_ratio),
-        _CD_TOL,
+        float(tol),
         _MAX_IRLS,
         _MAX_SWEEPS,
+        float(fdev),
     )
-    if not converged.all():
+    if not converged[:n_done].all():
         raise FitError(
-            f"the elastic net did not converge at {int((~converged).sum())} "
-            f"of {len(lambdas)} penalties"
+            f"the elastic net did not converge at {int((~converged[:n_done]).sum())} "
+            f"of {n_done} penalties"
         )
-    return intercepts, coefs
+    return intercepts, coefs, int(n_done)
 
 
 def _validate_l1_ratios(l1_ratios: Sequence[float] | float) -> tuple[float, ...]:
@@ -238,6 +245,7 @@ def enet_path(
     l1_ratio: float = 0.8,
     weights: ArrayLike | None = None,
     standardize: bool = True,
+    tol: float = _CD_TOL,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Fit the nonnegative Poisson elastic net at the given penalties.
 
@@ -257,6 +265,8 @@ def enet_path(
     weights : array_like, optional
         Frequency weights.
     standardize : bool, default True
+    tol : float, default 1e-7
+        Convergence threshold relative to the null deviance (glmnet's ``thresh``).
 
     Returns
     -------
@@ -273,7 +283,8 @@ def enet_path(
         raise ParameterError(f"lambdas must be finite and non-negative; got {lambdas!r}")
     if not counts.sum() > 0:
         raise FitError("cannot fit a count model: there are no events (all counts are zero)")
-    return _enet_fit(Xb, sign, counts.astype(np.float64), w, lam, ratio, bool(standardize))
+    intercepts, coefs, _ = _enet_fit(Xb, sign, counts.astype(np.float64), w, lam, ratio, bool(standardize), tol)
+    return intercepts, coefs
 
 
 def _n_workers(n_jobs: int | None, n_tasks: int) -> int:
@@ -362,6 +373,8 @@ def cull(
     standardize: bool = True,
     seed: int = 0,
     n_jobs: int | None = None,
+    tol: float = _CD_TOL,
+    early_stop: bool = True,
 ) -> CullResult:
     """Cull candidates with a cross-validated nonnegative Poisson elastic net.
 
@@ -388,6 +401,13 @@ def cull(
     n_jobs : int, optional
         Threads for the (l1_ratio, fold) fits; default: one per CPU, at most one
         per fit. The result does not depend on it.
+    tol : float, default 1e-7
+        Convergence threshold of the coordinate descent, relative to the null
+        deviance (glmnet's ``thresh``).
+    early_stop : bool, default True
+        End the penalty path early as glmnet does (once the deviance explained
+        stops growing, ``fdev`` = 1e-5); the folds use the same, shorter path.
+        Penalties not reached have NaN in ``lambdas`` and ``cv_mean``.
 
     Returns
     -------
@@ -432,42 +452,60 @@ def cull(
     for r_i, ratio in enumerate(ratios):
         lam_max = _lambda_max(rows.X, rows.y, rows.w, scale_full, ratio)
         lambdas[r_i] = lam_max * np.logspace(0.0, np.log10(lambda_min_ratio), n_lambdas)
-    # one task per (l1_ratio, training set); fold k's training set drops fold k,
-    # the last one (k == n_folds) is the full data
-    tasks = [(r_i, k) for r_i in range(len(ratios)) for k in range(n_folds + 1)]
+    # First the full-data path of each l1_ratio, which may end early (glmnet's fdev
+    # rule); then one task per (l1_ratio, fold) on that path, fold k's training
+    # set dropping fold k (k == n_folds denotes the full data).
+    path_length = [n_lambdas] * len(ratios)
 
-    def run(task: tuple[int, int]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def run(task: tuple[int, int]) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
         r_i, k = task
-        train_w = rows.w if k == n_folds else np.where(rows.fold == k, 0.0, rows.w)
-        return _enet_fit(rows.X, sign, rows.y, train_w, lambdas[r_i], ratios[r_i], standardize)
+        if k == n_folds:
+            return _enet_fit(
+                rows.X, sign, rows.y, rows.w, lambdas[r_i], ratios[r_i], standardize, tol,
+                _FDEV if early_stop else 0.0,
+            )
+        train_w = np.where(rows.fold == k, 0.0, rows.w)
+        return _enet_fit(
+            rows.X, sign, rows.y, train_w, lambdas[r_i, : path_length[r_i]], ratios[r_i],
+            standardize, tol,
+        )
 
-    workers = _n_workers(n_jobs, len(tasks))
-    if workers == 1:
-        results = [run(task) for task in tasks]
-    else:
+    def run_all(tasks: list[tuple[int, int]]) -> list[tuple[NDArray[np.float64], NDArray[np.float64], int]]:
+        workers = _n_workers(n_jobs, len(tasks))
+        if workers == 1:
+            return [run(task) for task in tasks]
         # the kernel releases the GIL (nogil=True), so threads run in parallel
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(run, tasks))
-    fitted = dict(zip(tasks, results, strict=True))
+            return list(pool.map(run, tasks))
+
+    full_tasks = [(r_i, n_folds) for r_i in range(len(ratios))]
+    fitted = dict(zip(full_tasks, run_all(full_tasks), strict=True))
+    for r_i in range(len(ratios)):
+        path_length[r_i] = fitted[(r_i, n_folds)][2]
+        lambdas[r_i, path_length[r_i] :] = np.nan
+    fold_tasks = [(r_i, k) for r_i in range(len(ratios)) for k in range(n_folds)]
+    fitted.update(zip(fold_tasks, run_all(fold_tasks), strict=True))
 
     cv_mean = np.empty((len(ratios), n_lambdas))
     cv_se = np.empty((len(ratios), n_lambdas))
     fold_w = np.bincount(folds, weights=w, minlength=n_folds)
     for r_i in range(len(ratios)):
         fold_dev = np.empty((n_folds, n_lambdas))
+        fold_dev[:] = np.nan
+        length = path_length[r_i]
         for k in range(n_folds):
-            b0, b = fitted[(r_i, k)]
-            total = _out_of_fold_deviance(rows, k, b0, b)
-            fold_dev[k] = total / fold_w[k] if fold_w[k] > 0 else np.nan
+            b0, b, _ = fitted[(r_i, k)]
+            total = _out_of_fold_deviance(rows, k, b0[:length], b[:length])
+            fold_dev[k, :length] = total / fold_w[k] if fold_w[k] > 0 else np.nan
         valid = fold_w > 0
         mean = np.average(fold_dev[valid], axis=0, weights=fold_w[valid])
         spread = np.average((fold_dev[valid] - mean) ** 2, axis=0, weights=fold_w[valid])
         cv_mean[r_i] = mean
         cv_se[r_i] = np.sqrt(spread / max(int(valid.sum()) - 1, 1))
-    full_fits = [fitted[(r_i, n_folds)] for r_i in range(len(ratios))]
+    full_fits = [fitted[(r_i, n_folds)][:2] for r_i in range(len(ratios))]
 
-    best_ratio = int(np.argmin(cv_mean.min(axis=1)))
-    i_min = int(np.argmin(cv_mean[best_ratio]))
+    best_ratio = int(np.argmin(np.nanmin(cv_mean, axis=1)))
+    i_min = int(np.nanargmin(cv_mean[best_ratio]))
     if rule == "min":
         chosen = i_min
     else:

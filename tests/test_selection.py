@@ -370,11 +370,26 @@ def test_cull_keeps_planted_columns_and_reports_path():
     assert {0, 5, 9} <= set(result.survivors)
     assert result.survivors == tuple(int(j) for j in np.flatnonzero(result.coef > 0))
     assert result.lambdas.shape == result.cv_mean.shape == result.cv_se.shape == (2, 40)
-    assert np.all(np.diff(result.lambdas, axis=1) < 0)
+    for row, cv in zip(result.lambdas, result.cv_mean, strict=True):
+        reached = np.isfinite(row)
+        # glmnet's early end of the path: a prefix of the penalties, at least 5
+        n = int(reached.sum())
+        assert n >= 5 and reached[:n].all()
+        assert np.all(np.diff(row[:n]) < 0)
+        np.testing.assert_array_equal(np.isfinite(cv), reached)
     r = result.l1_ratios.index(result.l1_ratio)
     assert result.lambda_ == result.lambdas[r, result.lambda_index]
-    assert result.cv_mean[r, result.lambda_index] == result.cv_mean.min()
+    assert result.cv_mean[r, result.lambda_index] == np.nanmin(result.cv_mean)
     assert result.folds.shape == (2000,) and set(np.unique(result.folds)) == set(range(5))
+
+
+def test_cull_early_stop_keeps_the_survivors_of_the_full_path():
+    X, y = planted(503, 2000, 12, {0: 0.6, 5: 0.5, 9: 0.4}, protective=[5, 6])
+    short = cull(X, y, n_lambdas=60)
+    full = cull(X, y, n_lambdas=60, early_stop=False, tol=1e-12)
+    assert np.isnan(short.lambdas).any() and not np.isnan(full.lambdas).any()
+    assert short.survivors == full.survivors
+    assert short.lambda_index == full.lambda_index
 
 
 def test_cull_one_se_rule_picks_a_larger_penalty():
@@ -392,7 +407,7 @@ def test_cull_one_se_rule_picks_a_larger_penalty():
 
 def test_cull_cv_mean_matches_naive_refits():
     X, y = planted(505, 400, 4, {0: 0.8, 2: 0.5}, protective=[3])
-    result = cull(X, y, l1_ratios=(0.8,), n_lambdas=12, n_jobs=2)
+    result = cull(X, y, l1_ratios=(0.8,), n_lambdas=12, n_jobs=2, tol=1e-12, early_stop=False)
     folds = naive_folds(y, 5, 0)
     np.testing.assert_array_equal(result.folds, folds)
     for index in (2, 7, 11):
@@ -446,7 +461,8 @@ def test_cull_without_positive_association_keeps_nothing():
     # every column lowers the count: under b >= 0 no penalty admits one
     X, y = planted(507, 600, 3, {0: -0.8, 1: -0.5, 2: -0.6})
     result = cull(X, y, n_lambdas=10)
-    assert np.all(np.isfinite(result.lambdas)) and np.all(result.lambdas > 0)
+    reached = result.lambdas[np.isfinite(result.lambdas)]
+    assert reached.size >= 2 * 5 and np.all(reached > 0)  # glmnet's minimum of 5 penalties
     assert result.survivors == ()
     assert np.all(result.coef == 0)
 
