@@ -240,7 +240,9 @@ class CollapsedData:
     For Poisson ``y`` holds weighted count sums per design row; for the NB
     forms each row is one (design row, count) pair with ``y`` its count.
     ``loglik_constant`` is ``-sum_i w_i log(y_i!)`` of the uncollapsed data and
-    ``n`` the sum of the weights.
+    ``n`` the sum of the weights. ``design_group`` (NB forms, optional) numbers
+    the distinct design rows, non-decreasing along the rows, so that the NB fit
+    can collapse further by design row without sorting.
     """
 
     design: NDArray[np.float64]
@@ -248,6 +250,7 @@ class CollapsedData:
     w: NDArray[np.float64]
     loglik_constant: float
     n: float
+    design_group: NDArray[np.int64] | None = None
 
 
 def _wsum(ids: NDArray[np.int64], weights: NDArray[np.float64], size: int) -> NDArray[np.float64]:
@@ -305,8 +308,14 @@ def collapse_patterns(
         wcol = _wsum(inverse.ravel(), w, pairs.shape[0])
         keep = wcol > 0
         pat_used, y_used, wcol = pairs[keep, 0], pairs[keep, 1], wcol[keep]
+    # both branches order the pairs by (pattern, count): pat_used is non-decreasing
     return CollapsedData(
-        np.ascontiguousarray(rows[pat_used]), y_used.astype(np.float64), wcol, constant, n_total
+        np.ascontiguousarray(rows[pat_used]),
+        y_used.astype(np.float64),
+        wcol,
+        constant,
+        n_total,
+        design_group=np.asarray(pat_used, dtype=np.int64),
     )
 
 
@@ -436,8 +445,15 @@ def fit_nb_collapsed(data: CollapsedData, distribution: Distribution) -> GLMFit:
     events = data.y * data.w
     _start(data, events)  # raises when there are no events
     # Poisson fit first: the NB starting point, and the answer at the boundary
-    pattern_rows, inverse = np.unique(data.design, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    if data.design_group is not None and data.design_group.size == data.design.shape[0]:
+        # rows come sorted by design pattern: group boundaries without a sort
+        group = data.design_group
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        inverse = np.cumsum(np.r_[True, group[1:] != group[:-1]]) - 1
+        pattern_rows = data.design[starts]
+    else:
+        pattern_rows, inverse = np.unique(data.design, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
     pois = CollapsedData(
         np.ascontiguousarray(pattern_rows),
         _wsum(inverse, events, len(pattern_rows)),

@@ -111,6 +111,7 @@ def _read_csv(
     y_column: str | None,
     csv_crs: str | None,
     default_crs: pyproj.CRS | None,
+    clauses: Sequence[WhereClause] = (),
 ) -> gpd.GeoDataFrame:
     try:
         frame = pd.read_csv(path, low_memory=False)
@@ -142,6 +143,8 @@ def _read_csv(
                 "name them with --x-column/--y-column"
             )
     assert xs is not None and ys is not None
+    if clauses:  # filter first: building point geometries is the slow part
+        frame = apply_where(frame, clauses, what=f"{what} {path}")
     x = pd.to_numeric(frame[xs], errors="coerce")
     y = pd.to_numeric(frame[ys], errors="coerce")
     missing_rows = int((x.isna() | y.isna()).sum())
@@ -188,6 +191,7 @@ def read_vector(
     y_column: str | None = None,
     csv_crs: str | None = None,
     default_crs: pyproj.CRS | None = None,
+    where: Sequence[WhereClause] = (),
 ) -> gpd.GeoDataFrame:
     """Read a vector file (or a CSV of points) as it is, with checks but no reprojection.
 
@@ -205,6 +209,8 @@ def read_vector(
     default_crs : pyproj.CRS, optional
         CRS for CSV projected coordinates when neither ``csv_crs`` nor the column names
         say (normally the study area's).
+    where : sequence of WhereClause
+        Attribute filters, applied while reading (all must hold).
 
     Returns
     -------
@@ -232,9 +238,12 @@ def read_vector(
             y_column=y_column,
             csv_crs=csv_crs,
             default_crs=default_crs,
+            clauses=where,
         )
     else:
         gdf = _read_ogr(path, layer, what)
+        if where:
+            gdf = apply_where(gdf, where, what=f"{what} {path}")
         if csv_crs is not None:
             gdf = gdf.set_crs(_parse_crs(csv_crs, what), allow_override=True)
     if gdf.crs is None:
@@ -400,6 +409,7 @@ def read_events(
     geopandas.GeoDataFrame
         Point events in ``crs`` (multipoints are split into points).
     """
+    clauses = [w if isinstance(w, WhereClause) else parse_where(w) for w in where]
     events = read_vector(
         source,
         what=what,
@@ -407,7 +417,12 @@ def read_events(
         y_column=y_column,
         csv_crs=csv_crs,
         default_crs=crs,
+        where=clauses,
     )
+    if events.empty and clauses:
+        raise InputError(
+            f"{what} {source}: no event matches " + " and ".join(c.text for c in clauses)
+        )
     if events.empty:
         raise InputError(f"{what} {source}: the layer has no features")
     kinds = set(events.geom_type.unique())
@@ -415,13 +430,6 @@ def read_events(
         raise InputError(f"{what} {source}: events must be points, got {', '.join(sorted(kinds))}")
     if "MultiPoint" in kinds:
         events = events.explode(index_parts=False, ignore_index=True)
-    clauses = [w if isinstance(w, WhereClause) else parse_where(w) for w in where]
-    if clauses:
-        events = apply_where(events, clauses, what=f"{what} {source}")
-        if events.empty:
-            raise InputError(
-                f"{what} {source}: no event matches " + " and ".join(c.text for c in clauses)
-            )
     return _to_crs(events, crs, f"{what} {source}")
 
 

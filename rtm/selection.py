@@ -148,8 +148,14 @@ class _ModelFitter:
             for j in columns:
                 pattern <<= 1
                 pattern |= self.nonzero[:, j]
-            bits = (np.arange(1 << k)[:, None] >> np.arange(k - 1, -1, -1)[None, :]) & 1
-            rows = np.column_stack([np.ones(1 << k), bits * self.sign[list(columns)]])
+            # renumber the patterns that occur, in increasing order (so the collapsed
+            # rows come out in the same order), and decode only those
+            present = np.flatnonzero(np.bincount(pattern, minlength=1 << k))
+            renumber = np.empty(1 << k, dtype=np.int64)
+            renumber[present] = np.arange(present.size)
+            pattern = renumber[pattern]
+            bits = (present[:, None] >> np.arange(k - 1, -1, -1)[None, :]) & 1
+            rows = np.column_stack([np.ones(present.size), bits * self.sign[list(columns)]])
         else:
             unique_rows, inverse = np.unique(self.X[:, list(columns)], axis=0, return_inverse=True)
             pattern = inverse.ravel().astype(np.int64)
