@@ -16,19 +16,24 @@ dropped and reported.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import geopandas as gpd
 import numpy as np
 import shapely
+from affine import Affine
 
 from rtm._kernels.spatial import epanechnikov_density, min_sq_distance_to_segments
 from rtm.errors import InputError, ParameterError, RTMWarning
 from rtm.grid import Grid
+
+if TYPE_CHECKING:
+    from rtm.network import StreetNetwork
 
 __all__ = [
     "Candidate",
@@ -43,6 +48,9 @@ __all__ = [
     "resolve_operationalizations",
     "spatial_influences",
 ]
+
+#: ``(geometries, reach, distances) -> (nearest distance, densities)`` over active cells.
+RawLayers = Callable[[np.ndarray, float, list[float]], tuple[np.ndarray, np.ndarray]]
 
 Operationalization = Literal["proximity", "density"]
 OperationalizationChoice = Literal["both", "proximity", "density"]
@@ -105,7 +113,25 @@ def spatial_influences(
 
 @dataclass(frozen=True, eq=False)
 class Factor:
-    """A risk factor: named features, aggravating (default) or protective."""
+    """A risk factor: named features, aggravating (default) or protective.
+
+    Parameters
+    ----------
+    name : str
+        The factor's name (in the model table and the candidates' names).
+    features : GeoDataFrame or GeoSeries
+        Points, lines or polygons, in the grid's CRS.
+    protective : bool
+        Expected to lower risk: its candidates are coded 0/-1 instead of 0/1.
+    operationalization : {"both", "proximity", "density"}
+        Which candidate variables to build.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> Factor("pubs", gpd.GeoSeries(shapely.points([[120, 130]]), crs="EPSG:27700"))
+    Factor(name='pubs', protective=False, operationalization='both')
+    """
 
     name: str
     features: gpd.GeoDataFrame | gpd.GeoSeries = field(repr=False)
@@ -281,7 +307,11 @@ def _geometries(features: gpd.GeoDataFrame | gpd.GeoSeries | np.ndarray) -> np.n
 
 
 def nearest_distance(
-    grid: Grid, features: gpd.GeoDataFrame | gpd.GeoSeries | np.ndarray, reach: float
+    grid: Grid,
+    features: gpd.GeoDataFrame | gpd.GeoSeries | np.ndarray,
+    reach: float,
+    *,
+    rows: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Exact Euclidean distance from each active cell centre to the nearest feature.
 
@@ -294,14 +324,18 @@ def nearest_distance(
     reach : float
         Distances beyond ``reach`` are reported as ``inf`` (the kernel visits only
         cells within reach of a feature).
+    rows : (int, int), optional
+        Only the grid rows ``rows[0]`` to ``rows[1] - 1`` (a chunk); the values are
+        those the whole grid would give.
 
     Returns
     -------
     numpy.ndarray
-        ``(n_active,)`` float64 distances.
+        ``(n_active,)`` float64 distances (of the chunk's active cells with ``rows``).
     """
     geometries = _geometries(features)
-    sq = np.full(grid.shape, np.inf)
+    row0, row1 = rows if rows is not None else (0, grid.n_rows)
+    sq = np.full((row1 - row0, grid.n_cols), np.inf)
     if geometries.size:
         ax, ay, bx, by = _segments(geometries)
         min_sq_distance_to_segments(
@@ -312,7 +346,8 @@ def nearest_distance(
             grid.x_min,
             grid.y_max,
             grid.cell_size,
-            grid.n_rows,
+            row0,
+            row1 - row0,
             grid.n_cols,
             float(reach),
             sq,
@@ -323,13 +358,13 @@ def nearest_distance(
 
             inside = rio_features.rasterize(
                 [(p, 1) for p in polygons],
-                out_shape=grid.shape,
-                transform=grid.transform,
+                out_shape=sq.shape,
+                transform=grid.transform * Affine.translation(0, row0),
                 fill=0,
                 dtype="uint8",
             ).astype(bool)
             sq[inside] = 0.0
-    distance = np.sqrt(sq.ravel()[grid.active_index])
+    distance = np.sqrt(sq[grid.mask[row0:row1]])
     distance[distance > reach] = np.inf
     return distance
 
@@ -338,12 +373,15 @@ def kernel_density(
     grid: Grid,
     features: gpd.GeoDataFrame | gpd.GeoSeries | np.ndarray,
     bandwidths: Sequence[float],
+    *,
+    rows: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Epanechnikov kernel density at the active cell centres, for each bandwidth.
 
     ``K(r) = 2 / (pi h^2) * (1 - r^2 / h^2)`` for ``r <= h``: the bandwidth is the
     kernel's radius (as in ArcGIS), not a standard deviation. Lines and polygons are
     sampled every quarter cell and weighted by the length or area each sample stands for.
+    With ``rows``, only those grid rows (a chunk), as in :func:`nearest_distance`.
 
     Returns
     -------
@@ -352,7 +390,8 @@ def kernel_density(
     """
     geometries = _geometries(features)
     widths = np.ascontiguousarray(bandwidths, dtype=np.float64)
-    out = np.zeros((widths.size,) + grid.shape)
+    row0, row1 = rows if rows is not None else (0, grid.n_rows)
+    out = np.zeros((widths.size, row1 - row0, grid.n_cols))
     if geometries.size and widths.size:
         px, py, weight = _weighted_points(geometries, grid.cell_size / 4)
         epanechnikov_density(
@@ -362,12 +401,13 @@ def kernel_density(
             grid.x_min,
             grid.y_max,
             grid.cell_size,
-            grid.n_rows,
+            row0,
+            row1 - row0,
             grid.n_cols,
             widths,
             out,
         )
-    return out.reshape(widths.size, -1)[:, grid.active_index]
+    return out[:, grid.mask[row0:row1]]
 
 
 def binarize_density(density: np.ndarray) -> tuple[np.ndarray, float]:
@@ -390,6 +430,8 @@ def build_candidates(
     influences: Sequence[float],
     *,
     progress: Callable[[str], None] | None = None,
+    network: StreetNetwork | None = None,
+    raw_layers: RawLayers | None = None,
 ) -> CandidateSet:
     """Build every candidate variable for every factor and spatial influence.
 
@@ -403,11 +445,36 @@ def build_candidates(
         The spatial-influence ladder (see :func:`spatial_influences`).
     progress : callable, optional
         Called with a short message as each factor is done.
+    network : rtm.network.StreetNetwork, optional
+        Measure proximity along this street network instead of in straight lines
+        (density stays Euclidean); see :mod:`rtm.network` for the approximation.
+    raw_layers : callable, optional
+        Computes a factor's raw layers, ``raw_layers(geometries, reach, distances)
+        -> (nearest distance, densities)`` over the active cells; by default
+        :func:`nearest_distance` and :func:`kernel_density` on the whole grid
+        (:func:`rtm.distributed.chunked_layers` computes them in chunks).
 
     Returns
     -------
     CandidateSet
         Columns ordered by factor, then operationalization (proximity first), then distance.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> from rtm.grid import Grid
+    >>> area = gpd.GeoSeries([shapely.box(0, 0, 1000, 1000)], crs="EPSG:27700")
+    >>> grid = Grid.from_area(area, 50)
+    >>> pubs = Factor("pubs", gpd.GeoSeries(shapely.points([[120, 130], [700, 800]]), crs=area.crs))
+    >>> parks = Factor("parks", gpd.GeoSeries([shapely.box(400, 0, 600, 200)], crs=area.crs),
+    ...                protective=True)
+    >>> candidates = build_candidates(grid, [pubs, parks], [100, 200])
+    >>> candidates.names[:4]
+    ['pubs:proximity:100', 'pubs:proximity:200', 'pubs:density:100', 'pubs:density:200']
+    >>> int(candidates.column("pubs:proximity:100").sum())  # cells within 100 of a pub
+    23
+    >>> int(candidates.column("parks:proximity:100").min())  # protective: coded 0/-1
+    -1
     """
     factors = list(factors)
     names = [f.name for f in factors]
@@ -427,6 +494,7 @@ def build_candidates(
     dropped: list[DroppedCandidate] = []
     skipped: list[str] = []
     thresholds: dict[str, float] = {}
+    seen: dict[str, str] = {}
     for factor in factors:
         geometries = _within_reach(grid, _geometries(factor.features), reach)
         if geometries.size == 0:
@@ -441,18 +509,39 @@ def build_candidates(
         sign = -1 if factor.protective else 1
         ops = resolve_operationalizations(factor.operationalization)
         made: list[tuple[Candidate, np.ndarray]] = []
+        raw_distance = raw_density = None
+        if raw_layers is not None and network is None:
+            raw_distance, raw_density = raw_layers(geometries, reach, distances)
         if "proximity" in ops:
-            distance = nearest_distance(grid, geometries, reach)
+            if raw_distance is not None:
+                distance = raw_distance
+            elif network is None:
+                distance = nearest_distance(grid, geometries, reach)
+            else:
+                distance = network.distance(grid, geometries, reach)
             for d in distances:
                 made.append(
                     (Candidate(factor.name, "proximity", d, factor.protective), distance <= d)
                 )
         if "density" in ops:
-            densities = kernel_density(grid, geometries, distances)
+            densities = (
+                raw_density if raw_density is not None else kernel_density(grid, geometries, distances)
+            )
             for d, density in zip(distances, densities, strict=True):
                 candidate = Candidate(factor.name, "density", d, factor.protective)
                 binary, thresholds[candidate.name] = binarize_density(density)
                 made.append((candidate, binary))
+        signature = hashlib.sha256(b"".join(np.packbits(b).tobytes() for _, b in made)).hexdigest()
+        if signature in seen:
+            # Same layers under two names (often one file given twice): both stay
+            # candidates, and stepwise can never hold both (their columns are collinear).
+            warnings.warn(
+                f"factor {factor.name!r} gives the same candidate layers as {seen[signature]!r} "
+                "(the same features under two names?): at most one of them can enter the model",
+                RTMWarning,
+                stacklevel=2,
+            )
+        seen.setdefault(signature, factor.name)
         for candidate, binary in made:
             ones = int(binary.sum())
             if ones == 0 or ones == binary.size:

@@ -22,6 +22,7 @@ def min_sq_distance_to_segments(
     x_min: float,
     y_max: float,
     cell_size: float,
+    row_offset: int,
     n_rows: int,
     n_cols: int,
     reach: float,
@@ -31,7 +32,9 @@ def min_sq_distance_to_segments(
 
     A point feature is a segment with a == b. Only cells whose centre lies within
     ``reach`` of the segment's bounding box are visited; ``out`` should start at
-    ``inf`` (or at values to be lowered).
+    ``inf`` (or at values to be lowered). ``out`` holds grid rows ``row_offset`` to
+    ``row_offset + n_rows - 1`` (a chunk of a larger grid; centres are computed from
+    the whole grid's corner, so a chunk's values equal the whole grid's bit for bit).
     """
     for k in range(ax.shape[0]):
         x0, y0, x1, y1 = ax[k], ay[k], bx[k], by[k]
@@ -43,8 +46,8 @@ def min_sq_distance_to_segments(
         # each side so that rounding never drops a cell lying exactly at the reach
         c_lo = max(0, int(math.ceil((lo_x - x_min) / cell_size - 0.5)) - 1)
         c_hi = min(n_cols - 1, int(math.floor((hi_x - x_min) / cell_size - 0.5)) + 1)
-        r_lo = max(0, int(math.ceil((y_max - hi_y) / cell_size - 0.5)) - 1)
-        r_hi = min(n_rows - 1, int(math.floor((y_max - lo_y) / cell_size - 0.5)) + 1)
+        r_lo = max(row_offset, int(math.ceil((y_max - hi_y) / cell_size - 0.5)) - 1)
+        r_hi = min(row_offset + n_rows - 1, int(math.floor((y_max - lo_y) / cell_size - 0.5)) + 1)
         for r in range(r_lo, r_hi + 1):
             cy = y_max - (r + 0.5) * cell_size
             for c in range(c_lo, c_hi + 1):
@@ -61,8 +64,8 @@ def min_sq_distance_to_segments(
                     px = x0 - cx
                     py = y0 - cy
                 d2 = px * px + py * py
-                if d2 < out[r, c]:
-                    out[r, c] = d2
+                if d2 < out[r - row_offset, c]:
+                    out[r - row_offset, c] = d2
 
 
 @njit(cache=True, nogil=True)
@@ -73,6 +76,7 @@ def epanechnikov_density(
     x_min: float,
     y_max: float,
     cell_size: float,
+    row_offset: int,
     n_rows: int,
     n_cols: int,
     bandwidths: np.ndarray,
@@ -83,6 +87,8 @@ def epanechnikov_density(
     ``out[b, row, col] += w * 2 / (pi h^2) * (1 - r^2 / h^2)`` for ``r <= h``, with
     ``h = bandwidths[b]`` the kernel's radius. Points are visited in input order, so
     the summation order (and the result, to the last bit) is deterministic.
+    ``out[b]`` holds grid rows ``row_offset`` to ``row_offset + n_rows - 1``, as in
+    the distance kernel.
     """
     n_bw = bandwidths.shape[0]
     reach = 0.0
@@ -100,8 +106,10 @@ def epanechnikov_density(
         x0, y0, w = px[k], py[k], weight[k]
         c_lo = max(0, int(math.ceil((x0 - reach - x_min) / cell_size - 0.5)) - 1)
         c_hi = min(n_cols - 1, int(math.floor((x0 + reach - x_min) / cell_size - 0.5)) + 1)
-        r_lo = max(0, int(math.ceil((y_max - (y0 + reach)) / cell_size - 0.5)) - 1)
-        r_hi = min(n_rows - 1, int(math.floor((y_max - (y0 - reach)) / cell_size - 0.5)) + 1)
+        r_lo = max(row_offset, int(math.ceil((y_max - (y0 + reach)) / cell_size - 0.5)) - 1)
+        r_hi = min(
+            row_offset + n_rows - 1, int(math.floor((y_max - (y0 - reach)) / cell_size - 0.5)) + 1
+        )
         for r in range(r_lo, r_hi + 1):
             dy = y_max - (r + 0.5) * cell_size - y0
             for c in range(c_lo, c_hi + 1):
@@ -109,4 +117,4 @@ def epanechnikov_density(
                 d2 = dx * dx + dy * dy
                 for b in range(n_bw):
                     if d2 <= h2[b]:
-                        out[b, r, c] += w * norms[b] * (1.0 - d2 * inv_h2[b])
+                        out[b, r - row_offset, c] += w * norms[b] * (1.0 - d2 * inv_h2[b])
