@@ -1,5 +1,103 @@
-"""rtm: Risk Terrain Modeling in Python."""
+"""rtm: Risk Terrain Modeling in Python.
+
+The names most analyses need are importable from the package itself; each loads its module on
+first use, so ``import rtm`` stays fast (numba, geopandas and scikit-learn load only when needed).
+
+Examples
+--------
+>>> import rtm
+>>> rtm.spatial_influences(200)
+(200.0, 400.0, 600.0)
+>>> issubclass(rtm.errors.CRSError, ValueError)
+True
+>>> sorted(rtm.__all__)[:3]
+['CandidateSet', 'Factor', 'Grid']
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from rtm._version import __version__
 
-__all__ = ["__version__"]
+# public name -> module that defines it (imported on first access)
+_LAZY = {
+    # file-to-file workflows
+    "analyze": "rtm.api",
+    "write_layers": "rtm.api",
+    "build_study_candidates": "rtm.api",
+    "load_study": "rtm.study",
+    "Study": "rtm.study",
+    # the model
+    "RiskTerrainModel": "rtm.model",
+    "RTMResult": "rtm.model",
+    "ModelFactor": "rtm.model",
+    # grid and layers
+    "Grid": "rtm.grid",
+    "Factor": "rtm.layers",
+    "CandidateSet": "rtm.layers",
+    "build_candidates": "rtm.layers",
+    "spatial_influences": "rtm.layers",
+    # validation
+    "validate_run": "rtm.validate",
+    "evaluate_models": "rtm.validate",
+    "temporal_validation": "rtm.temporal",
+    # batch runs
+    "run_batch": "rtm.batch",
+    "load_config": "rtm.batch",
+    # the synthetic sample city
+    "generate_city": "rtm.synthetic",
+}
+_SUBMODULES = {"errors"}
+
+__all__ = [
+    "CandidateSet",
+    "Factor",
+    "Grid",
+    "ModelFactor",
+    "RTMResult",
+    "RiskTerrainModel",
+    "Study",
+    "__version__",
+    "analyze",
+    "build_candidates",
+    "build_study_candidates",
+    "errors",
+    "evaluate_models",
+    "generate_city",
+    "load_config",
+    "load_study",
+    "run_batch",
+    "spatial_influences",
+    "temporal_validation",
+    "validate_run",
+    "write_layers",
+]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from rtm import errors
+    from rtm.api import analyze, build_study_candidates, write_layers
+    from rtm.batch import load_config, run_batch
+    from rtm.grid import Grid
+    from rtm.layers import CandidateSet, Factor, build_candidates, spatial_influences
+    from rtm.model import ModelFactor, RiskTerrainModel, RTMResult
+    from rtm.study import Study, load_study
+    from rtm.synthetic import generate_city
+    from rtm.temporal import temporal_validation
+    from rtm.validate import evaluate_models, validate_run
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"rtm.{name}")
+    else:
+        raise AttributeError(f"module 'rtm' has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_SUBMODULES})
