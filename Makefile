@@ -26,6 +26,15 @@ demo: $(STAMP)
 	@echo "Demo done (synthetic sample city, robbery). Model table: $(DEMO_OUT)/factors.csv;"
 	@echo "risk map: $(DEMO_OUT)/risk.tif (GeoTIFF) and $(DEMO_OUT)/cells.gpkg; report: $(DEMO_OUT)/report.json"
 
+# make docs: the documentation site in site/ (MkDocs, warnings are errors)
+DOCS_STAMP := $(VENV)/.docs-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
@@ -45,4 +54,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_OUT) site .pytest_cache .mypy_cache .ruff_cache

@@ -83,6 +83,13 @@ study_options = _stack(
     ),
 )
 
+network_option = click.option(
+    "--network",
+    metavar="FILE",
+    help="Street lines: measure proximity along this network instead of straight lines "
+    "(cells and features snap to the nearest node; density stays Euclidean).",
+)
+
 event_options = _stack(
     click.option(
         "--where",

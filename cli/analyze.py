@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
-from rtm_cli._options import Progress, event_options, output_options, study_options
+from rtm_cli._options import Progress, event_options, network_option, output_options, study_options
 from rtm_cli.map import PLACE_KEYS, output_options_from, place_options
 
 
 @click.command()
 @click.argument("crimes", metavar="CRIMES")
 @study_options
+@network_option
 @event_options
 @output_options
 @click.option("--out", required=True, type=click.Path(file_okay=False), metavar="DIR", help="Run folder to write (report.json, factors.csv, risk.tif, cells.gpkg).")
@@ -21,6 +22,9 @@ from rtm_cli.map import PLACE_KEYS, output_options_from, place_options
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level of selected factors.")
 @click.option("--test-crimes", "test_events", metavar="FILE", help="Later events to validate on: writes validation.json and capture.png (RTM, risk + exposure, random forest, prior-period baselines).")
 @click.option("--test-where", multiple=True, metavar="COL=V1,V2|COL=LO..HI", help="Filter the --test-crimes events (as --where); repeatable.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True, metavar="B", help="Rerun the selection on B bootstrap resamples: how often each factor is chosen, bagged RRVs with intervals (report.json: stability).")
+@click.option("--bootstrap-scheme", type=click.Choice(["block", "cells"]), default="block", show_default=True, help="Resample square blocks of cells (spatial block bootstrap) or single cells.")
+@click.option("--split-sample", is_flag=True, help="Also select on half the cells (spatial blocks) and refit on the other half: valid p-values (report.json: split_sample).")
 @place_options
 def analyze(crimes: str, out: str, seed: int, nb_form: str, cv_rule: str, l1_ratios: tuple[float, ...], alpha: float, overwrite: bool, quiet: bool, verbose: bool, **options: object) -> None:
     """Fit a risk terrain model to CRIMES and write the model table and risk map.

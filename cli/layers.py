@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rtm_cli._options import Progress, output_options, study_options
+from rtm_cli._options import Progress, network_option, output_options, study_options
 
 
 @click.command()
 @study_options
+@network_option
 @output_options
 @click.option(
     "--out",

@@ -31,7 +31,9 @@ def build_study_candidates(
 
     influences = spatial_influences(block_length, max_blocks, increment)  # type: ignore[arg-type]
     factors = [replace(f, operationalization=operationalization) for f in study.factors]  # type: ignore[arg-type]
-    candidates = build_candidates(study.grid, factors, influences, progress=progress)
+    candidates = build_candidates(
+        study.grid, factors, influences, progress=progress, network=study.network
+    )
     if progress:
         progress(
             f"layers: {len(candidates.candidates)} candidates, {len(candidates.dropped)} constant dropped"
@@ -52,6 +54,7 @@ def write_layers(
     increment: str = "whole",
     operationalization: str = "both",
     crs: str | None = None,
+    network: str | Path | None = None,
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
@@ -68,6 +71,7 @@ def write_layers(
             factors_dir=factors_dir,
             protective=protective,
             crs=crs,
+            network=network,
             progress=progress,
         )
         candidates = build_study_candidates(
@@ -121,6 +125,10 @@ def analyze(
     outputs: OutputOptions | None = None,
     test_events: str | Path | None = None,
     test_where: Sequence[str] = (),
+    network: str | Path | None = None,
+    bootstrap: int = 0,
+    bootstrap_scheme: str = "block",
+    split_sample: bool = False,
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> RTMResult:
@@ -133,10 +141,92 @@ def analyze(
     ``validation.json`` and ``capture.png``: the model, its challengers and the
     prior-period baselines scored on those events (see :mod:`rtm.validate`).
 
+    The report always holds Moran's I of the residuals (:mod:`rtm.diagnostics`). With
+    ``bootstrap`` > 0 it also holds the selection stability over that many resamples
+    (``bootstrap_scheme`` "block", the default, or "cells"), and with ``split_sample``
+    a selection on half the cells refitted on the other half (:mod:`rtm.stability`).
+    ``network`` (a street line layer) measures proximity along streets
+    (:mod:`rtm.network`).
+
+    Parameters
+    ----------
+    events : path
+        Outcome events (points): shapefile, GeoPackage ``FILE.gpkg:LAYER``, GeoJSON or CSV.
+    area : path or GeoDataFrame
+        Study-area polygons, ideally in a projected CRS.
+    block_length : float
+        Average street-block length, in CRS units: the spatial influences are multiples of
+        it, and the default cell size is half of it.
+    out : path, optional
+        Run folder to write; nothing is written without it.
+    factors : sequence of str
+        ``FILE`` or ``NAME=FILE`` risk-factor layers.
+    factors_dir : path, optional
+        A folder whose every vector layer is a factor.
+    protective : sequence of str
+        Names of factors expected to lower risk (coded 0/-1).
+    cell_size : float, optional
+        Cell side; default half the block length.
+    max_blocks : int
+        Largest spatial influence, in blocks (default 3).
+    increment : {"whole", "half"}
+        Spatial-influence steps of one block or half a block.
+    operationalization : {"both", "proximity", "density"}
+        Candidate variables built per factor.
+    where : sequence of str
+        Event filters ``COL=V1,V2`` or ``COL=LO..HI`` (all must hold), see
+        :func:`rtm.io.parse_where`.
+    crs : str, optional
+        Projected CRS to work in (default: the area's own).
+    x_column, y_column, events_crs : str, optional
+        CSV coordinate columns and their CRS (default: detected).
+    model : RiskTerrainModel, optional
+        Selection settings (seed, NB form, CV rule, ...); default ``RiskTerrainModel()``.
+    area_label : str, optional
+        How the report names the area (default: its file name).
+    outputs : rtm.export.outputs.OutputOptions, optional
+        Tier cuts, priority places and map settings.
+    test_events : path, optional
+        Later events to validate the model on.
+    test_where : sequence of str
+        Filters of ``test_events``, as ``where``.
+    network : path, optional
+        A street line layer: proximity is measured along it.
+    bootstrap : int
+        Resamples of the selection-stability bootstrap (0: none).
+    bootstrap_scheme : {"block", "cells"}
+        Resample spatial blocks of cells, or single cells.
+    split_sample : bool
+        Also select on half the cells and refit on the other half.
+    overwrite : bool
+        Replace an existing run folder.
+    progress : callable, optional
+        Receives short progress messages.
+
     Returns
     -------
     RTMResult
         Check ``result.significant``: when False there is no risk surface.
+
+    Examples
+    --------
+    A synthetic city written as an analyst would receive it (shapefiles, a GeoPackage area,
+    a CSV of crimes), then the whole analysis, as ``rtm analyze`` runs it:
+
+    >>> import tempfile
+    >>> from rtm.synthetic import generate_city, write_city
+    >>> folder = write_city(generate_city(seed=1, radius=1500), tempfile.mkdtemp())
+    >>> result = analyze(
+    ...     events=folder / "crimes.csv", area=folder / "area.gpkg",
+    ...     factors_dir=folder / "factors", protective=["parks"],
+    ...     where=["type=robbery"], block_length=150, out=folder / "run",
+    ... )
+    >>> result.significant, result.distribution
+    (True, 'negative_binomial')
+    >>> result.model_table()["Risk Factor"].tolist()
+    ['bars', 'parks', 'bus_stops', 'main_roads', 'Intercept']
+    >>> (folder / "run" / "factors.csv").exists()
+    True
     """
     import time
 
@@ -144,6 +234,12 @@ def analyze(
 
     if out is not None:
         check_writable(out, overwrite=overwrite)  # fail before the slow work
+    from rtm.glm import check_choice
+    from rtm.stability import SCHEMES
+
+    check_choice("bootstrap_scheme", bootstrap_scheme, SCHEMES)
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
+        raise ParameterError(f"--bootstrap must be a whole number >= 0, got {bootstrap!r}")
     model = model or RiskTerrainModel()
     stamps = {"start": time.perf_counter()}
     study = load_study(
@@ -159,8 +255,12 @@ def analyze(
         x_column=x_column,
         y_column=y_column,
         events_crs=events_crs,
+        network=network,
         progress=progress,
     )
+    from rtm.model import check_grid_size
+
+    check_grid_size(study.grid.n_active, study.grid.cell_size)  # before building layers
     test_frame = None
     if test_events is not None:
         from rtm.io import read_events
@@ -181,6 +281,10 @@ def analyze(
     stamps["layers"] = time.perf_counter()
     assert study.counts is not None
     result = model.fit(candidates, study.counts.counts, progress=progress).result_
+    honest = _honest_inference(
+        result, candidates, study.counts.counts, model, bootstrap=bootstrap,
+        bootstrap_scheme=bootstrap_scheme, split_sample=split_sample, progress=progress,
+    )
     result.timings["read_and_grid"] = stamps["read"] - stamps["start"]
     result.timings["layers"] = stamps["layers"] - stamps["read"]
     if out is not None:
@@ -205,6 +309,13 @@ def analyze(
             "protective": sorted(protective),
         }
         report = report_dict(result, inputs)
+        report.update(honest)
+        if study.network is not None:
+            report["inputs"]["network"] = str(network)
+            report["caveats"] = [
+                study.network.describe(study.grid.cell_size) if c.startswith("Distances are straight") else c
+                for c in report["caveats"]
+            ]
         start = time.perf_counter()
         with atomic_dir(out, overwrite=overwrite) as folder:
             write_run(folder, result, report, study=study, options=outputs)
@@ -215,6 +326,35 @@ def analyze(
         if progress:
             progress(f"outputs written to {out}")
     return result
+
+
+def _honest_inference(
+    result: RTMResult,
+    candidates: CandidateSet,
+    counts: object,
+    model: RiskTerrainModel,
+    *,
+    bootstrap: int,
+    bootstrap_scheme: str,
+    split_sample: bool,
+    progress: Callable[[str], None] | None,
+) -> dict[str, object]:
+    """Moran's I of the residuals (always), bootstrap stability and the split-sample refit."""
+    from rtm.diagnostics import residual_autocorrelation
+    from rtm.stability import bootstrap_selection
+    from rtm.stability import split_sample as split
+
+    report: dict[str, object] = {
+        "residual_autocorrelation": residual_autocorrelation(result, seed=int(model.seed))
+    }
+    if bootstrap:
+        report["stability"] = bootstrap_selection(
+            candidates, counts, model=model, n_resamples=bootstrap,  # type: ignore[arg-type]
+            scheme=bootstrap_scheme, seed=int(model.seed), progress=progress,  # type: ignore[arg-type]
+        )
+    if split_sample:
+        report["split_sample"] = split(candidates, counts, model=model, seed=int(model.seed))  # type: ignore[arg-type]
+    return report
 
 
 def _write_validation(

@@ -33,10 +33,24 @@ from rtm.selection import (
     select_model,
 )
 
-__all__ = ["MIN_EVENTS", "ModelFactor", "RTMResult", "RiskTerrainModel"]
+__all__ = ["MIN_CELLS", "MIN_EVENTS", "ModelFactor", "RTMResult", "RiskTerrainModel", "check_grid_size"]
 
 #: Fewest events rtm fits a model to: below this, selection is noise.
 MIN_EVENTS = 10
+
+#: Fewest active cells rtm fits a model to: the cells are the observations, and a few
+#: dozen cells cannot separate a factor's effect from chance (a cell size near the
+#: study area's width is a mistake, not a model).
+MIN_CELLS = 100
+
+
+def check_grid_size(n_active: int, cell_size: float) -> None:
+    """Refuse a grid with fewer than :data:`MIN_CELLS` active cells (``FitError``)."""
+    if n_active < MIN_CELLS:
+        raise FitError(
+            f"--cell-size {cell_size:g} leaves only {n_active} cells in the study area; rtm needs "
+            f"at least {MIN_CELLS} cells to fit a model: choose a smaller cell size"
+        )
 
 #: Variance functions, as the report states them.
 VARIANCE = {
@@ -114,6 +128,16 @@ class RTMResult:
         Every parameter that shaped the model.
     timings : dict
         Seconds per stage (not part of the reproducible report).
+
+    See Also
+    --------
+    RiskTerrainModel.fit : Produces it, as ``model.result_``.
+    rtm.api.analyze : Produces it from files, and writes the run folder.
+
+    Notes
+    -----
+    In a notebook the result shows its summary and model table (``_repr_html_``);
+    :meth:`plot` draws the risk map and :meth:`explore` opens the interactive one.
     """
 
     grid: Grid = field(repr=False)
@@ -217,6 +241,13 @@ class RTMResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        factors = ", ".join(f.candidate for f in self.factors) or "none significant"
+        return (
+            f"RTMResult({self.distribution}, {self.n_events} events on {self.grid.n_active} cells; "
+            f"factors: {factors})"
+        )
+
     # ------------------------------------------------------------------ notebook views
     def _repr_html_(self) -> str:
         """The summary and the model table, for Jupyter."""
@@ -291,9 +322,26 @@ class RiskTerrainModel:
 
     Examples
     --------
+    The whole pipeline in memory, on a synthetic city with a planted risk terrain:
+
+    >>> import geopandas as gpd
+    >>> from rtm.layers import Factor, build_candidates, spatial_influences
     >>> from rtm.synthetic import generate_city
     >>> city = generate_city(seed=1, radius=1500)
-    >>> model = RiskTerrainModel(seed=0)  # doctest: +SKIP
+    >>> factors = [Factor(name, features, protective=name == "parks")
+    ...            for name, features in city.factors.items()]
+    >>> candidates = build_candidates(city.grid, factors, spatial_influences(150))
+    >>> robberies = city.crimes[city.crimes["type"] == "robbery"]
+    >>> events = gpd.GeoDataFrame(
+    ...     geometry=gpd.points_from_xy(robberies.x, robberies.y), crs=city.grid.crs)
+    >>> counts = city.grid.count_events(events, city.area.union_all()).counts
+    >>> result = RiskTerrainModel(seed=0).fit(candidates, counts).result_
+    >>> [f.name for f in result.factors]
+    ['bars', 'bus_stops', 'parks', 'main_roads']
+    >>> round(result.factors[0].relative_risk_value, 2)
+    2.41
+    >>> print(result.summary().splitlines()[0])
+    1,847 events on 1,356 cells of 75; 8 factors, 48 candidates, 11 survived culling.
     """
 
     def __init__(
@@ -349,9 +397,11 @@ class RiskTerrainModel:
         Raises
         ------
         FitError
-            Fewer than :data:`MIN_EVENTS` events, or fewer cells with events than folds.
+            Fewer than :data:`MIN_EVENTS` events, fewer cells with events than folds,
+            or fewer than :data:`MIN_CELLS` active cells.
         """
         self._validate()
+        check_grid_size(candidates.grid.n_active, candidates.grid.cell_size)
         say = progress or (lambda message: None)
         y = np.asarray(counts, dtype=np.int64)
         if y.shape != (candidates.grid.n_active,):

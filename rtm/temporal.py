@@ -148,6 +148,31 @@ def temporal_validation(
 ) -> dict[str, Any]:
     """Rolling-origin validation of RTM, the challengers and the baselines.
 
+    Each window fits on ``train`` consecutive periods and scores the next ``test``
+    periods; windows move on by ``step`` periods (default ``test``). The arguments
+    shared with :func:`rtm.api.analyze` mean the same there.
+
+    Parameters
+    ----------
+    events, area, block_length, factors, factors_dir, protective, cell_size : optional
+        As :func:`rtm.api.analyze`.
+    max_blocks, increment, operationalization, where, crs : optional
+        As :func:`rtm.api.analyze`.
+    x_column, y_column, events_crs, model : optional
+        As :func:`rtm.api.analyze`.
+    period_column : str
+        Column of the events holding the period: numbers, or dates (calendar months).
+    train, test : int
+        Periods fitted and scored in each window.
+    step : int, optional
+        Periods between window starts (default ``test``).
+    challengers : bool
+        Also score the risk + exposure model and the random forest.
+    bandwidth : float, optional
+        Radius of the hot-spot baseline's quartic kernel (default two blocks).
+    progress : callable, optional
+        Receives short progress messages.
+
     Returns
     -------
     dict

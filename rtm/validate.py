@@ -728,6 +728,31 @@ def validate_run(
     density baseline needs the training events: they are re-read from the file and
     filters the report names; when that file is gone, the training events are placed
     at their cell centres (and the output says so).
+
+    Parameters
+    ----------
+    run_dir : path
+        A run folder written by ``rtm analyze`` (or :func:`rtm.api.analyze` with ``out``).
+    test_events : path
+        The later events (any format :func:`rtm.api.analyze` reads).
+    where : sequence of str
+        Filters of the test events, ``COL=V1,V2`` or ``COL=LO..HI``.
+    x_column, y_column, events_crs : str, optional
+        CSV coordinate columns and their CRS (default: detected).
+    bandwidth : float, optional
+        Radius of the hot-spot baseline's quartic kernel (default two blocks).
+    out : path, optional
+        Where to write the JSON (and the capture-curve PNG beside it).
+    overwrite : bool
+        Replace existing outputs.
+    progress : callable, optional
+        Receives short progress messages.
+
+    Returns
+    -------
+    Validation
+        ``validation["auc"]``, ``validation.table()`` (one row per surface), and the
+        capture curves.
     """
     from rtm.io import read_events
 

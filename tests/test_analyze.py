@@ -14,7 +14,6 @@ import pytest
 import rasterio
 
 from rtm.api import analyze
-from rtm.errors import FitError
 from rtm.model import RiskTerrainModel
 from tests.conftest import run_rtm
 
@@ -145,27 +144,6 @@ def test_golden_master(robbery_run) -> None:
     assert current["bic"] == pytest.approx(golden["bic"], rel=1e-9)
 
 
-def test_cli_analyze_and_no_significant_factor(sample_dir: Path, tmp_path: Path) -> None:
-    # events spread uniformly over the area carry no environmental signal
-    area = gpd.read_file(sample_dir / "area.gpkg")
-    rng = np.random.default_rng(7)
-    minx, miny, maxx, maxy = area.total_bounds
-    xy = rng.uniform((minx, miny), (maxx, maxy), size=(3000, 2))
-    inside = area.union_all().contains(gpd.points_from_xy(xy[:, 0], xy[:, 1]))
-    pd.DataFrame({"x": xy[inside, 0][:400], "y": xy[inside, 1][:400]}).to_csv(tmp_path / "random.csv", index=False)
-    out = tmp_path / "run"
-    result = run_rtm(
-        "analyze", tmp_path / "random.csv", "--area", sample_dir / "area.gpkg",
-        "--factors-dir", sample_dir / "factors", "--block-length", "150", "--out", out,
-    )
-    assert result.returncode == 3, result.stderr
-    assert "no risk factor is significant" in result.stderr
-    report = json.loads((out / "report.json").read_text())
-    assert report["significant"] is False and report["model"]["factors"] == []
-    assert report["rrs"]["max"] is None
-    assert not (out / "risk.tif").exists()
-
-
 def test_cli_analyze_prints_the_model(sample_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = run_rtm(
@@ -184,19 +162,6 @@ def test_cli_analyze_prints_the_model(sample_dir: Path, tmp_path: Path) -> None:
     )
     assert again.returncode == 5 and "already exists" in again.stderr
     assert (out / "report.json").read_bytes() == before
-
-
-def test_too_few_events(sample_dir: Path, tmp_path: Path) -> None:
-    crimes = pd.read_csv(sample_dir / "crimes.csv").head(6)
-    crimes.to_csv(tmp_path / "few.csv", index=False)
-    with pytest.raises(FitError, match="too few events.*at least 10 events"):
-        analyze(events=tmp_path / "few.csv", area=sample_dir / "area.gpkg", factors_dir=sample_dir / "factors", block_length=150)
-    result = run_rtm(
-        "analyze", tmp_path / "few.csv", "--area", sample_dir / "area.gpkg", "--factors-dir",
-        sample_dir / "factors", "--block-length", "150", "--out", tmp_path / "run",
-    )
-    assert result.returncode == 6 and "Traceback" not in result.stderr
-    assert not (tmp_path / "run").exists()
 
 
 def test_bad_model_options_list_choices() -> None:

@@ -25,6 +25,9 @@ def check_writable(target: str | Path, *, overwrite: bool, what: str = "--out") 
     if path.exists() and not overwrite:
         raise OutputError(f"{what} {path}: already exists (use --overwrite to replace it)")
     parent = path.resolve().parent
+    blocking = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise OutputError(f"{what} {path}: cannot create folder {parent} ({blocking} is a file)")
     if not parent.exists():
         try:
             parent.mkdir(parents=True, exist_ok=True)
