@@ -171,6 +171,9 @@ def test_a_failed_rerun_keeps_last_nights_outputs(tmp_path: Path, sample_dir: Pa
     out = tmp_path / "out"
     assert run_batch(config, out).outcomes[0].status == "ok"
     job = out / "jobs" / "area-robbery-last6m-test6m"
+    validation = json.loads((job / "validation.json").read_text())
+    assert validation["run"] == str(job)  # the final folder, not the temporary it was built in
+    assert 0.5 < validation["auc"] <= 1 and (job / "capture.png").exists()
     before = (job / "report.json").read_bytes()
     config.write_text(config.read_text().replace('where = ["type=robbery"]', 'where = ["type=robbery", "month=13..14"]'))
     again = run_batch(config, out)

@@ -33,7 +33,7 @@ from typing import Any
 
 from rtm._version import __version__
 from rtm.batch.config import BatchConfig, load_config
-from rtm.errors import InputError, OutputError, ParameterError, RTMError
+from rtm.errors import InputError, OutputError, ParameterError, RTMError, RTMWarning
 
 __all__ = ["BatchSummary", "Job", "JobOutcome", "plan_jobs", "run_batch", "run_job"]
 
@@ -79,6 +79,7 @@ class JobOutcome:
     duration: float = 0.0
     error: str | None = None
     output: str = ""
+    warnings: tuple[str, ...] = ()
 
     @property
     def succeeded(self) -> bool:
@@ -228,7 +229,26 @@ def _previous(job: Job) -> dict[str, Any] | None:
 
 
 def run_job(job: Job) -> JobOutcome:
-    """Run one job into its folder; never raises for a data problem (the outcome says it)."""
+    """Run one job into its folder; never raises for a data problem (the outcome says it).
+
+    Warnings the job raises (e.g. clustered residuals) are kept in the outcome (and so in
+    the batch log and summary) instead of being printed by whichever process ran it.
+    """
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcome = _run_job(job)
+    notes: list[str] = []
+    for item in caught:
+        if issubclass(item.category, RTMWarning):
+            text = str(item.message).strip().splitlines()[0]
+            if text not in notes:
+                notes.append(text)
+    return dataclasses.replace(outcome, warnings=tuple(notes)) if notes else outcome
+
+
+def _run_job(job: Job) -> JobOutcome:
     import geopandas as gpd
     import shapely
 
@@ -242,7 +262,13 @@ def run_job(job: Job) -> JobOutcome:
     previous = None if job.force else _previous(job)
     if previous is not None:
         kept = {k: v for k, v in previous["outcome"].items() if k in {f.name for f in dataclasses.fields(JobOutcome)}}
-        kept.update(common, status="unchanged", duration=time.perf_counter() - start, factors=tuple(kept.get("factors", ())))
+        kept.update(
+            common,
+            status="unchanged",
+            duration=time.perf_counter() - start,
+            factors=tuple(kept.get("factors", ())),
+            warnings=tuple(kept.get("warnings", ())),
+        )
         return JobOutcome(**kept)
     options = job.options()
     model_keys = {"seed", "nb_form", "cv_rule", "alpha", "l1_ratios"}
@@ -282,11 +308,12 @@ def _validate_job(job: Job, folder: Path, outcome: JobOutcome, analysis: dict[st
         folder,
         analysis["events"],
         where=list(job.test_where),
-        out=folder / "validation.json",
         x_column=analysis.get("x_column"),
         y_column=analysis.get("y_column"),
         events_crs=analysis.get("events_crs"),
     )
+    report.report["run"] = job.out_dir  # the folder being filled is a temporary one
+    report.write(folder / "validation.json", plot=folder / "capture.png", overwrite=True)
     capture = report.get("capture", {}).get("10")
     return dataclasses.replace(outcome, auc=report.get("auc"), capture_10=capture)
 
@@ -383,7 +410,15 @@ def run_batch(
 
 def _execute(jobs: list[Job], *, workers: int | None, scheduler: str | None, log: _Log) -> Iterator[JobOutcome]:
     def done(outcome: JobOutcome) -> JobOutcome:
-        log("job_end", job=outcome.job, status=outcome.status, duration=round(outcome.duration, 3), error=outcome.error, output=outcome.output)
+        log(
+            "job_end",
+            job=outcome.job,
+            status=outcome.status,
+            duration=round(outcome.duration, 3),
+            error=outcome.error,
+            warnings=list(outcome.warnings),
+            output=outcome.output,
+        )
         return outcome
 
     if workers is None and scheduler is None:
