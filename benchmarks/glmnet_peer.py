@@ -114,7 +114,9 @@ def compare(params: dict[str, Any], alpha: float = 0.95) -> dict[str, Any]:
         np.asfortranarray(X).T.tofile(folder / "X.bin")  # column-major bytes
         np.savetxt(folder / "y.txt", y, fmt="%d")
         np.savetxt(folder / "foldid.txt", ours.folds + 1, fmt="%d")
-        np.savetxt(folder / "lambda.txt", ours.lambdas[0], fmt="%.17g")
+        # the penalties rtm reached (its path ends early as glmnet's does)
+        path = ours.lambdas[0]
+        np.savetxt(folder / "lambda.txt", path[np.isfinite(path)], fmt="%.17g")
         (folder / "meta.txt").write_text(f"{X.shape[0]}\n{X.shape[1]}\n{alpha}\n")
         (folder / "cv.R").write_text(R_SCRIPT)
         proc = subprocess.run(
