@@ -24,6 +24,7 @@ from rtm_cli.map import PLACE_KEYS, output_options_from, place_options
 @click.option("--test-where", multiple=True, metavar="COL=V1,V2|COL=LO..HI", help="Filter the --test-crimes events (as --where); repeatable.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True, metavar="B", help="Rerun the selection on B bootstrap resamples: how often each factor is chosen, bagged RRVs with intervals (report.json: stability).")
 @click.option("--bootstrap-scheme", type=click.Choice(["block", "cells"]), default="block", show_default=True, help="Resample square blocks of cells (spatial block bootstrap) or single cells.")
+@click.option("--weight-column", metavar="COL", help="Weight each event by this numeric column (harm, e.g. a crime harm index): the outcome per cell is its total harm in event-equivalents, fitted quasi-Poisson (report.json: model.outcome, model.dispersion_quasi).")
 @click.option("--split-sample", is_flag=True, help="Also select on half the cells (spatial blocks) and refit on the other half: valid p-values (report.json: split_sample).")
 @place_options
 def analyze(crimes: str, out: str, seed: int, nb_form: str, cv_rule: str, l1_ratios: tuple[float, ...], alpha: float, overwrite: bool, quiet: bool, verbose: bool, **options: object) -> None:

@@ -129,6 +129,7 @@ def analyze(
     bootstrap: int = 0,
     bootstrap_scheme: str = "block",
     split_sample: bool = False,
+    weight_column: str | None = None,
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> RTMResult:
@@ -198,6 +199,11 @@ def analyze(
         Resample spatial blocks of cells, or single cells.
     split_sample : bool
         Also select on half the cells and refit on the other half.
+    weight_column : str, optional
+        A numeric events column (harm, e.g. the Cambridge Crime Harm Index): the outcome
+        per cell is then the total harm of its events, in event-equivalents, fitted
+        quasi-Poisson (see :meth:`rtm.model.RiskTerrainModel.fit`). Not combinable with
+        ``bootstrap`` or ``split_sample`` yet.
     overwrite : bool
         Replace an existing run folder.
     progress : callable, optional
@@ -240,6 +246,11 @@ def analyze(
     check_choice("bootstrap_scheme", bootstrap_scheme, SCHEMES)
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
         raise ParameterError(f"--bootstrap must be a whole number >= 0, got {bootstrap!r}")
+    if weight_column is not None and (bootstrap or split_sample):
+        raise ParameterError(
+            "--weight-column cannot be combined with --bootstrap or --split-sample yet "
+            "(they resample event counts)"
+        )
     model = model or RiskTerrainModel()
     stamps = {"start": time.perf_counter()}
     study = load_study(
@@ -256,6 +267,7 @@ def analyze(
         y_column=y_column,
         events_crs=events_crs,
         network=network,
+        weight_column=weight_column,
         progress=progress,
     )
     from rtm.model import check_grid_size
@@ -280,7 +292,9 @@ def analyze(
     )
     stamps["layers"] = time.perf_counter()
     assert study.counts is not None
-    result = model.fit(candidates, study.counts.counts, progress=progress).result_
+    result = model.fit(
+        candidates, study.counts.counts, harm=study.counts.harm, progress=progress
+    ).result_
     honest = _honest_inference(
         result, candidates, study.counts.counts, model, bootstrap=bootstrap,
         bootstrap_scheme=bootstrap_scheme, split_sample=split_sample, progress=progress,
@@ -308,6 +322,9 @@ def analyze(
             "factor_files": study.sources["factors"],
             "protective": sorted(protective),
         }
+        if study.counts.harm is not None:
+            inputs["weight_column"] = weight_column
+            inputs["harm_total"] = float(study.counts.harm.sum())
         report = report_dict(result, inputs)
         report.update(honest)
         if study.network is not None:
@@ -344,8 +361,13 @@ def _honest_inference(
     from rtm.stability import bootstrap_selection
     from rtm.stability import split_sample as split
 
+    fitted = result
+    if result.outcome is not None:  # residuals of the harm model are on its outcome
+        from dataclasses import replace
+
+        fitted = replace(result, counts=result.outcome)
     report: dict[str, object] = {
-        "residual_autocorrelation": residual_autocorrelation(result, seed=int(model.seed))
+        "residual_autocorrelation": residual_autocorrelation(fitted, seed=int(model.seed))
     }
     if bootstrap:
         report["stability"] = bootstrap_selection(

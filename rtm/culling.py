@@ -124,7 +124,9 @@ class CullResult:
     seed: int
 
 
-def fold_assignment(y: ArrayLike, n_folds: int = 5, *, seed: int = 0) -> NDArray[np.int64]:
+def fold_assignment(
+    y: ArrayLike, n_folds: int = 5, *, seed: int = 0, fractional: bool = False
+) -> NDArray[np.int64]:
     """Deal cells into folds balanced on the outcome.
 
     Cells are sorted by count, ties broken by a random permutation from
@@ -136,8 +138,10 @@ def fold_assignment(y: ArrayLike, n_folds: int = 5, *, seed: int = 0) -> NDArray
     --------
     >>> fold_assignment([0, 5, 0, 1, 2, 0], n_folds=2, seed=0).tolist().count(0)
     3
+
+    ``fractional=True`` admits a non-integer outcome (harm in event-equivalents).
     """
-    counts = validate_counts(y)
+    counts = validate_counts(y, fractional=fractional)
     if isinstance(n_folds, bool) or not isinstance(n_folds, int | np.integer) or n_folds < 2:
         raise ParameterError(f"n_folds must be an integer >= 2; got {n_folds!r}")
     if n_folds > counts.shape[0]:
@@ -375,6 +379,7 @@ def cull(
     n_jobs: int | None = None,
     tol: float = _CD_TOL,
     early_stop: bool = True,
+    fractional: bool = False,
 ) -> CullResult:
     """Cull candidates with a cross-validated nonnegative Poisson elastic net.
 
@@ -408,6 +413,11 @@ def cull(
         End the penalty path early as glmnet does (once the deviance explained
         stops growing, ``fdev`` = 1e-5); the folds use the same, shorter path.
         Penalties not reached have NaN in ``lambdas`` and ``cv_mean``.
+    fractional : bool, default False
+        Admit a non-integer outcome ``y`` (harm in event-equivalents): the penalized
+        Poisson pseudo-likelihood and its deviance ``2 (y log(y/mu) - (y - mu))`` are
+        defined for any ``y >= 0``, and a constant dispersion would only rescale the
+        loss (the same path and the same CV choice), so culling needs no other change.
 
     Returns
     -------
@@ -430,7 +440,7 @@ def cull(
     True
     """
     Xb, sign = validate_binary_design(X)
-    counts = validate_counts(y, Xb.shape[0])
+    counts = validate_counts(y, Xb.shape[0], fractional=fractional)
     w = validate_weights(weights, Xb.shape[0])
     ratios = _validate_l1_ratios(l1_ratios)
     rule = check_choice("rule", rule, RULES)
@@ -440,7 +450,7 @@ def cull(
         raise ParameterError(f"lambda_min_ratio must be in (0, 1); got {lambda_min_ratio!r}")
     if not float(w @ counts) > 0:
         raise FitError("cannot cull candidates: there are no events (all counts are zero)")
-    folds = fold_assignment(counts, n_folds, seed=seed)
+    folds = fold_assignment(counts, n_folds, seed=seed, fractional=fractional)
     events_per_fold = np.bincount(folds, weights=w * counts, minlength=n_folds)
     for k in range(n_folds):
         if not float(events_per_fold.sum() - events_per_fold[k]) > 0:

@@ -9,6 +9,11 @@ frequency weights before fitting, which is exact for these likelihoods:
   log-likelihood is the full, uncollapsed one (the value statsmodels reports).
 * Negative binomial: collapsed by (design row, count) pairs.
 
+Non-integer outcomes (harm in event-equivalents) are fitted by the Poisson
+pseudo-likelihood only, after :func:`split_fractional` turns each row into a floor
+and a ceiling row with frequency weights ``(1 - frac, frac)`` (exact for every
+parameter-dependent term); :func:`quasi_poisson` then applies a Pearson dispersion.
+
 Negative binomial parametrizations
 ----------------------------------
 ``"nb2"``
@@ -26,8 +31,9 @@ information of all parameters, as in statsmodels.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -105,6 +111,10 @@ class GLMFit:
         ``n_params`` still counts the dispersion parameter.
     n_iter : int
         Newton iterations used.
+    scale : float or None
+        Quasi-Poisson only (:func:`quasi_poisson`): the dispersion ``phi`` by which the
+        log-likelihood (so ``bic`` and ``aic``) was divided and the variances multiplied;
+        ``None`` for a plain likelihood fit.
     """
 
     distribution: Distribution
@@ -122,6 +132,7 @@ class GLMFit:
     separated: bool = False
     at_boundary: bool = False
     n_iter: int = 0
+    scale: float | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -129,13 +140,24 @@ class GLMFit:
 # ---------------------------------------------------------------------------
 
 
-def validate_counts(y: ArrayLike, n_rows: int | None = None) -> NDArray[np.int64]:
-    """Return ``y`` as int64 counts, checking shape and values."""
+def validate_counts(
+    y: ArrayLike, n_rows: int | None = None, *, fractional: bool = False
+) -> NDArray[np.int64]:
+    """Return ``y`` as int64 counts, checking shape and values.
+
+    With ``fractional=True`` a floating-point ``y`` may hold non-integer values (harm in
+    event-equivalents, see :func:`split_fractional`) and is returned as float64; integer
+    input is returned as int64 exactly as without it.
+    """
     arr = np.asarray(y)
     if arr.ndim != 1:
         raise ParameterError(f"y must be one-dimensional; got shape {arr.shape}")
     if n_rows is not None and arr.shape[0] != n_rows:
         raise ParameterError(f"y must have one count per row of X ({n_rows}); got {arr.shape[0]}")
+    if fractional and arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or (arr.size and arr.min() < 0):
+            raise ParameterError("y must be finite and non-negative")
+        return arr.astype(np.float64)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             raise ParameterError("y must hold whole-number counts; got non-integer values")
@@ -145,6 +167,42 @@ def validate_counts(y: ArrayLike, n_rows: int | None = None) -> NDArray[np.int64
     if out.size and out.min() < 0:
         raise ParameterError(f"y must be non-negative counts; got minimum {out.min()}")
     return out
+
+
+def split_fractional(
+    y: NDArray[np.float64], w: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """Split non-integer outcomes into a floor and a ceiling row with frequency weights.
+
+    A row with outcome ``y = k + f`` (``k`` whole, ``0 < f < 1``) and weight ``w``
+    becomes a row ``(k, w (1 - f))`` and a row ``(k + 1, w f)``; whole ``y`` stay one
+    row. The weighted sums of ``1`` and of ``y`` per row are unchanged, so every part of
+    the Poisson log-likelihood that depends on the parameters, ``sum w (y eta - mu)``,
+    is exactly that of the fractional data; only the constant ``-sum w log(y!)``
+    becomes ``log y!`` interpolated linearly between whole numbers. The Poisson
+    pseudo-likelihood of harm in event-equivalents can then run through the count code.
+
+    Returns
+    -------
+    y_int : ndarray of int64
+    w_split : ndarray of float64
+    source : ndarray of int64
+        The input row each output row comes from (the first ``len(y)`` are the rows
+        themselves, in order).
+
+    Examples
+    --------
+    >>> y_int, w, src = split_fractional(np.array([2.0, 0.25]), np.ones(2))
+    >>> y_int.tolist(), w.tolist(), src.tolist()
+    ([2, 0, 1], [1.0, 0.75, 0.25], [0, 1, 1])
+    """
+    floor = np.floor(y)
+    frac = y - floor
+    extra = np.flatnonzero(frac > 0)
+    y_int = np.concatenate([floor.astype(np.int64), floor[extra].astype(np.int64) + 1])
+    w_split = np.concatenate([w * (1.0 - frac), w[extra] * frac[extra]])
+    source = np.concatenate([np.arange(y.shape[0], dtype=np.int64), extra.astype(np.int64)])
+    return y_int, w_split, source
 
 
 def validate_weights(weights: ArrayLike | None, n_rows: int) -> NDArray[np.float64]:
@@ -524,6 +582,64 @@ def fit_nb_collapsed(data: CollapsedData, distribution: Distribution) -> GLMFit:
     )
 
 
+def quasi_poisson(fit: GLMFit, phi: float) -> GLMFit:
+    """The quasi-Poisson version of a Poisson fit with dispersion ``phi``.
+
+    Coefficients are unchanged; standard errors are multiplied by ``sqrt(phi)`` (z and
+    p-values follow), and the log-likelihood is divided by ``phi`` (the quasi-likelihood),
+    so ``bic = -2 loglik / phi + n_params log(n)``. ``phi`` is fixed from outside: it is
+    not counted in ``n_params``.
+    """
+    if fit.distribution != "poisson":
+        raise ParameterError("quasi_poisson needs a Poisson fit")
+    if not (math.isfinite(phi) and phi > 0):
+        raise ParameterError(f"phi must be a positive number; got {phi!r}")
+    coef = fit.coef.copy()
+    se = fit.se * math.sqrt(phi)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = coef / se
+    pvalues = 2.0 * stats.norm.sf(np.abs(z))
+    for arr in (coef, se, z, pvalues):
+        arr.setflags(write=False)
+    loglik = fit.loglik / phi
+    return replace(
+        fit,
+        coef=coef,
+        se=se,
+        z=z,
+        pvalues=pvalues,
+        loglik=float(loglik),
+        bic=float(-2.0 * loglik + fit.n_params * np.log(fit.n)),
+        aic=float(-2.0 * loglik + 2.0 * fit.n_params),
+        scale=float(phi),
+    )
+
+
+def pearson_dispersion(
+    design: NDArray[np.float64],
+    y: NDArray[np.float64],
+    w: NDArray[np.float64],
+    coef: NDArray[np.float64],
+    inverse: NDArray[np.int64] | None = None,
+) -> float:
+    """Pearson ``chi2 / (n - p)`` of a Poisson fit: ``sum w (y - mu)^2 / mu`` over ``sum w - p``.
+
+    ``design`` holds the intercept column; ``w`` are frequency weights (``n = sum w``),
+    as statsmodels' ``GLM(..., freq_weights=w).fit(scale="X2")`` computes its scale.
+    With ``inverse``, ``design`` holds distinct rows and ``inverse`` gives each
+    observation's row.
+    """
+    mu = np.exp(np.clip(design @ coef, -745.0, 700.0))
+    if inverse is not None:
+        mu = mu[inverse]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(mu > 0, w * (y - mu) ** 2 / mu, 0.0)
+    df = float(w.sum()) - design.shape[1]
+    if not df > 0:
+        raise FitError("cannot estimate the dispersion: no residual degrees of freedom")
+    return float(terms.sum() / df)
+
+
 def fit_collapsed(data: CollapsedData, distribution: Distribution) -> GLMFit:
     """Dispatch a collapsed fit by distribution."""
     if distribution == "poisson":
@@ -537,6 +653,8 @@ def fit_glm(
     *,
     distribution: Distribution = "poisson",
     weights: ArrayLike | None = None,
+    quasi: bool = False,
+    scale: float | None = None,
 ) -> GLMFit:
     """Fit a log-link count regression with intercept by maximum likelihood.
 
@@ -551,6 +669,14 @@ def fit_glm(
         See the module docstring for the NB parametrizations.
     weights : array_like, shape (n,), optional
         Frequency weights (default all ones).
+    quasi : bool, default False
+        Quasi-Poisson (``distribution`` must be ``"poisson"``): ``y`` may be any
+        non-negative reals (e.g. harm in event-equivalents), split exactly into integer
+        rows by :func:`split_fractional`; the fit is then scaled by :func:`quasi_poisson`
+        with ``scale`` or, by default, this model's Pearson ``chi2 / (n - p)`` (as
+        statsmodels' ``GLM(..., family=Poisson()).fit(scale="X2")``).
+    scale : float, optional
+        A fixed dispersion ``phi`` for ``quasi``.
 
     Returns
     -------
@@ -578,6 +704,17 @@ def fit_glm(
         raise ParameterError(f"X must be two-dimensional; got shape {design.shape}")
     if not np.all(np.isfinite(design)):
         raise ParameterError("X must be finite")
+    if quasi:
+        if distribution != "poisson":
+            raise ParameterError("quasi needs distribution='poisson'")
+        outcome = np.asarray(validate_counts(y, design.shape[0], fractional=True), dtype=np.float64)
+        w = validate_weights(weights, design.shape[0])
+        y_int, w_split, source = split_fractional(outcome, w)
+        fit = fit_collapsed(collapse(design[source], y_int, w_split, "poisson"), "poisson")
+        if scale is None:
+            full = np.column_stack([np.ones(design.shape[0]), design])
+            scale = pearson_dispersion(full, outcome, w, np.asarray(fit.coef))
+        return quasi_poisson(fit, float(scale))
     counts = validate_counts(y, design.shape[0])
     w = validate_weights(weights, design.shape[0])
     return fit_collapsed(collapse(design, counts, w, distribution), distribution)

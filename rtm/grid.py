@@ -196,7 +196,9 @@ class Grid:
         half = self.cell_size / 2.0
         return shapely.box(x - half, y - half, x + half, y + half)
 
-    def count_events(self, events: gpd.GeoDataFrame, area: Any) -> EventCounts:
+    def count_events(
+        self, events: gpd.GeoDataFrame, area: Any, weights: Any = None
+    ) -> EventCounts:
         """Count events per active cell; events outside the study area are dropped.
 
         Parameters
@@ -205,6 +207,9 @@ class Grid:
             Points in the grid's CRS.
         area : shapely geometry or GeoDataFrame
             The study area; a point on its boundary is inside.
+        weights : array_like, optional
+            A non-negative weight (harm) per event: ``EventCounts.harm`` is then the
+            total weight of the events in each cell.
         """
         geometry = area
         if isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
@@ -214,9 +219,16 @@ class Grid:
         inside = shapely.covers(geometry, points)
         x = shapely.get_x(points[inside])
         y = shapely.get_y(points[inside])
-        return self._bin(x, y, inside)
+        if weights is None:
+            return self._bin(x, y, inside)
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (len(points),):
+            raise ParameterError(f"weights must have one value per event ({len(points)})")
+        return self._bin(x, y, inside, weights[inside])
 
-    def _bin(self, x: np.ndarray, y: np.ndarray, inside: np.ndarray) -> EventCounts:
+    def _bin(
+        self, x: np.ndarray, y: np.ndarray, inside: np.ndarray, weights: np.ndarray | None = None
+    ) -> EventCounts:
         row, col = self.cell_of(x, y)
         flat = row * self.n_cols + col
         lookup = np.full(self.n_rows * self.n_cols, -1, dtype=np.int64)
@@ -243,8 +255,12 @@ class Grid:
         if (cell < 0).any():  # pragma: no cover - inside the area implies an active cell
             raise AssertionError("an event inside the area fell in an inactive cell")
         counts = np.bincount(cell, minlength=self.n_active).astype(np.int64)
+        harm = None
+        if weights is not None:
+            harm = np.bincount(cell, weights=weights, minlength=self.n_active)
         return EventCounts(
-            counts=counts, n_used=int(x.size), n_outside=int((~inside).sum()), inside=inside
+            counts=counts, n_used=int(x.size), n_outside=int((~inside).sum()), inside=inside,
+            harm=harm,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -268,12 +284,14 @@ class EventCounts:
     """Events per active cell, and how many events were used or dropped.
 
     ``inside`` flags, per input event, whether it lies in the study area (was used).
+    ``harm`` (only when the events carry weights) is the total weight per cell.
     """
 
     counts: np.ndarray
     n_used: int
     n_outside: int
     inside: np.ndarray = field(repr=False)
+    harm: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def cells_with_events(self) -> int:

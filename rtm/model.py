@@ -128,6 +128,12 @@ class RTMResult:
         Every parameter that shaped the model.
     timings : dict
         Seconds per stage (not part of the reproducible report).
+    outcome : numpy.ndarray or None
+        Harm-weighted fits only: the outcome modelled per cell, harm in event-equivalents
+        (harm / mean harm per event, summing to the number of events); ``expected`` is on
+        this scale. ``None`` for a count model (the outcome is ``counts``).
+    dispersion_quasi : float or None
+        The quasi-Poisson dispersion ``phi`` of a harm-weighted fit (None otherwise).
 
     See Also
     --------
@@ -156,6 +162,8 @@ class RTMResult:
     selection: SelectionResult = field(repr=False)
     settings: dict[str, Any] = field(repr=False)
     timings: dict[str, float] = field(default_factory=dict, repr=False)
+    outcome: np.ndarray | None = field(default=None, repr=False)
+    dispersion_quasi: float | None = None
 
     # ------------------------------------------------------------------ views
     @property
@@ -167,6 +175,11 @@ class RTMResult:
     def n_events(self) -> int:
         """Events used."""
         return int(self.counts.sum())
+
+    @property
+    def harm_weighted(self) -> bool:
+        """Whether the outcome was harm (``fit(..., harm=...)``) rather than counts."""
+        return "harm" in self.settings.get("outcome", "counts")
 
     def model_table(self) -> pd.DataFrame:
         """The model table as RTMDx prints it (factors, then the intercept).
@@ -225,6 +238,10 @@ class RTMResult:
             lines.append("No risk factor is significant: no risk map.")
             return "\n".join(lines)
         dist = "Poisson" if self.distribution == "poisson" else f"negative binomial ({self.nb_form})"
+        if self.dispersion_quasi is not None:
+            dist = f"quasi-Poisson on harm (event-equivalents), phi {self.dispersion_quasi:.3g}"
+        elif self.harm_weighted:
+            dist += " on harm (proportional to counts)"
         lines.append(f"Model: {dist}, BIC {self.bic:.1f}; {len(self.factors)} factors selected:")
         for f in sorted(self.factors, key=lambda f: -f.relative_risk_value):
             kind = " (protective)" if f.protective else ""
@@ -388,11 +405,20 @@ class RiskTerrainModel:
         candidates: CandidateSet,
         counts: np.ndarray,
         *,
+        harm: np.ndarray | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> RiskTerrainModel:
         """Select the model for ``counts`` (events per active cell) from ``candidates``.
 
         Sets ``result_`` (an :class:`RTMResult`) and returns ``self``.
+
+        With ``harm`` (total harm per active cell, e.g. ``EventCounts.harm``) the outcome
+        is harm in event-equivalents, ``harm / mean harm per event`` (its total is the
+        number of events), fitted by the Poisson pseudo-likelihood with quasi-Poisson
+        inference (:func:`rtm.selection.select_model` with ``quasi=True``: only the
+        quasi-Poisson, no negative binomial). When harm is proportional to the counts
+        (every event weighs the same) the event-equivalents *are* the counts, and the
+        count model is fitted exactly as without ``harm``.
 
         Raises
         ------
@@ -415,34 +441,41 @@ class RiskTerrainModel:
                 f"needs at least {MIN_EVENTS} events in at least {self.n_folds} cells (one per "
                 "cross-validation fold)"
             )
+        outcome = _event_equivalents(harm, y)
         timings: dict[str, float] = {}
         start = time.perf_counter()
         culled = cull(
             candidates.values,
-            y,
+            y if outcome is None else outcome,
             l1_ratios=self.l1_ratios,
             n_folds=self.n_folds,
             rule=self.cv_rule,
             standardize=self.standardize,
             seed=int(self.seed),
+            fractional=outcome is not None,
         )
         timings["culling"] = time.perf_counter() - start
         say(f"culling: {len(culled.survivors)} of {len(candidates.candidates)} candidates survive")
         start = time.perf_counter()
         selection = select_model(
             candidates.values,
-            y,
+            y if outcome is None else outcome,
             candidates.factor_ids,
             nb_form=self.nb_form,
             alpha=float(self.alpha),
             candidates=culled.survivors,
+            quasi=outcome is not None,
         )
         timings["stepwise"] = time.perf_counter() - start
         best = selection.best
-        say(
-            f"stepwise: {len(best.selected)} factors, "
-            f"{'Poisson' if selection.winner == 'poisson' else 'negative binomial'} wins"
-        )
+        if selection.dispersion_quasi is not None:
+            phi = selection.dispersion_quasi
+            say(f"stepwise: {len(best.selected)} factors, quasi-Poisson (phi {phi:.3g})")
+        else:
+            say(
+                f"stepwise: {len(best.selected)} factors, "
+                f"{'Poisson' if selection.winner == 'poisson' else 'negative binomial'} wins"
+            )
         factors = tuple(
             _model_factor(candidates.candidates[column], best.fit, position)
             for position, column in enumerate(best.selected, start=1)
@@ -468,10 +501,38 @@ class RiskTerrainModel:
             expected=expected,
             cull_result=culled,
             selection=selection,
-            settings=self.get_params(),
+            settings=self.get_params() if harm is None else {
+                **self.get_params(),
+                "outcome": "harm-weighted (event-equivalents)"
+                if outcome is not None
+                else "harm-weighted (proportional to counts: the counts)",
+            },
             timings=timings,
+            outcome=outcome,
+            dispersion_quasi=selection.dispersion_quasi,
         )
         return self
+
+
+def _event_equivalents(harm: np.ndarray | None, counts: np.ndarray) -> np.ndarray | None:
+    """Harm per cell in event-equivalents; None without harm or when it equals the counts."""
+    if harm is None:
+        return None
+    h = np.asarray(harm, dtype=np.float64)
+    if h.shape != counts.shape:
+        raise ParameterError(
+            f"harm has shape {h.shape}; the grid has {counts.shape[0]} active cells"
+        )
+    if not np.all(np.isfinite(h)) or (h.size and h.min() < 0):
+        raise ParameterError("harm must be finite and non-negative")
+    total = float(h.sum())
+    if not total > 0:
+        raise FitError("the total harm is zero: there is nothing to model")
+    y = h * (float(counts.sum()) / total)
+    # every event weighs the same: the event-equivalents are the counts themselves
+    if np.allclose(y, counts, rtol=1e-9, atol=1e-9):
+        return None
+    return y
 
 
 def _model_factor(candidate: Candidate, fit: Any, position: int) -> ModelFactor:
@@ -542,7 +603,9 @@ def report_dict(result: RTMResult, inputs: dict[str, Any]) -> dict[str, Any]:
             if result.distribution == "poisson"
             else ("sigma" if result.nb_form == "nbii" else "theta"),
             "bic_poisson": float(result.selection.poisson.fit.bic),
-            "bic_negative_binomial": float(result.selection.negative_binomial.fit.bic),
+            "bic_negative_binomial": None
+            if result.selection.negative_binomial is None
+            else float(result.selection.negative_binomial.fit.bic),
             "alpha": float(result.settings["alpha"]),
             "factors": [f.as_dict() for f in sorted(result.factors, key=lambda f: -f.relative_risk_value)],
             "steps": [
@@ -563,9 +626,48 @@ def report_dict(result: RTMResult, inputs: dict[str, Any]) -> dict[str, Any]:
         },
         "caveats": list(CAVEATS),
     }
+    if result.harm_weighted:
+        _harm_report(result, report)
     if not result.significant:
         report["message"] = (
             "No risk factor was significant: no factor survived culling and stepwise selection "
             "with a positive coefficient at the chosen significance level. No risk map was made."
         )
     return report
+
+
+def _harm_report(result: RTMResult, report: dict[str, Any]) -> None:
+    """What a harm-weighted fit changes in the report."""
+    model = report["model"]
+    model["outcome"] = "harm-weighted (event-equivalents)"
+    if result.outcome is None:
+        model["outcome_note"] = (
+            "Every event carries the same harm, so harm in event-equivalents equals the event "
+            "counts: the count model (Poisson vs negative binomial) was fitted as without weights."
+        )
+        model["dispersion_quasi"] = None
+        return
+    selection = result.selection
+    model["variance"] = "var = phi * mu  (quasi-Poisson)"
+    model["dispersion_quasi"] = result.dispersion_quasi
+    model["dispersion_quasi_raw"] = selection.dispersion_raw
+    model["dispersion_quasi_basis"] = selection.dispersion_basis
+    model["outcome_note"] = (
+        "The outcome per cell is the total harm of its events divided by the mean harm per "
+        "event (event-equivalents; they sum to the number of events). Coefficients are Poisson "
+        "pseudo-likelihood estimates (consistent for the mean model). Because the variance of "
+        "harm is not Poisson, inference is quasi-Poisson: the Pearson dispersion phi (chi2/df) "
+        f"of the Poisson fit of the {selection.dispersion_basis}, floored at 1, divides the "
+        "log-likelihood (hence BIC differences) and multiplies the variances (standard errors "
+        "by sqrt(phi)) of every model in the stepwise search and of the model table. The "
+        "negative binomial was not fitted: its likelihood is not a valid pseudo-likelihood for "
+        "non-integer outcomes."
+    )
+    report["rrs"]["definition"] = (
+        "predicted harm / smallest predicted harm over the study area"
+    )
+    report["caveats"] = list(report["caveats"]) + [
+        "The outcome is harm-weighted: the model describes where harm concentrates, and the "
+        "quasi-Poisson p-values assume the harm per event is independent of place given the "
+        "factors.",
+    ]

@@ -19,6 +19,16 @@ Decisions that change results (recorded in the result objects)
   without separation and every non-intercept coefficient is > 0 with a Wald
   p-value < ``alpha``. Protective candidates are coded 0/-1, so "> 0" is the
   right sign test for both kinds.
+* Harm-weighted outcomes (``select_model(..., quasi=True)``): the outcome is harm
+  per cell in event-equivalents (non-integer). Only the Poisson pseudo-likelihood
+  is fitted (consistent for the mean model; the negative binomial is no valid
+  pseudo-likelihood for non-integer outcomes). The Pearson dispersion ``phi`` is
+  estimated once, on the Poisson fit of all the search pool (the culling
+  survivors; the null model if that fit is degenerate), floored at 1, and every
+  model of the search is scored quasi-Poisson style with that same ``phi``: the
+  log-likelihood (hence BIC differences) divided by ``phi``, standard errors
+  multiplied by ``sqrt(phi)``. Non-integer outcomes are split into floor and
+  ceiling rows (:func:`rtm.glm.split_fractional`), exact for the Poisson fit.
 """
 
 from __future__ import annotations
@@ -52,8 +62,12 @@ from rtm.glm import (
     check_choice,
     collapse_patterns,
     fit_collapsed,
+    fit_poisson_collapsed,
     group_rows,
     loglik_constant,
+    pearson_dispersion,
+    quasi_poisson,
+    split_fractional,
     validate_binary_design,
     validate_counts,
     validate_weights,
@@ -130,7 +144,9 @@ class _ModelFitter:
         y: NDArray[np.int64],
         w: NDArray[np.float64],
         distribution: Distribution,
+        scale: float | None = None,
     ) -> None:
+        self.scale = scale
         self.nonzero = (X != 0).astype(np.int64)
         self.X = X
         self.sign = sign.astype(np.float64)
@@ -166,7 +182,8 @@ class _ModelFitter:
         """Fit the model with these columns; ``None`` if the design is degenerate."""
         if columns not in self.cache:
             try:
-                self.cache[columns] = fit_collapsed(self.collapsed(columns), self.distribution)
+                fit = fit_collapsed(self.collapsed(columns), self.distribution)
+                self.cache[columns] = fit if self.scale is None else quasi_poisson(fit, self.scale)
             except FitError:
                 self.cache[columns] = None
         return self.cache[columns]
@@ -324,9 +341,13 @@ def _search(
     distribution: Distribution,
     alpha: float,
     max_steps: int,
+    scale: float | None = None,
 ) -> StepwiseResult:
-    """The stepwise search itself; models are tuples of ``X``'s column indices."""
-    fitter = _ModelFitter(reduced.X, reduced.sign, reduced.y, reduced.w, distribution)
+    """The stepwise search itself; models are tuples of ``X``'s column indices.
+
+    With ``scale`` (Poisson only), every fit is the quasi-Poisson one with that ``phi``.
+    """
+    fitter = _ModelFitter(reduced.X, reduced.sign, reduced.y, reduced.w, distribution, scale)
     position = {j: c for c, j in enumerate(pool)}
 
     def fit_model(model: tuple[int, ...]) -> GLMFit | None:
@@ -389,20 +410,33 @@ class SelectionResult:
     Attributes
     ----------
     poisson : StepwiseResult
-    negative_binomial : StepwiseResult
-        The stepwise search with the NB form asked for (``nb_form``).
+    negative_binomial : StepwiseResult or None
+        The stepwise search with the NB form asked for (``nb_form``); ``None`` for a
+        harm-weighted (``quasi``) selection, where only the quasi-Poisson is fitted.
     winner : {"poisson", "nb2", "nbii"}
         Distribution of the lower-BIC result (Poisson on an exact tie).
+    dispersion_quasi : float or None
+        Quasi-Poisson selection only: the Pearson dispersion ``phi`` used throughout.
+    dispersion_basis : str or None
+        The model ``phi`` was estimated on (``"culled full model"`` or ``"null model"``).
+    dispersion_raw : float or None
+        Pearson chi2 / df of that model before flooring at 1.
     """
 
     poisson: StepwiseResult
-    negative_binomial: StepwiseResult
+    negative_binomial: StepwiseResult | None
     winner: Distribution
+    dispersion_quasi: float | None = None
+    dispersion_basis: str | None = None
+    dispersion_raw: float | None = None
 
     @property
     def best(self) -> StepwiseResult:
         """The winning stepwise result."""
-        return self.poisson if self.winner == "poisson" else self.negative_binomial
+        if self.winner == "poisson":
+            return self.poisson
+        assert self.negative_binomial is not None
+        return self.negative_binomial
 
     @property
     def selected(self) -> tuple[int, ...]:
@@ -420,6 +454,7 @@ def select_model(
     alpha: float = 0.05,
     candidates: Sequence[int] | None = None,
     max_steps: int | None = None,
+    quasi: bool = False,
 ) -> SelectionResult:
     """Run :func:`stepwise` with Poisson and with a negative binomial; keep the lower BIC.
 
@@ -430,6 +465,9 @@ def select_model(
     nb_form : {"nbii", "nb2"}, default "nbii"
         ``"nbii"`` is RTMDx's (gamlss NBII, variance ``mu (1 + sigma)``);
         ``"nb2"`` the common variance ``mu + mu**2 / theta``.
+    quasi : bool, default False
+        ``y`` is a non-negative real outcome (harm in event-equivalents): run only the
+        quasi-Poisson search (see the module notes); ``nb_form`` is then unused.
 
     Returns
     -------
@@ -448,12 +486,15 @@ def select_model(
     """
     nb_form = check_choice("nb_form", nb_form, NB_FORMS)
     Xb, sign = validate_binary_design(X)
-    counts = validate_counts(y, Xb.shape[0])
+    counts = validate_counts(y, Xb.shape[0], fractional=quasi)
     w = validate_weights(weights, Xb.shape[0])
     factor = _validate_groups(groups, Xb.shape[1])
     alpha = _validate_alpha(alpha)
     pool = _validate_candidates(candidates, Xb.shape[1])
     steps = _validate_max_steps(max_steps, len(pool))
+    if quasi:
+        outcome = np.asarray(counts, dtype=np.float64)
+        return _select_quasi(Xb, sign, outcome, w, factor, alpha, pool, steps)
     reduced = _reduce(Xb, sign, counts, w, pool)
     # the two searches are independent and their fits run in nogil kernels:
     # run them side by side (the result does not depend on it)
@@ -467,3 +508,59 @@ def select_model(
     if math.isnan(negbin.fit.bic):
         winner = "poisson"
     return SelectionResult(poisson=poisson, negative_binomial=negbin, winner=winner)
+
+
+def _pool_dispersion(
+    X: NDArray[np.int8], y: NDArray[np.float64], w: NDArray[np.float64], pool: tuple[int, ...]
+) -> tuple[float, str]:
+    """Pearson chi2 / df of the Poisson fit with every pool column (else the null model)."""
+    n = y.shape[0]
+    for basis, columns in (("culled full model", pool), ("null model", ())):
+        cols = np.asarray(columns, dtype=np.int64)
+        if cols.size:
+            first, inverse = group_rows(_design.pack_rows(X, cols, np.zeros(n, dtype=np.int64), 0))
+        else:
+            first, inverse = np.zeros(1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        rows = np.column_stack([np.ones(first.size), X[np.ix_(first, cols)].astype(np.float64)])
+        wsum = np.bincount(inverse, weights=w, minlength=first.size).astype(np.float64)
+        ysum = np.bincount(inverse, weights=w * y, minlength=first.size).astype(np.float64)
+        used = wsum > 0
+        data = CollapsedData(rows[used], ysum[used], wsum[used], 0.0, float(w.sum()))
+        try:
+            fit = fit_poisson_collapsed(data)
+        except FitError:
+            continue
+        if not fit.converged and not fit.separated:
+            continue
+        # fitted on the used rows only: zero-weight patterns get mu but no weight
+        return pearson_dispersion(rows, y, w, np.asarray(fit.coef), inverse), basis
+    raise FitError("cannot fit the null model")
+
+
+def _select_quasi(
+    Xb: NDArray[np.int8],
+    sign: NDArray[np.int8],
+    y: NDArray[np.float64],
+    w: NDArray[np.float64],
+    factor: NDArray[np.int64],
+    alpha: float,
+    pool: tuple[int, ...],
+    steps: int,
+) -> SelectionResult:
+    """The quasi-Poisson stepwise search for a non-integer outcome (harm)."""
+    raw, basis = _pool_dispersion(Xb, y, w, pool)
+    phi = max(raw, 1.0)
+    y_int, w_split, source = split_fractional(y, w)
+    columns = np.asarray(pool, dtype=np.int64)
+    # only the pool's columns are copied for the extra (ceiling) rows
+    X_pool = np.ascontiguousarray(Xb[np.ix_(source, columns)])
+    reduced = _reduce(X_pool, sign[columns], y_int, w_split, tuple(range(len(pool))))
+    poisson = _search(reduced, pool, factor, "poisson", alpha, steps, scale=phi)
+    return SelectionResult(
+        poisson=poisson,
+        negative_binomial=None,
+        winner="poisson",
+        dispersion_quasi=float(phi),
+        dispersion_basis=basis,
+        dispersion_raw=float(raw),
+    )

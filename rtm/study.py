@@ -16,7 +16,7 @@ from rtm.grid import EventCounts, Grid
 from rtm.io import factor_sources, read_events, read_factor, read_study_area
 from rtm.layers import Factor
 
-__all__ = ["Study", "load_study", "resolve_cell_size"]
+__all__ = ["Study", "event_weights", "load_study", "resolve_cell_size"]
 
 
 def resolve_cell_size(block_length: float, cell_size: float | None) -> float:
@@ -24,6 +24,47 @@ def resolve_cell_size(block_length: float, cell_size: float | None) -> float:
     if cell_size is None:
         return float(block_length) / 2.0
     return float(cell_size)
+
+
+def event_weights(frame: gpd.GeoDataFrame, column: str, *, what: str = "events") -> np.ndarray:
+    """The weight (harm) of every event: finite, non-negative numbers.
+
+    Raises
+    ------
+    ParameterError
+        ``frame`` has no such column (exit 2).
+    InputError
+        Some values are missing, non-numeric, infinite or negative: one line naming the
+        column and the number of bad rows (exit 4).
+    """
+    import pandas as pd
+
+    geometry_name = getattr(frame, "_geometry_column_name", None)
+    columns = [str(c) for c in frame.columns if c != geometry_name]
+    found = next((c for c in columns if c == column), None) or next(
+        (c for c in columns if c.strip().lower() == column.strip().lower()), None
+    )
+    if found is None:
+        raise ParameterError(
+            f"--weight-column {column!r}: {what} has no such column; "
+            f"columns are {', '.join(columns)}"
+        )
+    raw = frame[found]
+    if raw.dtype == bool:
+        raw = raw.astype(float)
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        missing = int(raw.isna().to_numpy().sum())
+        negative = int((values < 0).sum())
+        other = int(bad.sum()) - missing - negative
+        kinds = ((missing, "missing"), (other, "non-numeric or infinite"), (negative, "negative"))
+        parts = [f"{n} {label}" for n, label in kinds if n]
+        raise InputError(
+            f"{what}: --weight-column {found!r} has {int(bad.sum())} bad rows of {len(values)} "
+            f"({', '.join(parts)}); weights must be numbers >= 0"
+        )
+    return values
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +118,7 @@ def load_study(
     y_column: str | None = None,
     events_crs: str | None = None,
     network: str | Path | None = None,
+    weight_column: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Study:
     """Read the study area, events and factors from files and build the grid.
@@ -105,6 +147,10 @@ def load_study(
         CSV coordinate columns and their CRS for the events.
     network : path, optional
         A street line layer: proximity is then measured along it (see :mod:`rtm.network`).
+    weight_column : str, optional
+        A numeric column of the events (e.g. a crime harm index): ``counts.harm`` is then
+        the total weight per cell. Every event that passes ``where`` must have a finite,
+        non-negative value (``InputError`` otherwise); zero is allowed.
     progress : callable, optional
         Receives short progress messages.
 
@@ -157,8 +203,11 @@ def load_study(
         event_frame = read_events(
             events, grid.crs, where=where, x_column=x_column, y_column=y_column, csv_crs=events_crs
         )
+        weights = None
+        if weight_column is not None:
+            weights = event_weights(event_frame, weight_column, what=f"events {events}")
         geometry = shapely.union_all(np.asarray(study_area.geometry.values))
-        counts = grid.count_events(event_frame, geometry)
+        counts = grid.count_events(event_frame, geometry, weights)
         if counts.n_used == 0:
             raise InputError(
                 f"events {events}: all {counts.n_outside} events lie outside the study area "
@@ -166,6 +215,11 @@ def load_study(
             )
         event_frame = event_frame.loc[counts.inside]
         say(f"events: {counts.n_used:,} used, {counts.n_outside:,} outside the area dropped")
+        if counts.harm is not None and not float(counts.harm.sum()) > 0:
+            raise InputError(
+                f"events {events}: --weight-column {weight_column}: the events in the study "
+                "area have a total weight of zero"
+            )
     return Study(
         area=study_area,
         grid=grid,
@@ -178,6 +232,7 @@ def load_study(
             "factors": dict(sources),
             "where": list(where),
             "network": None if network is None else str(network),
+            **({} if weight_column is None else {"weight_column": weight_column}),
         },
         network=street_network,
     )
