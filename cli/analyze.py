@@ -22,6 +22,7 @@ from rtm_cli.map import PLACE_KEYS, output_options_from, place_options
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level of selected factors.")
 @click.option("--test-crimes", "test_events", metavar="FILE", help="Later events to validate on: writes validation.json and capture.png (RTM, risk + exposure, random forest, prior-period baselines).")
 @click.option("--test-where", multiple=True, metavar="COL=V1,V2|COL=LO..HI", help="Filter the --test-crimes events (as --where); repeatable.")
+@click.option("--period-column", metavar="COL", help="Column of the events' month or date, for the challengers' lagged design in --test-crimes (default: a 'month' or 'date' column if there is one).")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True, metavar="B", help="Rerun the selection on B bootstrap resamples: how often each factor is chosen, bagged RRVs with intervals (report.json: stability).")
 @click.option("--bootstrap-scheme", type=click.Choice(["block", "cells"]), default="block", show_default=True, help="Resample square blocks of cells (spatial block bootstrap) or single cells.")
 @click.option("--weight-column", metavar="COL", help="Weight each event by this numeric column (harm, e.g. a crime harm index): the outcome per cell is its total harm in event-equivalents, fitted quasi-Poisson (report.json: model.outcome, model.dispersion_quasi).")

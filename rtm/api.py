@@ -125,6 +125,7 @@ def analyze(
     outputs: OutputOptions | None = None,
     test_events: str | Path | None = None,
     test_where: Sequence[str] = (),
+    period_column: str | None = None,
     network: str | Path | None = None,
     bootstrap: int = 0,
     bootstrap_scheme: str = "block",
@@ -338,7 +339,8 @@ def analyze(
             write_run(folder, result, report, study=study, options=outputs)
             if test_frame is not None:
                 _write_validation(folder, study, result, test_frame, test_events, test_where,
-                                  block_length=block_length, seed=int(model.seed), progress=progress)
+                                  block_length=block_length, seed=int(model.seed), progress=progress,
+                                  period_column=period_column)
         result.timings["outputs"] = time.perf_counter() - start
         if progress:
             progress(f"outputs written to {out}")
@@ -390,12 +392,31 @@ def _write_validation(
     block_length: float,
     seed: int,
     progress: Callable[[str], None] | None,
+    period_column: str | None = None,
 ) -> None:
-    """Score the fitted model, its challengers and the baselines on the test events."""
+    """Score the fitted model, its challengers and the baselines on the test events.
+
+    With the training events' period (``period_column``, or a ``month`` or ``date``
+    column found in them) the challengers use the lagged forecasting design of
+    :func:`rtm.validate.evaluate_models`; without one, the same-period design.
+    """
+    from rtm.errors import RTMError
+    from rtm.temporal import event_periods
     from rtm.validate import evaluate_models
 
     assert study.events is not None
     counted = study.grid.count_events(test_frame, study.area_geometry)
+    periods, column, note = None, period_column, None
+    if column is None:
+        found = [c for c in study.events.columns if str(c).strip().lower() in {"month", "date"}]
+        column = found[0] if found else None
+    if column is not None:
+        try:
+            periods = event_periods(study.events, column)
+        except RTMError as exc:
+            if period_column is not None:  # the user asked for it: a bad column is an error
+                raise
+            periods, note = None, f"column {column!r} found but not usable as periods ({exc})"
     validation = evaluate_models(
         result,
         study.events.geometry.x.to_numpy(),
@@ -403,9 +424,13 @@ def _write_validation(
         counted.counts,
         block_length=block_length,
         seed=seed,
+        train_periods=periods,
         progress=progress,
     )
     validation.report.update(
-        test_file=str(test_events), test_where=list(test_where), test_events_outside=counted.n_outside
+        test_file=str(test_events), test_where=list(test_where), test_events_outside=counted.n_outside,
+        period_column=column if periods is not None else None,
     )
+    if note:
+        validation.report["period_column_note"] = note
     validation.write(folder / "validation.json", plot=folder / "capture.png", overwrite=True)

@@ -64,6 +64,9 @@ def test_analyze_with_test_crimes_writes_validation(validated_run: Path, sample_
     from sklearn.metrics import roc_auc_score
 
     report = json.loads((validated_run / "validation.json").read_text())
+    # the crimes have a month column: the challengers use the lagged design on it
+    assert report["period_column"] == "month"
+    assert report["challenger_design"]["kind"] == "lagged"
     for key in (
         "events",
         "auc",
@@ -78,7 +81,9 @@ def test_analyze_with_test_crimes_writes_validation(validated_run: Path, sample_
         assert key in report
     assert set(report["capture"]) == {"1", "5", "10", "20"}
     assert set(report["baselines"]) == {"prior_counts", "prior_kde"}
-    assert set(report["challengers"]) == {"risk_exposure", "forest"}
+    # with periods, the inner (fit-period-only) model choice adds its pick as "chosen"
+    assert set(report["challengers"]) == {"risk_exposure", "forest", "chosen"}
+    assert report["model_choice"]["chosen"] in report["model_choice"]["candidates"]
     assert "pro rata" in report["rules"]["ties"]
     assert "2 x block length" in report["bandwidth"]["rule"]
     counts, rrs = _test_counts(sample_dir, validated_run)
@@ -88,7 +93,11 @@ def test_analyze_with_test_crimes_writes_validation(validated_run: Path, sample_
         assert report["pai"][share] == pytest.approx(report["capture"][share] / (int(share) / 100))
     assert report["logistic"]["odds_ratio"] > 1  # selected factors raise the odds
     table = report["risk_exposure_model"]["table"]
-    assert table[-1]["name"] == "exposure" and all(r["rrv"] for r in table[:-1])
+    environment = [r for r in table if r["kind"] == "environment"]
+    exposure = [r for r in table if r["kind"] == "exposure"]
+    assert environment and all(r["rrv"] for r in environment)  # RRVs for the factors
+    assert {r["name"] for r in exposure} >= {"log1p_own_cell"}  # lagged own-cell exposure
+    assert all(r["rrv"] is None for r in exposure)
     assert (validated_run / "capture.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
