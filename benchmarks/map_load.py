@@ -15,8 +15,13 @@ import sys
 import time
 
 ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--proxy-server=127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
 ]
 
 
@@ -35,7 +40,10 @@ def main(paths: list[str]) -> None:
                 walls.append(time.perf_counter() - start)
                 page.close()
             size = os.path.getsize(path) / 1e6
-            print(f"{path}: {size:.2f} MB; time to ready (median of 3): {statistics.median(walls):.2f} s")
+            print(
+                f"{path}: {size:.2f} MB; "
+                f"time to ready (median of 3): {statistics.median(walls):.2f} s"
+            )
         browser.close()
 
 

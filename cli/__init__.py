@@ -1,0 +1,1 @@
+"""The rtm command line (installed as the ``rtm_cli`` package)."""

@@ -40,6 +40,7 @@ class RTMGroup(click.Group):
     """A click group that turns rtm's errors into one line and an exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; report rtm's errors as one line with their exit code."""
         from rtm.errors import EXIT_INTERRUPTED, RTMError, RTMWarning
 
         previous = warnings.showwarning
@@ -65,7 +66,7 @@ class RTMGroup(click.Group):
 @click.group(cls=RTMGroup, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="rtm")
 def main() -> None:
-    """Risk Terrain Modeling: where does the environment make crime likely?
+    """Risk Terrain Modeling: where the environment makes crime likely.
 
     Turn risk factors (bars, bus stops, ...) into proximity and density layers on a
     grid, select the ones that correlate with crime, and map relative risk.

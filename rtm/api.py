@@ -8,10 +8,10 @@ from pathlib import Path
 import geopandas as gpd
 
 from rtm.errors import ParameterError
-from rtm.model import RiskTerrainModel, RTMResult, report_dict
 from rtm.export.atomic import atomic_dir, atomic_file
 from rtm.export.outputs import OutputOptions
 from rtm.layers import CandidateSet, build_candidates, spatial_influences
+from rtm.model import RiskTerrainModel, RTMResult, report_dict
 from rtm.study import Study, load_study
 
 __all__ = ["analyze", "build_study_candidates", "write_layers"]
@@ -36,7 +36,8 @@ def build_study_candidates(
     )
     if progress:
         progress(
-            f"layers: {len(candidates.candidates)} candidates, {len(candidates.dropped)} constant dropped"
+            f"layers: {len(candidates.candidates)} candidates, "
+            f"{len(candidates.dropped)} constant dropped"
         )
     return candidates
 
@@ -279,8 +280,13 @@ def analyze(
         from rtm.io import read_events
 
         test_frame = read_events(  # read before the slow fit: a bad file fails fast
-            test_events, study.grid.crs, where=test_where, x_column=x_column,
-            y_column=y_column, csv_crs=events_crs, what="test events",
+            test_events,
+            study.grid.crs,
+            where=test_where,
+            x_column=x_column,
+            y_column=y_column,
+            csv_crs=events_crs,
+            what="test events",
         )
     stamps["read"] = time.perf_counter()
     candidates = build_study_candidates(
@@ -297,8 +303,14 @@ def analyze(
         candidates, study.counts.counts, harm=study.counts.harm, progress=progress
     ).result_
     honest = _honest_inference(
-        result, candidates, study.counts.counts, model, bootstrap=bootstrap,
-        bootstrap_scheme=bootstrap_scheme, split_sample=split_sample, progress=progress,
+        result,
+        candidates,
+        study.counts.counts,
+        model,
+        bootstrap=bootstrap,
+        bootstrap_scheme=bootstrap_scheme,
+        split_sample=split_sample,
+        progress=progress,
     )
     result.timings["read_and_grid"] = stamps["read"] - stamps["start"]
     result.timings["layers"] = stamps["layers"] - stamps["read"]
@@ -331,16 +343,27 @@ def analyze(
         if study.network is not None:
             report["inputs"]["network"] = str(network)
             report["caveats"] = [
-                study.network.describe(study.grid.cell_size) if c.startswith("Distances are straight") else c
+                study.network.describe(study.grid.cell_size)
+                if c.startswith("Distances are straight")
+                else c
                 for c in report["caveats"]
             ]
         start = time.perf_counter()
         with atomic_dir(out, overwrite=overwrite) as folder:
             write_run(folder, result, report, study=study, options=outputs)
             if test_frame is not None:
-                _write_validation(folder, study, result, test_frame, test_events, test_where,
-                                  block_length=block_length, seed=int(model.seed), progress=progress,
-                                  period_column=period_column)
+                _write_validation(
+                    folder,
+                    study,
+                    result,
+                    test_frame,
+                    test_events,
+                    test_where,
+                    block_length=block_length,
+                    seed=int(model.seed),
+                    progress=progress,
+                    period_column=period_column,
+                )
         result.timings["outputs"] = time.perf_counter() - start
         if progress:
             progress(f"outputs written to {out}")
@@ -373,8 +396,13 @@ def _honest_inference(
     }
     if bootstrap:
         report["stability"] = bootstrap_selection(
-            candidates, counts, model=model, n_resamples=bootstrap,  # type: ignore[arg-type]
-            scheme=bootstrap_scheme, seed=int(model.seed), progress=progress,  # type: ignore[arg-type]
+            candidates,
+            counts,
+            model=model,
+            n_resamples=bootstrap,  # type: ignore[arg-type]
+            scheme=bootstrap_scheme,
+            seed=int(model.seed),
+            progress=progress,  # type: ignore[arg-type]
         )
     if split_sample:
         report["split_sample"] = split(candidates, counts, model=model, seed=int(model.seed))  # type: ignore[arg-type]
@@ -428,7 +456,9 @@ def _write_validation(
         progress=progress,
     )
     validation.report.update(
-        test_file=str(test_events), test_where=list(test_where), test_events_outside=counted.n_outside,
+        test_file=str(test_events),
+        test_where=list(test_where),
+        test_events_outside=counted.n_outside,
         period_column=column if periods is not None else None,
     )
     if note:

@@ -287,7 +287,9 @@ def enet_path(
         raise ParameterError(f"lambdas must be finite and non-negative; got {lambdas!r}")
     if not counts.sum() > 0:
         raise FitError("cannot fit a count model: there are no events (all counts are zero)")
-    intercepts, coefs, _ = _enet_fit(Xb, sign, counts.astype(np.float64), w, lam, ratio, bool(standardize), tol)
+    intercepts, coefs, _ = _enet_fit(
+        Xb, sign, counts.astype(np.float64), w, lam, ratio, bool(standardize), tol
+    )
     return intercepts, coefs
 
 
@@ -471,16 +473,31 @@ def cull(
         r_i, k = task
         if k == n_folds:
             return _enet_fit(
-                rows.X, sign, rows.y, rows.w, lambdas[r_i], ratios[r_i], standardize, tol,
+                rows.X,
+                sign,
+                rows.y,
+                rows.w,
+                lambdas[r_i],
+                ratios[r_i],
+                standardize,
+                tol,
                 _FDEV if early_stop else 0.0,
             )
         train_w = np.where(rows.fold == k, 0.0, rows.w)
         return _enet_fit(
-            rows.X, sign, rows.y, train_w, lambdas[r_i, : path_length[r_i]], ratios[r_i],
-            standardize, tol,
+            rows.X,
+            sign,
+            rows.y,
+            train_w,
+            lambdas[r_i, : path_length[r_i]],
+            ratios[r_i],
+            standardize,
+            tol,
         )
 
-    def run_all(tasks: list[tuple[int, int]]) -> list[tuple[NDArray[np.float64], NDArray[np.float64], int]]:
+    def run_all(
+        tasks: list[tuple[int, int]],
+    ) -> list[tuple[NDArray[np.float64], NDArray[np.float64], int]]:
         workers = _n_workers(n_jobs, len(tasks))
         if workers == 1:
             return [run(task) for task in tasks]

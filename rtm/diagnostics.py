@@ -159,7 +159,8 @@ def residual_autocorrelation(
     }
     if strong:
         message = (
-            f"the model's residuals cluster in space (Moran's I {moran.i:.2f}, p {moran.p_value:.2g}): "
+            "the model's residuals cluster in space "
+            f"(Moran's I {moran.i:.2f}, p {moran.p_value:.2g}): "
             "cells are not independent, so standard errors and p-values are too small and a "
             "factor may be missing; see --bootstrap (spatial blocks) and --split-sample"
         )

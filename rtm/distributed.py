@@ -19,7 +19,14 @@ import shapely
 
 from rtm.errors import ParameterError
 from rtm.grid import Grid
-from rtm.layers import CandidateSet, Factor, RawLayers, build_candidates, kernel_density, nearest_distance
+from rtm.layers import (
+    CandidateSet,
+    Factor,
+    RawLayers,
+    build_candidates,
+    kernel_density,
+    nearest_distance,
+)
 
 __all__ = ["build_candidates_chunked", "chunked_layers", "row_chunks"]
 
@@ -43,7 +50,9 @@ def _halo(grid: Grid, rows: tuple[int, int], geometries: np.ndarray, reach: floa
     return geometries[shapely.intersects(window, geometries)]
 
 
-def _chunk(grid: Grid, rows: tuple[int, int], geometries: np.ndarray, reach: float, distances: list[float]) -> tuple[np.ndarray, np.ndarray]:
+def _chunk(
+    grid: Grid, rows: tuple[int, int], geometries: np.ndarray, reach: float, distances: list[float]
+) -> tuple[np.ndarray, np.ndarray]:
     near = _halo(grid, rows, geometries, reach)
     return (
         nearest_distance(grid, near, reach, rows=rows),
@@ -67,8 +76,12 @@ def chunked_layers(grid: Grid, *, chunk_rows: int = 256, client: Any = None) -> 
 
     bands = row_chunks(grid, chunk_rows)
 
-    def raw(geometries: np.ndarray, reach: float, distances: list[float]) -> tuple[np.ndarray, np.ndarray]:
-        tasks = [dask.delayed(_chunk)(grid, band, geometries, reach, list(distances)) for band in bands]
+    def raw(
+        geometries: np.ndarray, reach: float, distances: list[float]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        tasks = [
+            dask.delayed(_chunk)(grid, band, geometries, reach, list(distances)) for band in bands
+        ]
         if client is not None:
             parts = client.gather(client.compute(tasks))
         else:
@@ -104,4 +117,9 @@ def build_candidates_chunked(
     >>> bool((whole.values == chunks.values).all())
     True
     """
-    return build_candidates(grid, factors, influences, raw_layers=chunked_layers(grid, chunk_rows=chunk_rows, client=client))
+    return build_candidates(
+        grid,
+        factors,
+        influences,
+        raw_layers=chunked_layers(grid, chunk_rows=chunk_rows, client=client),
+    )

@@ -196,9 +196,7 @@ class Grid:
         half = self.cell_size / 2.0
         return shapely.box(x - half, y - half, x + half, y + half)
 
-    def count_events(
-        self, events: gpd.GeoDataFrame, area: Any, weights: Any = None
-    ) -> EventCounts:
+    def count_events(self, events: gpd.GeoDataFrame, area: Any, weights: Any = None) -> EventCounts:
         """Count events per active cell; events outside the study area are dropped.
 
         Parameters
@@ -259,7 +257,10 @@ class Grid:
         if weights is not None:
             harm = np.bincount(cell, weights=weights, minlength=self.n_active)
         return EventCounts(
-            counts=counts, n_used=int(x.size), n_outside=int((~inside).sum()), inside=inside,
+            counts=counts,
+            n_used=int(x.size),
+            n_outside=int((~inside).sum()),
+            inside=inside,
             harm=harm,
         )
 

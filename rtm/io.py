@@ -270,7 +270,9 @@ def _read_ogr(path: Path, layer: str | None, what: str) -> gpd.GeoDataFrame:
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - GDAL raises many types for one cause
-        raise InputError(f"{what} {path}: cannot be read as a vector layer ({_first_line(exc)})")
+        raise InputError(
+            f"{what} {path}: cannot be read as a vector layer ({_first_line(exc)})"
+        ) from exc
 
 
 def _clean_geometries(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
@@ -369,7 +371,7 @@ def _to_crs(gdf: gpd.GeoDataFrame, crs: pyproj.CRS, what: str) -> gpd.GeoDataFra
     try:
         out = gdf.to_crs(crs)
     except Exception as exc:  # noqa: BLE001
-        raise CRSError(f"{what}: cannot be reprojected to {crs.name} ({_first_line(exc)})")
+        raise CRSError(f"{what}: cannot be reprojected to {crs.name} ({_first_line(exc)})") from exc
     bounds = np.asarray(out.total_bounds, dtype=float)
     if len(out) and not np.all(np.isfinite(bounds)):
         raise CRSError(f"{what}: coordinates fall outside the valid range of {crs.name}")
@@ -582,8 +584,10 @@ _FACTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".csv", ".fgb")
 def factor_sources(
     specs: Sequence[str] = (), factors_dir: str | Path | None = None
 ) -> list[tuple[str, str]]:
-    """Resolve ``--factor FILE``, ``--factor NAME=FILE`` and ``--factors-dir DIR`` to
-    ``(name, source)`` pairs; a name defaults to the file's stem.
+    """Resolve ``--factor`` and ``--factors-dir`` options to ``(name, source)`` pairs.
+
+    ``--factor FILE``, ``--factor NAME=FILE`` and every layer of ``--factors-dir DIR``;
+    a name defaults to the file's stem.
 
     Examples
     --------

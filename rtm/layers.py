@@ -262,8 +262,10 @@ def _polygon_parts(geometries: np.ndarray) -> np.ndarray:
 def _weighted_points(
     geometries: np.ndarray, spacing: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Points standing for the features in a density: points weigh 1, lines and polygons
-    are sampled every ``spacing`` and weigh the length or area each sample stands for.
+    """Points standing for the features in a density.
+
+    Points weigh 1; lines and polygons are sampled every ``spacing`` and weigh the length
+    or area each sample stands for.
     """
     parts = shapely.get_parts(geometries)
     kind = shapely.get_type_id(parts)
@@ -525,7 +527,9 @@ def build_candidates(
                 )
         if "density" in ops:
             densities = (
-                raw_density if raw_density is not None else kernel_density(grid, geometries, distances)
+                raw_density
+                if raw_density is not None
+                else kernel_density(grid, geometries, distances)
             )
             for d, density in zip(distances, densities, strict=True):
                 candidate = Candidate(factor.name, "density", d, factor.protective)

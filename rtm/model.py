@@ -33,7 +33,14 @@ from rtm.selection import (
     select_model,
 )
 
-__all__ = ["MIN_CELLS", "MIN_EVENTS", "ModelFactor", "RTMResult", "RiskTerrainModel", "check_grid_size"]
+__all__ = [
+    "MIN_CELLS",
+    "MIN_EVENTS",
+    "ModelFactor",
+    "RTMResult",
+    "RiskTerrainModel",
+    "check_grid_size",
+]
 
 #: Fewest events rtm fits a model to: below this, selection is noise.
 MIN_EVENTS = 10
@@ -51,6 +58,7 @@ def check_grid_size(n_active: int, cell_size: float) -> None:
             f"--cell-size {cell_size:g} leaves only {n_active} cells in the study area; rtm needs "
             f"at least {MIN_CELLS} cells to fit a model: choose a smaller cell size"
         )
+
 
 #: Variance functions, as the report states them.
 VARIANCE = {
@@ -217,7 +225,9 @@ class RTMResult:
     def selected_values(self) -> dict[str, np.ndarray]:
         """The selected candidates' 0/1 (or 0/-1) values per active cell, by candidate name."""
         names = self.candidates.names
-        return {f.candidate: self.candidates.values[:, names.index(f.candidate)] for f in self.factors}
+        return {
+            f.candidate: self.candidates.values[:, names.index(f.candidate)] for f in self.factors
+        }
 
     def rrs_raster(self, nodata: float = np.nan) -> np.ndarray:
         """The RRS as a ``(n_rows, n_cols)`` array, ``nodata`` outside the study area."""
@@ -237,7 +247,9 @@ class RTMResult:
         if not self.factors:
             lines.append("No risk factor is significant: no risk map.")
             return "\n".join(lines)
-        dist = "Poisson" if self.distribution == "poisson" else f"negative binomial ({self.nb_form})"
+        dist = (
+            "Poisson" if self.distribution == "poisson" else f"negative binomial ({self.nb_form})"
+        )
         if self.dispersion_quasi is not None:
             dist = f"quasi-Poisson on harm (event-equivalents), phi {self.dispersion_quasi:.3g}"
         elif self.harm_weighted:
@@ -250,9 +262,7 @@ class RTMResult:
                 f"RRV {f.relative_risk_value:6.2f}  p {f.p_value:.2g}{kind}"
             )
         assert self.relative_risk_score is not None
-        lines.append(
-            f"Relative risk score: 1 to {float(self.relative_risk_score.max()):.2f}."
-        )
+        lines.append(f"Relative risk score: 1 to {float(self.relative_risk_score.max()):.2f}.")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -501,7 +511,9 @@ class RiskTerrainModel:
             expected=expected,
             cull_result=culled,
             selection=selection,
-            settings=self.get_params() if harm is None else {
+            settings=self.get_params()
+            if harm is None
+            else {
                 **self.get_params(),
                 "outcome": "harm-weighted (event-equivalents)"
                 if outcome is not None
@@ -607,7 +619,9 @@ def report_dict(result: RTMResult, inputs: dict[str, Any]) -> dict[str, Any]:
             if result.selection.negative_binomial is None
             else float(result.selection.negative_binomial.fit.bic),
             "alpha": float(result.settings["alpha"]),
-            "factors": [f.as_dict() for f in sorted(result.factors, key=lambda f: -f.relative_risk_value)],
+            "factors": [
+                f.as_dict() for f in sorted(result.factors, key=lambda f: -f.relative_risk_value)
+            ],
             "steps": [
                 {
                     "action": step.action,
@@ -663,9 +677,7 @@ def _harm_report(result: RTMResult, report: dict[str, Any]) -> None:
         "negative binomial was not fitted: its likelihood is not a valid pseudo-likelihood for "
         "non-integer outcomes."
     )
-    report["rrs"]["definition"] = (
-        "predicted harm / smallest predicted harm over the study area"
-    )
+    report["rrs"]["definition"] = "predicted harm / smallest predicted harm over the study area"
     report["caveats"] = list(report["caveats"]) + [
         "The outcome is harm-weighted: the model describes where harm concentrates, and the "
         "quasi-Poisson p-values assume the harm per event is independent of place given the "

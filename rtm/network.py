@@ -250,7 +250,8 @@ def read_network(
     kinds = set(lines.geom_type.unique())
     if not kinds & {"LineString", "MultiLineString"}:
         raise InputError(
-            f"--network {source}: must be lines (streets), got {', '.join(sorted(kinds)) or 'nothing'}"
+            f"--network {source}: must be lines (streets), "
+            f"got {', '.join(sorted(kinds)) or 'nothing'}"
         )
     lines = _to_crs(lines, crs, f"--network {source}")
     return StreetNetwork(lines, snap_tolerance=snap_tolerance, crs=crs)

@@ -186,7 +186,8 @@ def load_study(
     unknown = sorted(set(protective) - names)
     if unknown:
         raise ParameterError(
-            f"--protective {', '.join(unknown)}: no such factor; factors are {', '.join(sorted(names))}"
+            f"--protective {', '.join(unknown)}: no such factor; "
+            f"factors are {', '.join(sorted(names))}"
         )
     loaded = []
     for name, source in sources:

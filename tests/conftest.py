@@ -23,7 +23,8 @@ def sample_dir() -> Path:
 def london_dir() -> Path:
     if not (LONDON / "study_area.shp").exists():
         pytest.skip(
-            f"London data not found at {LONDON} (set RTM_LONDON_DATA or place ../shared/data/london)"
+            f"London data not found at {LONDON} "
+            "(set RTM_LONDON_DATA or place ../shared/data/london)"
         )
     return LONDON
 

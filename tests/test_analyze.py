@@ -19,10 +19,24 @@ from tests.conftest import run_rtm
 
 GOLDEN = Path(__file__).parent / "golden"
 REQUIRED_KEYS = [
-    "inputs.events", "inputs.events_outside", "inputs.crs", "inputs.cell_size", "inputs.block_length",
-    "inputs.cells", "inputs.cells_with_events", "candidates", "culled", "model.distribution",
-    "model.intercept", "model.bic", "model.dispersion", "model.factors", "rrs.min", "rrs.max",
-    "seed", "version",
+    "inputs.events",
+    "inputs.events_outside",
+    "inputs.crs",
+    "inputs.cell_size",
+    "inputs.block_length",
+    "inputs.cells",
+    "inputs.cells_with_events",
+    "candidates",
+    "culled",
+    "model.distribution",
+    "model.intercept",
+    "model.bic",
+    "model.dispersion",
+    "model.factors",
+    "rrs.min",
+    "rrs.max",
+    "seed",
+    "version",
 ]
 
 
@@ -57,7 +71,9 @@ def test_planted_truth_is_recovered(sample_dir: Path, crime: str) -> None:
     truth = json.loads((sample_dir / "truth.json").read_text())["crime_types"][crime]
     result = _sample_run(sample_dir, None, crime)
     found = {(f.name, f.operationalization, f.spatial_influence) for f in result.factors}
-    planted = {(e["factor"], e["operationalization"], e["spatial_influence"]) for e in truth["effects"]}
+    planted = {
+        (e["factor"], e["operationalization"], e["spatial_influence"]) for e in truth["effects"]
+    }
     assert found == planted
     for effect in truth["effects"]:
         factor = next(f for f in result.factors if f.name == effect["factor"])
@@ -78,12 +94,21 @@ def test_report_has_the_documented_keys(robbery_run) -> None:
     assert report["model"]["nb_form"] == "nbii"
     assert report["model"]["dispersion"] > 0
     for f in report["model"]["factors"]:
-        assert set(f) >= {"name", "operationalization", "spatial_influence", "coefficient", "rrv", "p_value"}
+        assert set(f) >= {
+            "name",
+            "operationalization",
+            "spatial_influence",
+            "coefficient",
+            "rrv",
+            "p_value",
+        }
         assert f["rrv"] == pytest.approx(np.exp(f["coefficient"]))
         assert f["p_value"] < 0.05 and f["coefficient"] > 0
     assert report["rrs"]["min"] == pytest.approx(1.0)
     # BIC of the winner is the lower of the two
-    assert report["model"]["bic"] == min(report["model"]["bic_poisson"], report["model"]["bic_negative_binomial"])
+    assert report["model"]["bic"] == min(
+        report["model"]["bic_poisson"], report["model"]["bic_negative_binomial"]
+    )
 
 
 def test_outputs_agree_with_each_other(robbery_run) -> None:
@@ -117,7 +142,10 @@ def test_same_seed_same_bytes(sample_dir: Path, tmp_path: Path, robbery_run) -> 
     again = tmp_path / "again"
     _sample_run(sample_dir, again, "robbery")
     for name in ("report.json", "factors.csv", "risk.tif"):
-        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == hashlib.sha256((again / name).read_bytes()).hexdigest(), name
+        assert (
+            hashlib.sha256((out / name).read_bytes()).hexdigest()
+            == hashlib.sha256((again / name).read_bytes()).hexdigest()
+        ), name
 
 
 def test_golden_master(robbery_run) -> None:
@@ -130,7 +158,10 @@ def test_golden_master(robbery_run) -> None:
         "distribution": report["model"]["distribution"],
         "intercept": report["model"]["intercept"],
         "bic": report["model"]["bic"],
-        "factors": [[f["name"], f["operationalization"], f["spatial_influence"], f["coefficient"]] for f in report["model"]["factors"]],
+        "factors": [
+            [f["name"], f["operationalization"], f["spatial_influence"], f["coefficient"]]
+            for f in report["model"]["factors"]
+        ],
     }
     path = GOLDEN / "sample_robbery.json"
     if os.environ.get("RTM_REGENERATE_GOLDEN") == "1":
@@ -139,7 +170,9 @@ def test_golden_master(robbery_run) -> None:
     assert current["culled"] == golden["culled"]
     assert current["distribution"] == golden["distribution"]
     assert [f[:3] for f in current["factors"]] == [f[:3] for f in golden["factors"]]
-    np.testing.assert_allclose([f[3] for f in current["factors"]], [f[3] for f in golden["factors"]], rtol=1e-6)
+    np.testing.assert_allclose(
+        [f[3] for f in current["factors"]], [f[3] for f in golden["factors"]], rtol=1e-6
+    )
     assert current["intercept"] == pytest.approx(golden["intercept"], rel=1e-6)
     assert current["bic"] == pytest.approx(golden["bic"], rel=1e-9)
 
@@ -147,9 +180,22 @@ def test_golden_master(robbery_run) -> None:
 def test_cli_analyze_prints_the_model(sample_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = run_rtm(
-        "analyze", sample_dir / "crimes.csv", "--area", sample_dir / "area.gpkg", "--factors-dir",
-        sample_dir / "factors", "--protective", "parks", "--block-length", "150",
-        "--where", "type=burglary", "--where", "month=1..12", "--out", out,
+        "analyze",
+        sample_dir / "crimes.csv",
+        "--area",
+        sample_dir / "area.gpkg",
+        "--factors-dir",
+        sample_dir / "factors",
+        "--protective",
+        "parks",
+        "--block-length",
+        "150",
+        "--where",
+        "type=burglary",
+        "--where",
+        "month=1..12",
+        "--out",
+        out,
     )
     assert result.returncode == 0, result.stderr
     assert "schools" in result.stdout and "main_roads" in result.stdout
@@ -157,8 +203,16 @@ def test_cli_analyze_prints_the_model(sample_dir: Path, tmp_path: Path) -> None:
     # a second run into the same folder needs --overwrite, and leaves the first intact
     before = (out / "report.json").read_bytes()
     again = run_rtm(
-        "analyze", sample_dir / "crimes.csv", "--area", sample_dir / "area.gpkg", "--factors-dir",
-        sample_dir / "factors", "--block-length", "150", "--out", out,
+        "analyze",
+        sample_dir / "crimes.csv",
+        "--area",
+        sample_dir / "area.gpkg",
+        "--factors-dir",
+        sample_dir / "factors",
+        "--block-length",
+        "150",
+        "--out",
+        out,
     )
     assert again.returncode == 5 and "already exists" in again.stderr
     assert (out / "report.json").read_bytes() == before
@@ -173,9 +227,13 @@ def test_bad_model_options_list_choices() -> None:
 @pytest.mark.slow
 def test_london_robbery(london_dir: Path, tmp_path: Path) -> None:
     result = analyze(
-        events=london_dir / "crimes_2022.csv.gz", area=london_dir / "study_area.shp",
-        factors_dir=london_dir / "factors", block_length=200, cell_size=100,
-        where=["type=robbery", "month=1..6"], out=tmp_path / "london",
+        events=london_dir / "crimes_2022.csv.gz",
+        area=london_dir / "study_area.shp",
+        factors_dir=london_dir / "factors",
+        block_length=200,
+        cell_size=100,
+        where=["type=robbery", "month=1..6"],
+        out=tmp_path / "london",
     )
     report = json.loads((tmp_path / "london" / "report.json").read_text())
     assert report["inputs"]["cells"] == 16444 and report["candidates"] == 114

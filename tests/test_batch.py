@@ -17,8 +17,17 @@ from rtm.errors import OutputError, ParameterError
 from tests.conftest import run_rtm
 
 
-def _config(tmp_path: Path, sample: Path, *, crimes: str | None = None, periods: str | None = None, extra: str = "") -> Path:
-    crimes = crimes or """
+def _config(
+    tmp_path: Path,
+    sample: Path,
+    *,
+    crimes: str | None = None,
+    periods: str | None = None,
+    extra: str = "",
+) -> Path:
+    crimes = (
+        crimes
+        or """
 [[crime_types]]
 name = "robbery"
 where = ["type=robbery"]
@@ -27,22 +36,26 @@ where = ["type=robbery"]
 name = "burglary"
 where = ["type=burglary"]
 """
-    periods = periods or """
+    )
+    periods = (
+        periods
+        or """
 [periods]
 date_column = "month"
 reference = 12
 test = "last 6 months"
 fit = "last 6 months"
 """
+    )
     text = f"""# rtm batch test configuration
 [analysis]
-events = "{sample / 'crimes.csv'}"
-factors_dir = "{sample / 'factors'}"
+events = "{sample / "crimes.csv"}"
+factors_dir = "{sample / "factors"}"
 protective = ["parks"]
 block_length = 150
 {extra}
 [areas]
-file = "{sample / 'area.gpkg'}"
+file = "{sample / "area.gpkg"}"
 {crimes}
 {periods}
 """
@@ -57,17 +70,31 @@ file = "{sample / 'area.gpkg'}"
 @pytest.mark.parametrize(
     "mutation,message",
     [
-        (("block_length = 150", "block_length = \"wide\""), "line 6: analysis.block_length: must be int or float"),
-        (("block_length = 150", "block_length = 150\ncolour = 3"), "line 7: analysis.colour: unknown option"),
+        (
+            ("block_length = 150", 'block_length = "wide"'),
+            "line 6: analysis.block_length: must be int or float",
+        ),
+        (
+            ("block_length = 150", "block_length = 150\ncolour = 3"),
+            "line 7: analysis.colour: unknown option",
+        ),
         (("block_length = 150", ""), "analysis: missing required option 'block_length'"),
-        (('test = "last 6 months"', 'test = "the summer"'), "periods.test: must read like \"last 6 months\""),
+        (
+            ('test = "last 6 months"', 'test = "the summer"'),
+            'periods.test: must read like "last 6 months"',
+        ),
         (("reference = 12", "reference = 13"), "periods.reference: a month number must be 1..12"),
-        (('name = "burglary"', 'name = "robbery"'), "crime_types: names must be unique; repeated: robbery"),
+        (
+            ('name = "burglary"', 'name = "robbery"'),
+            "crime_types: names must be unique; repeated: robbery",
+        ),
         (("[areas]", "[area]"), "unknown section [area]"),
         (("block_length = 150", "block_length = ["), "not valid TOML"),
     ],
 )
-def test_config_errors_name_the_key_and_line(tmp_path: Path, sample_dir: Path, mutation, message: str) -> None:
+def test_config_errors_name_the_key_and_line(
+    tmp_path: Path, sample_dir: Path, mutation, message: str
+) -> None:
     path = _config(tmp_path, sample_dir)
     text = path.read_text()
     assert mutation[0] in text
@@ -82,7 +109,14 @@ def test_relative_periods(tmp_path: Path, sample_dir: Path) -> None:
     config = load_config(_config(tmp_path, sample_dir))
     (period,) = config.periods
     assert period.fit_where == ("month=1..6",) and period.test_where == ("month=7..12",)
-    dated = _config(tmp_path, sample_dir, periods='[periods]\ndate_column = "date"\nreference = "2023-02"\nfit = "last 12 months"\ntest = "last month"\n')
+    dated = _config(
+        tmp_path,
+        sample_dir,
+        periods=(
+            '[periods]\ndate_column = "date"\nreference = "2023-02"\n'
+            'fit = "last 12 months"\ntest = "last month"\n'
+        ),
+    )
     (period,) = load_config(dated).periods
     assert period.fit_where == ("date=2022-02..2023-01",)
     assert period.test_where == ("date=2023-02..2023-02",)
@@ -110,7 +144,9 @@ fit_where = ["month=7..12"]
 """
 
 
-def test_serial_batch_skips_unchanged_and_recomputes_changed(tmp_path: Path, sample_dir: Path) -> None:
+def test_serial_batch_skips_unchanged_and_recomputes_changed(
+    tmp_path: Path, sample_dir: Path
+) -> None:
     import shutil
 
     city = tmp_path / "city"
@@ -119,7 +155,12 @@ def test_serial_batch_skips_unchanged_and_recomputes_changed(tmp_path: Path, sam
     out = tmp_path / "out"
     first = run_batch(config, out)
     assert [o.status for o in first.outcomes] == ["ok"] * 4
-    assert {o.job for o in first.outcomes} == {"area-robbery-h1", "area-robbery-h2", "area-burglary-h1", "area-burglary-h2"}
+    assert {o.job for o in first.outcomes} == {
+        "area-robbery-h1",
+        "area-robbery-h2",
+        "area-burglary-h1",
+        "area-burglary-h2",
+    }
     summary = json.loads((out / "batch.json").read_text())
     assert summary["jobs"] == 4 and summary["failed"] == 0
     report = json.loads((out / "jobs" / "area-robbery-h1" / "report.json").read_text())
@@ -162,12 +203,18 @@ where = ["type=arson"]
     assert "1 of 2 jobs failed" in result.stderr and "Traceback" not in result.stderr
     rows = (out / "batch.csv").read_text().splitlines()
     assert rows[1].startswith("area-robbery-") and ",ok," in rows[1]
-    assert rows[2].startswith("area-arson-") and ",failed," in rows[2] and "no event matches" in rows[2]
+    assert (
+        rows[2].startswith("area-arson-")
+        and ",failed," in rows[2]
+        and "no event matches" in rows[2]
+    )
     assert not (out / "jobs" / rows[2].split(",")[0]).exists()
 
 
 def test_a_failed_rerun_keeps_last_nights_outputs(tmp_path: Path, sample_dir: Path) -> None:
-    config = _config(tmp_path, sample_dir, crimes='[[crime_types]]\nname = "robbery"\nwhere = ["type=robbery"]\n')
+    config = _config(
+        tmp_path, sample_dir, crimes='[[crime_types]]\nname = "robbery"\nwhere = ["type=robbery"]\n'
+    )
     out = tmp_path / "out"
     assert run_batch(config, out).outcomes[0].status == "ok"
     job = out / "jobs" / "area-robbery-last6m-test6m"
@@ -175,7 +222,11 @@ def test_a_failed_rerun_keeps_last_nights_outputs(tmp_path: Path, sample_dir: Pa
     assert validation["run"] == str(job)  # the final folder, not the temporary it was built in
     assert 0.5 < validation["auc"] <= 1 and (job / "capture.png").exists()
     before = (job / "report.json").read_bytes()
-    config.write_text(config.read_text().replace('where = ["type=robbery"]', 'where = ["type=robbery", "month=13..14"]'))
+    config.write_text(
+        config.read_text().replace(
+            'where = ["type=robbery"]', 'where = ["type=robbery", "month=13..14"]'
+        )
+    )
     again = run_batch(config, out)
     assert again.outcomes[0].status == "failed"
     assert (job / "report.json").read_bytes() == before
@@ -199,25 +250,35 @@ def test_overlapping_runs_are_refused(tmp_path: Path, sample_dir: Path) -> None:
 # ----------------------------------------------------------------------------- Dask
 
 
-def test_local_cluster_survives_a_killed_worker_and_matches_serial(tmp_path: Path, sample_dir: Path) -> None:
+def test_local_cluster_survives_a_killed_worker_and_matches_serial(
+    tmp_path: Path, sample_dir: Path
+) -> None:
     from dask.distributed import Client, LocalCluster
 
     config = _config(tmp_path, sample_dir, periods=_periods_list())
     serial = run_batch(config, tmp_path / "serial")
     assert all(o.status == "ok" for o in serial.outcomes)
 
-    cluster = LocalCluster(n_workers=3, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=3, threads_per_worker=1, processes=True, dashboard_address=None
+    )
     client = Client(cluster)
     try:
         pids = client.run(os.getpid)
         out = tmp_path / "dask"
         box: dict[str, object] = {}
-        runner = threading.Thread(target=lambda: box.update(summary=run_batch(config, out, scheduler=cluster.scheduler_address)))
+        runner = threading.Thread(
+            target=lambda: box.update(
+                summary=run_batch(config, out, scheduler=cluster.scheduler_address)
+            )
+        )
         runner.start()
         victim = None
         deadline = time.monotonic() + 120
         while victim is None and time.monotonic() < deadline:
-            busy = [address for address, keys in client.processing().items() if keys and address in pids]
+            busy = [
+                address for address, keys in client.processing().items() if keys and address in pids
+            ]
             if busy:
                 victim = busy[0]
             else:
@@ -234,7 +295,9 @@ def test_local_cluster_survives_a_killed_worker_and_matches_serial(tmp_path: Pat
     assert [o.status for o in outcomes] == ["ok"] * 4, [o.error for o in outcomes]
     log = [json.loads(line) for line in (out / "batch.log.jsonl").read_text().splitlines()]
     ended = [r["job"] for r in log if r["event"] == "job_end"]
-    assert sorted(ended) == sorted(o.job for o in serial.outcomes)  # each job completed exactly once
+    assert sorted(ended) == sorted(
+        o.job for o in serial.outcomes
+    )  # each job completed exactly once
     for outcome in serial.outcomes:
         for name in ("report.json", "factors.csv", "risk.tif"):
             a = tmp_path / "serial" / "jobs" / outcome.job / name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import geopandas as gpd
@@ -84,5 +85,5 @@ def test_london_layers(london_dir: Path) -> None:
     for factor in study.factors:
         names = [f"{factor.name}:proximity:{d}" for d in (200, 400, 600)]
         cols = [candidates.column(n) for n in names if n in candidates.names]
-        for near, far in zip(cols, cols[1:]):
+        for near, far in itertools.pairwise(cols):
             assert np.all(near <= far)

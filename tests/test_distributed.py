@@ -3,6 +3,7 @@ single-machine layers exactly."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +17,18 @@ from rtm.study import load_study
 @pytest.fixture(scope="module")
 def study(sample_dir: Path):
     return load_study(
-        area=sample_dir / "area.gpkg", block_length=150, factors_dir=sample_dir / "factors",
-        protective=["parks"], cell_size=40,
+        area=sample_dir / "area.gpkg",
+        block_length=150,
+        factors_dir=sample_dir / "factors",
+        protective=["parks"],
+        cell_size=40,
     )
 
 
 def test_chunks_cover_the_grid_once(study) -> None:
     bands = row_chunks(study.grid, 7)
     assert bands[0][0] == 0 and bands[-1][1] == study.grid.n_rows
-    assert all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bands))
     with pytest.raises(ValueError, match="chunk_rows"):
         row_chunks(study.grid, 0)
 
@@ -46,9 +50,13 @@ def test_chunked_layers_on_a_local_cluster_equal_the_whole_grid(study) -> None:
 
     influences = spatial_influences(150)
     whole = build_candidates(study.grid, study.factors, influences)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
         with Client(cluster) as client:
-            chunked = build_candidates_chunked(study.grid, study.factors, influences, chunk_rows=7, client=client)
+            chunked = build_candidates_chunked(
+                study.grid, study.factors, influences, chunk_rows=7, client=client
+            )
     assert chunked.names == whole.names
     assert chunked.density_thresholds == whole.density_thresholds  # same floats, to the bit
     np.testing.assert_array_equal(chunked.values, whole.values)

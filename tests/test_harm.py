@@ -49,8 +49,11 @@ def weighted_csv(sample_dir: Path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def candidates(sample_dir: Path):
     study = load_study(
-        area=sample_dir / "area.gpkg", events=sample_dir / "crimes.csv",
-        factors_dir=sample_dir / "factors", protective=["parks"], block_length=150,
+        area=sample_dir / "area.gpkg",
+        events=sample_dir / "crimes.csv",
+        factors_dir=sample_dir / "factors",
+        protective=["parks"],
+        block_length=150,
         where=["type=robbery"],
     )
     return build_study_candidates(study, block_length=150)
@@ -141,7 +144,8 @@ def test_quasi_poisson_matches_statsmodels(candidates, planted) -> None:
     assert weighted.intercept == pytest.approx(plain.params[0], rel=1e-7)
     survivors = list(weighted.cull_result.survivors)
     full = sm.GLM(
-        y, sm.add_constant(candidates.values[:, survivors].astype(float), has_constant="add"),
+        y,
+        sm.add_constant(candidates.values[:, survivors].astype(float), has_constant="add"),
         family=sm.families.Poisson(),
     ).fit(scale="X2")
     assert weighted.dispersion_quasi == pytest.approx(max(full.scale, 1.0), rel=1e-7)
@@ -169,8 +173,14 @@ def test_bad_weights_one_line_error(sample_dir: Path, tmp_path: Path) -> None:
     events = tmp_path / "crimes.csv"
     frame.to_csv(events, index=False)
     base = [
-        "analyze", events, "--area", sample_dir / "area.gpkg", "--factors-dir",
-        sample_dir / "factors", "--block-length", "150",
+        "analyze",
+        events,
+        "--area",
+        sample_dir / "area.gpkg",
+        "--factors-dir",
+        sample_dir / "factors",
+        "--block-length",
+        "150",
     ]
     bad = run_rtm(*base, "--weight-column", "harm", "--out", tmp_path / "run")
     assert bad.returncode == 4, bad.stderr
@@ -189,9 +199,23 @@ def test_weighted_cli_run_reports_the_outcome(
 ) -> None:
     out = tmp_path / "run"
     done = run_rtm(
-        "analyze", weighted_csv, "--area", sample_dir / "area.gpkg", "--factors-dir",
-        sample_dir / "factors", "--protective", "parks", "--block-length", "150",
-        "--where", "type=robbery", "--weight-column", "harm", "--out", out, "-q",
+        "analyze",
+        weighted_csv,
+        "--area",
+        sample_dir / "area.gpkg",
+        "--factors-dir",
+        sample_dir / "factors",
+        "--protective",
+        "parks",
+        "--block-length",
+        "150",
+        "--where",
+        "type=robbery",
+        "--weight-column",
+        "harm",
+        "--out",
+        out,
+        "-q",
     )
     assert done.returncode in (0, 3), done.stderr
     report = json.loads((out / "report.json").read_text())
@@ -200,8 +224,19 @@ def test_weighted_cli_run_reports_the_outcome(
     assert report["model"]["dispersion_quasi"] >= 1
     assert report["model"]["variance"].startswith("var = phi * mu")
     combined = run_rtm(
-        "analyze", weighted_csv, "--area", sample_dir / "area.gpkg", "--factors-dir",
-        sample_dir / "factors", "--block-length", "150", "--weight-column", "harm",
-        "--bootstrap", "5", "--out", tmp_path / "run2",
+        "analyze",
+        weighted_csv,
+        "--area",
+        sample_dir / "area.gpkg",
+        "--factors-dir",
+        sample_dir / "factors",
+        "--block-length",
+        "150",
+        "--weight-column",
+        "harm",
+        "--bootstrap",
+        "5",
+        "--out",
+        tmp_path / "run2",
     )
     assert combined.returncode == 2 and "--weight-column" in combined.stderr

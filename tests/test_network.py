@@ -76,7 +76,8 @@ def test_build_candidates_uses_the_network(grid: Grid) -> None:
     )
     straight = build_candidates(grid, [factor], [1000])
     along = build_candidates(grid, [factor], [1000], network=_l_shaped())
-    # (650, 650): 849 m in a straight line; on the network 600 to its node (650, 50) + 600 along y=50
+    # (650, 650): 849 m in a straight line; on the network 600 to its node (650, 50)
+    # + 600 along y=50
     assert _at(grid, straight.values[:, 0].astype(float), 650, 650) == 1
     assert _at(grid, along.values[:, 0].astype(float), 650, 650) == 0
     assert along.values.sum() < straight.values.sum()

@@ -119,16 +119,24 @@ class _Lines:
                 current = match.group(1)
                 if key is None and current == section:
                     return number
-            elif key is not None and current == section and re.match(rf"^\s*{re.escape(key)}\s*=", line):
+            elif (
+                key is not None
+                and current == section
+                and re.match(rf"^\s*{re.escape(key)}\s*=", line)
+            ):
                 return number
         return None
 
 
-def _error(path: Path, lines: _Lines, section: str | None, key: str | None, message: str) -> ParameterError:
+def _error(
+    path: Path, lines: _Lines, section: str | None, key: str | None, message: str
+) -> ParameterError:
     line = lines.of(section, key)
     where = f"{path}" + (f", line {line}" if line else "")
     name = ".".join(p for p in (section, key) if p)
-    return ParameterError(f"config {where}: {name}: {message}" if name else f"config {where}: {message}")
+    return ParameterError(
+        f"config {where}: {name}: {message}" if name else f"config {where}: {message}"
+    )
 
 
 def load_config(path: str | Path) -> BatchConfig:
@@ -154,13 +162,21 @@ def load_config(path: str | Path) -> BatchConfig:
     known = {"analysis", "areas", "crime_types", "periods"}
     for key in data:
         if key not in known:
-            raise _error(path, lines, None, None, f"unknown section [{key}]; sections are {', '.join(sorted(known))}")
+            raise _error(
+                path,
+                lines,
+                None,
+                None,
+                f"unknown section [{key}]; sections are {', '.join(sorted(known))}",
+            )
     base = path.resolve().parent
     analysis = _analysis(data.get("analysis", {}), path, lines, base)
     areas = _areas(data.get("areas"), path, lines, base, analysis)
     crime_types = _crime_types(data.get("crime_types"), path, lines)
     periods = _periods(data.get("periods"), path, lines)
-    return BatchConfig(path=path, analysis=analysis, areas=areas, crime_types=crime_types, periods=periods)
+    return BatchConfig(
+        path=path, analysis=analysis, areas=areas, crime_types=crime_types, periods=periods
+    )
 
 
 def _analysis(table: Any, path: Path, lines: _Lines, base: Path) -> dict[str, Any]:
@@ -170,10 +186,20 @@ def _analysis(table: Any, path: Path, lines: _Lines, base: Path) -> dict[str, An
     for raw_key, value in table.items():
         key = raw_key.replace("-", "_")
         if key not in ANALYSIS_OPTIONS:
-            raise _error(path, lines, "analysis", raw_key, f"unknown option; options are {', '.join(sorted(ANALYSIS_OPTIONS))}")
+            raise _error(
+                path,
+                lines,
+                "analysis",
+                raw_key,
+                f"unknown option; options are {', '.join(sorted(ANALYSIS_OPTIONS))}",
+            )
         expected = ANALYSIS_OPTIONS[key]
         if isinstance(value, bool) or not isinstance(value, expected):
-            names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+            names = (
+                expected.__name__
+                if isinstance(expected, type)
+                else " or ".join(t.__name__ for t in expected)
+            )
             raise _error(path, lines, "analysis", raw_key, f"must be {names}, got {value!r}")
         if key in _PATH_OPTIONS:
             value = str((base / value).resolve()) if not Path(value).is_absolute() else value
@@ -184,7 +210,7 @@ def _analysis(table: Any, path: Path, lines: _Lines, base: Path) -> dict[str, An
         if key not in out:
             raise _error(path, lines, "analysis", None, f"missing required option {key!r}")
     if "factors" not in out and "factors_dir" not in out:
-        raise _error(path, lines, "analysis", None, "needs factors = [...] or factors_dir = \"...\"")
+        raise _error(path, lines, "analysis", None, 'needs factors = [...] or factors_dir = "..."')
     return out
 
 
@@ -204,9 +230,17 @@ def _areas(table: Any, path: Path, lines: _Lines, base: Path, analysis: dict[str
         raise _error(path, lines, None, None, "[areas] must be a table")
     for key in table:
         if key not in {"file", "name_column", "names"}:
-            raise _error(path, lines, "areas", key, "unknown key; keys are file, name_column, names")
+            raise _error(
+                path, lines, "areas", key, "unknown key; keys are file, name_column, names"
+            )
     if not isinstance(table.get("file"), str):
-        raise _error(path, lines, "areas", "file" if "file" in table else None, "needs file = \"boundaries.shp\"")
+        raise _error(
+            path,
+            lines,
+            "areas",
+            "file" if "file" in table else None,
+            'needs file = "boundaries.shp"',
+        )
     column = table.get("name_column")
     if column is not None and not isinstance(column, str):
         raise _error(path, lines, "areas", "name_column", f"must be a string, got {column!r}")
@@ -228,12 +262,18 @@ def _crime_types(value: Any, path: Path, lines: _Lines) -> tuple[CrimeType, ...]
     out = []
     for entry in value:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise _error(path, lines, "crime_types", None, "each entry needs name = \"...\"")
+            raise _error(path, lines, "crime_types", None, 'each entry needs name = "..."')
         where = entry.get("where", [])
         if isinstance(where, str):
             where = [where]
         if not isinstance(where, list) or not all(isinstance(w, str) for w in where):
-            raise _error(path, lines, "crime_types", "where", f"must be a list of COL=VALUE filters in {entry['name']!r}")
+            raise _error(
+                path,
+                lines,
+                "crime_types",
+                "where",
+                f"must be a list of COL=VALUE filters in {entry['name']!r}",
+            )
         out.append(CrimeType(entry["name"], tuple(where)))
     _unique([c.name for c in out], "crime_types", path, lines)
     return tuple(out)
@@ -242,7 +282,9 @@ def _crime_types(value: Any, path: Path, lines: _Lines) -> tuple[CrimeType, ...]
 def _unique(names: list[str], section: str, path: Path, lines: _Lines) -> None:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise _error(path, lines, section, None, f"names must be unique; repeated: {', '.join(repeated)}")
+        raise _error(
+            path, lines, section, None, f"names must be unique; repeated: {', '.join(repeated)}"
+        )
 
 
 _WINDOW = re.compile(r"^\s*last\s+(\d+)?\s*months?\s*$", re.IGNORECASE)
@@ -251,7 +293,13 @@ _WINDOW = re.compile(r"^\s*last\s+(\d+)?\s*months?\s*$", re.IGNORECASE)
 def _months(text: Any, path: Path, lines: _Lines, key: str) -> int:
     match = _WINDOW.match(str(text)) if isinstance(text, str) else None
     if not match:
-        raise _error(path, lines, "periods", key, f"must read like \"last 6 months\" or \"last month\", got {text!r}")
+        raise _error(
+            path,
+            lines,
+            "periods",
+            key,
+            f'must read like "last 6 months" or "last month", got {text!r}',
+        )
     return int(match.group(1) or 1)
 
 
@@ -262,7 +310,9 @@ def _periods(value: Any, path: Path, lines: _Lines) -> tuple[Period, ...]:
         out = []
         for entry in value:
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-                raise _error(path, lines, "periods", None, "each [[periods]] entry needs name = \"...\"")
+                raise _error(
+                    path, lines, "periods", None, 'each [[periods]] entry needs name = "..."'
+                )
             fit = entry.get("fit_where", [])
             test = entry.get("test_where", [])
             for key, filters in (("fit_where", fit), ("test_where", test)):
@@ -275,29 +325,56 @@ def _periods(value: Any, path: Path, lines: _Lines) -> tuple[Period, ...]:
         raise _error(path, lines, "periods", None, "must be a table or [[periods]] entries")
     for key in value:
         if key not in {"date_column", "reference", "fit", "test", "name"}:
-            raise _error(path, lines, "periods", key, "unknown key; keys are date_column, reference, fit, test")
+            raise _error(
+                path,
+                lines,
+                "periods",
+                key,
+                "unknown key; keys are date_column, reference, fit, test",
+            )
     column = value.get("date_column")
     if not isinstance(column, str):
-        raise _error(path, lines, "periods", "date_column", "needs date_column = \"...\"")
+        raise _error(path, lines, "periods", "date_column", 'needs date_column = "..."')
     if "reference" not in value:
-        raise _error(path, lines, "periods", None, "needs reference = \"YYYY-MM\" (or a month number)")
+        raise _error(
+            path, lines, "periods", None, 'needs reference = "YYYY-MM" (or a month number)'
+        )
     fit_months = _months(value.get("fit", "last 12 months"), path, lines, "fit")
     test_months = _months(value["test"], path, lines, "test") if "test" in value else 0
     reference = value["reference"]
     if isinstance(reference, int) and not isinstance(reference, bool):
         if not 1 <= reference <= 12:
-            raise _error(path, lines, "periods", "reference", f"a month number must be 1..12, got {reference}")
+            raise _error(
+                path,
+                lines,
+                "periods",
+                "reference",
+                f"a month number must be 1..12, got {reference}",
+            )
         test_start = reference - test_months + 1
         fit_end = test_start - 1
         fit_start = fit_end - fit_months + 1
         if fit_start < 1:
-            raise _error(path, lines, "periods", "fit", "with month numbers the windows must stay within one year (1..12); use YYYY-MM dates")
+            raise _error(
+                path,
+                lines,
+                "periods",
+                "fit",
+                "with month numbers the windows must stay within one year (1..12); "
+                "use YYYY-MM dates",
+            )
         fit = (f"{column}={fit_start}..{fit_end}",)
         test = (f"{column}={test_start}..{reference}",) if test_months else ()
     else:
         match = re.match(r"^(\d{4})-(\d{2})$", str(reference))
         if not match or not 1 <= int(match.group(2)) <= 12:
-            raise _error(path, lines, "periods", "reference", f"must be \"YYYY-MM\" or a month number, got {reference!r}")
+            raise _error(
+                path,
+                lines,
+                "periods",
+                "reference",
+                f'must be "YYYY-MM" or a month number, got {reference!r}',
+            )
         ref = int(match.group(1)) * 12 + int(match.group(2)) - 1
 
         def month(index: int) -> str:
@@ -307,5 +384,7 @@ def _periods(value: Any, path: Path, lines: _Lines) -> tuple[Period, ...]:
         fit_end = test_start - 1
         fit = (f"{column}={month(fit_end - fit_months + 1)}..{month(fit_end)}",)
         test = (f"{column}={month(test_start)}..{month(ref)}",) if test_months else ()
-    name = value.get("name") or (f"last{fit_months}m" + (f"-test{test_months}m" if test_months else ""))
+    name = value.get("name") or (
+        f"last{fit_months}m" + (f"-test{test_months}m" if test_months else "")
+    )
     return (Period(str(name), fit, test),)

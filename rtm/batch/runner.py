@@ -115,7 +115,11 @@ def _file_digest(path: Path, cache: dict[Path, str]) -> str:
     digest = hashlib.sha256()
     files = [path]
     if path.suffix.lower() == ".shp":
-        files = sorted(p for p in path.parent.glob(path.stem + ".*") if p.suffix.lower() in {".shp", ".shx", ".dbf", ".prj", ".cpg"})
+        files = sorted(
+            p
+            for p in path.parent.glob(path.stem + ".*")
+            if p.suffix.lower() in {".shp", ".shx", ".dbf", ".prj", ".cpg"}
+        )
     for file in files:
         digest.update(file.name.encode())
         with open(file, "rb") as handle:
@@ -129,7 +133,10 @@ def _input_files(analysis: dict[str, Any]) -> list[Path]:
     from rtm.io import _split_layer, factor_sources
 
     sources = [analysis["events"]]
-    sources += [source for _, source in factor_sources(analysis.get("factors", ()), analysis.get("factors_dir"))]
+    sources += [
+        source
+        for _, source in factor_sources(analysis.get("factors", ()), analysis.get("factors_dir"))
+    ]
     return [_split_layer(source)[0] for source in sources]
 
 
@@ -149,7 +156,8 @@ def plan_jobs(config: BatchConfig, out: Path, *, force: bool = False) -> list[Jo
         if spec.name_column not in layer.columns:
             raise ParameterError(
                 f"config {config.path}: areas.name_column {spec.name_column!r} is not a column of "
-                f"{spec.file}; columns are {', '.join(c for c in layer.columns if c != layer.geometry.name)}"
+                f"{spec.file}; columns are "
+                f"{', '.join(c for c in layer.columns if c != layer.geometry.name)}"
             )
         names = [str(n) for n in layer[spec.name_column]]
         wanted = list(spec.names) or sorted(set(names))
@@ -162,7 +170,10 @@ def plan_jobs(config: BatchConfig, out: Path, *, force: bool = False) -> list[Jo
         areas = []
         for name in wanted:
             polygons = layer.loc[[n == name for n in names]]
-            area = read_study_area(gpd.GeoDataFrame(geometry=polygons.geometry.values, crs=layer.crs), crs=config.analysis.get("crs"))
+            area = read_study_area(
+                gpd.GeoDataFrame(geometry=polygons.geometry.values, crs=layer.crs),
+                crs=config.analysis.get("crs"),
+            )
             areas.append((name, shapely.union_all(area.geometry.values), area.crs))
     cache: dict[Path, str] = {}
     inputs = {}
@@ -170,7 +181,13 @@ def plan_jobs(config: BatchConfig, out: Path, *, force: bool = False) -> list[Jo
         if not file.exists():
             raise InputError(f"config {config.path}: input {file} not found")
         inputs[str(file)] = _file_digest(file, cache)
-    analysis = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in config.analysis.items() if k not in {"area", "where"}))
+    analysis = tuple(
+        sorted(
+            (k, tuple(v) if isinstance(v, list) else v)
+            for k, v in config.analysis.items()
+            if k not in {"area", "where"}
+        )
+    )
     base_where = tuple(config.analysis.get("where", ()))
     jobs = []
     for area_name, geometry, crs in areas:
@@ -179,7 +196,9 @@ def plan_jobs(config: BatchConfig, out: Path, *, force: bool = False) -> list[Jo
             for period in config.periods:
                 job_id = "-".join(_slug(p) for p in (area_name, crime.name, period.name))
                 where = base_where + crime.where + period.fit_where
-                test_where = (base_where + crime.where + period.test_where) if period.test_where else ()
+                test_where = (
+                    (base_where + crime.where + period.test_where) if period.test_where else ()
+                )
                 identity = json.dumps(
                     {
                         "version": __version__,
@@ -212,7 +231,9 @@ def plan_jobs(config: BatchConfig, out: Path, *, force: bool = False) -> list[Jo
     ids = [j.id for j in jobs]
     clashes = sorted({i for i in ids if ids.count(i) > 1})
     if clashes:
-        raise ParameterError(f"config {config.path}: job names collide after slugging: {', '.join(clashes)}")
+        raise ParameterError(
+            f"config {config.path}: job names collide after slugging: {', '.join(clashes)}"
+        )
     return jobs
 
 
@@ -258,10 +279,20 @@ def _run_job(job: Job) -> JobOutcome:
     from rtm.model import RiskTerrainModel
 
     start = time.perf_counter()
-    common = {"job": job.id, "area": job.area_name, "crime": job.crime, "period": job.period, "output": job.out_dir}
+    common = {
+        "job": job.id,
+        "area": job.area_name,
+        "crime": job.crime,
+        "period": job.period,
+        "output": job.out_dir,
+    }
     previous = None if job.force else _previous(job)
     if previous is not None:
-        kept = {k: v for k, v in previous["outcome"].items() if k in {f.name for f in dataclasses.fields(JobOutcome)}}
+        kept = {
+            k: v
+            for k, v in previous["outcome"].items()
+            if k in {f.name for f in dataclasses.fields(JobOutcome)}
+        }
         kept.update(
             common,
             status="unchanged",
@@ -272,14 +303,21 @@ def _run_job(job: Job) -> JobOutcome:
         return JobOutcome(**kept)
     options = job.options()
     model_keys = {"seed", "nb_form", "cv_rule", "alpha", "l1_ratios"}
-    model = RiskTerrainModel(**{k: (tuple(v) if k == "l1_ratios" else v) for k, v in options.items() if k in model_keys})
+    model = RiskTerrainModel(
+        **{k: (tuple(v) if k == "l1_ratios" else v) for k, v in options.items() if k in model_keys}
+    )
     analysis = {k: v for k, v in options.items() if k not in model_keys}
     area = gpd.GeoDataFrame(geometry=[shapely.from_wkb(job.area_wkb)], crs=job.crs_wkt)
     try:
         with atomic_dir(job.out_dir, overwrite=True) as folder:
             result = analyze(
-                area=area, area_label=job.area_name, where=list(job.where), out=folder,
-                overwrite=True, model=model, **analysis,
+                area=area,
+                area_label=job.area_name,
+                where=list(job.where),
+                out=folder,
+                overwrite=True,
+                model=model,
+                **analysis,
             )
             outcome = JobOutcome(
                 **common,
@@ -291,16 +329,30 @@ def _run_job(job: Job) -> JobOutcome:
             if job.test_where and result.significant:
                 outcome = _validate_job(job, folder, outcome, analysis)
             outcome = dataclasses.replace(outcome, duration=time.perf_counter() - start)
-            write_json(folder / JOB_MARKER, {"digest": job.digest, "outcome": dataclasses.asdict(outcome)})
+            write_json(
+                folder / JOB_MARKER, {"digest": job.digest, "outcome": dataclasses.asdict(outcome)}
+            )
         return outcome
     except RTMError as exc:
-        return JobOutcome(**common, status="failed", error=f"{type(exc).__name__}: {exc}", duration=time.perf_counter() - start)
+        return JobOutcome(
+            **common,
+            status="failed",
+            error=f"{type(exc).__name__}: {exc}",
+            duration=time.perf_counter() - start,
+        )
     except Exception as exc:  # noqa: BLE001 - one job's bug must not stop the others
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return JobOutcome(**common, status="failed", error=f"internal error: {detail}", duration=time.perf_counter() - start)
+        return JobOutcome(
+            **common,
+            status="failed",
+            error=f"internal error: {detail}",
+            duration=time.perf_counter() - start,
+        )
 
 
-def _validate_job(job: Job, folder: Path, outcome: JobOutcome, analysis: dict[str, Any]) -> JobOutcome:
+def _validate_job(
+    job: Job, folder: Path, outcome: JobOutcome, analysis: dict[str, Any]
+) -> JobOutcome:
     """Score the job's model on its test period (validation.json in the job folder)."""
     from rtm.validate import validate_run
 
@@ -358,7 +410,11 @@ class _Log:
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, default=str) + "\n")
         if self.echo is not None:
-            detail = ", ".join(f"{k}={v}" for k, v in fields.items() if k not in {"output"} and v not in (None, "", ()))
+            detail = ", ".join(
+                f"{k}={v}"
+                for k, v in fields.items()
+                if k not in {"output"} and v not in (None, "", ())
+            )
             self.echo(f"{event}: {detail}")
 
 
@@ -390,25 +446,45 @@ def run_batch(
     """
     config = load_config(config_path)
     if workers is not None and scheduler is not None:
-        raise ParameterError("--workers and --scheduler exclude each other: start a LocalCluster or use an existing one")
+        raise ParameterError(
+            "--workers and --scheduler exclude each other: "
+            "start a LocalCluster or use an existing one"
+        )
     if workers is not None and workers < 1:
         raise ParameterError(f"--workers must be at least 1, got {workers}")
-    out_dir = Path(out) if out is not None else config.path.resolve().parent / f"{config.path.stem}-runs"
+    out_dir = (
+        Path(out) if out is not None else config.path.resolve().parent / f"{config.path.stem}-runs"
+    )
     start = time.perf_counter()
     with _lock(out_dir):
         log = _Log(out_dir / "batch.log.jsonl", progress)
         jobs = plan_jobs(config, out_dir, force=force)
-        log("batch_start", config=str(config.path), jobs=len(jobs), workers=workers, scheduler=scheduler)
+        log(
+            "batch_start",
+            config=str(config.path),
+            jobs=len(jobs),
+            workers=workers,
+            scheduler=scheduler,
+        )
         outcomes = list(_execute(jobs, workers=workers, scheduler=scheduler, log=log))
         order = {job.id: i for i, job in enumerate(jobs)}
         outcomes.sort(key=lambda o: order[o.job])
-        summary = BatchSummary(outcomes=tuple(outcomes), duration=time.perf_counter() - start, out=out_dir)
+        summary = BatchSummary(
+            outcomes=tuple(outcomes), duration=time.perf_counter() - start, out=out_dir
+        )
         _write_summary(summary, config)
-        log("batch_end", jobs=len(outcomes), failed=len(summary.failed), duration=round(summary.duration, 3))
+        log(
+            "batch_end",
+            jobs=len(outcomes),
+            failed=len(summary.failed),
+            duration=round(summary.duration, 3),
+        )
     return summary
 
 
-def _execute(jobs: list[Job], *, workers: int | None, scheduler: str | None, log: _Log) -> Iterator[JobOutcome]:
+def _execute(
+    jobs: list[Job], *, workers: int | None, scheduler: str | None, log: _Log
+) -> Iterator[JobOutcome]:
     def done(outcome: JobOutcome) -> JobOutcome:
         log(
             "job_end",
@@ -435,17 +511,31 @@ def _execute(jobs: list[Job], *, workers: int | None, scheduler: str | None, log
 
     cluster = None
     if workers is not None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
     client = Client(cluster if cluster is not None else scheduler)
     try:
-        futures = client.map(run_job, jobs, key=[f"rtm-job-{job.id}-{job.digest[:12]}" for job in jobs], pure=False)
+        futures = client.map(
+            run_job, jobs, key=[f"rtm-job-{job.id}-{job.digest[:12]}" for job in jobs], pure=False
+        )
         log("jobs_submitted", jobs=len(jobs), scheduler=client.scheduler.address)
         for future in as_completed(futures):
             try:
                 yield done(future.result())
             except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker after repeated worker deaths
                 job = jobs[futures.index(future)]
-                yield done(JobOutcome(job=job.id, area=job.area_name, crime=job.crime, period=job.period, status="failed", error=f"{type(exc).__name__}: {exc}", output=job.out_dir))
+                yield done(
+                    JobOutcome(
+                        job=job.id,
+                        area=job.area_name,
+                        crime=job.crime,
+                        period=job.period,
+                        status="failed",
+                        error=f"{type(exc).__name__}: {exc}",
+                        output=job.out_dir,
+                    )
+                )
     finally:
         client.close()
         if cluster is not None:
@@ -472,6 +562,30 @@ def _write_summary(summary: BatchSummary, config: BatchConfig) -> None:
     with atomic_file(summary.out / "batch.csv", overwrite=True) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["job", "status", "events", "factors", "distribution", "auc", "capture_10", "duration", "error"])
+            writer.writerow(
+                [
+                    "job",
+                    "status",
+                    "events",
+                    "factors",
+                    "distribution",
+                    "auc",
+                    "capture_10",
+                    "duration",
+                    "error",
+                ]
+            )
             for o in summary.outcomes:
-                writer.writerow([o.job, o.status, o.events, ";".join(o.factors), o.distribution, o.auc, o.capture_10, f"{o.duration:.2f}", o.error or ""])
+                writer.writerow(
+                    [
+                        o.job,
+                        o.status,
+                        o.events,
+                        ";".join(o.factors),
+                        o.distribution,
+                        o.auc,
+                        o.capture_10,
+                        f"{o.duration:.2f}",
+                        o.error or "",
+                    ]
+                )

@@ -1,0 +1,1 @@
+"""Outputs of a run: rasters, vector layers, maps, reports."""

@@ -91,8 +91,12 @@ def write_run(
         columns["rrs"] = result.relative_risk_score.astype(np.float64)
         risk_path = folder / "risk.tif"
         write_geotiff(
-            risk_path, result.grid, result.relative_risk_score, names=["relative_risk_score"],
-            nodata=RISK_NODATA, dtype="float32",
+            risk_path,
+            result.grid,
+            result.relative_risk_score,
+            names=["relative_risk_score"],
+            nodata=RISK_NODATA,
+            dtype="float32",
         )
         written.append(risk_path)
     for name, values in result.selected_values().items():
