@@ -23,8 +23,10 @@ demo: $(STAMP)
 	    --factors-dir sample_data/factors --protective parks --where type=robbery \
 	    --block-length 150 --out $(DEMO_OUT) --overwrite --verbose
 	@echo ""
-	@echo "Demo done (synthetic sample city, robbery). Model table: $(DEMO_OUT)/factors.csv;"
-	@echo "risk map: $(DEMO_OUT)/risk.tif (GeoTIFF) and $(DEMO_OUT)/cells.gpkg; report: $(DEMO_OUT)/report.json"
+	@echo "Demo done (synthetic sample city, robbery):"
+	@echo "  map (interactive, works offline): $(DEMO_OUT)/map.html"
+	@echo "  report (printable):              $(DEMO_OUT)/report.html"
+	@echo "  model table $(DEMO_OUT)/factors.csv, risk raster $(DEMO_OUT)/risk.tif, details $(DEMO_OUT)/report.json"
 
 # make docs: the documentation site in site/ (MkDocs, warnings are errors)
 DOCS_STAMP := $(VENV)/.docs-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
