@@ -128,9 +128,9 @@ def analyze(
     progress = Progress(quiet=quiet, verbose=verbose)
     model = RiskTerrainModel(
         seed=seed,
-        nb_form=nb_form,
-        cv_rule=cv_rule,
-        alpha=alpha,  # type: ignore[arg-type]
+        nb_form=nb_form,  # type: ignore[arg-type]
+        cv_rule=cv_rule,  # type: ignore[arg-type]
+        alpha=alpha,
         l1_ratios=l1_ratios or (0.8, 0.95),
     )
     outputs = output_options_from(**{key: options.pop(key) for key in PLACE_KEYS})
@@ -141,8 +141,8 @@ def analyze(
         outputs=outputs,
         overwrite=overwrite,
         progress=progress,
-        **options,
-    )  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]
+    )
     if not quiet:
         click.echo(result.summary())
         if verbose:

@@ -397,12 +397,12 @@ def _honest_inference(
     if bootstrap:
         report["stability"] = bootstrap_selection(
             candidates,
-            counts,
+            counts,  # type: ignore[arg-type]
             model=model,
-            n_resamples=bootstrap,  # type: ignore[arg-type]
-            scheme=bootstrap_scheme,
+            n_resamples=bootstrap,
+            scheme=bootstrap_scheme,  # type: ignore[arg-type]
             seed=int(model.seed),
-            progress=progress,  # type: ignore[arg-type]
+            progress=progress,
         )
     if split_sample:
         report["split_sample"] = split(candidates, counts, model=model, seed=int(model.seed))  # type: ignore[arg-type]

@@ -338,9 +338,9 @@ def _collapse(
     return _Rows(
         X=np.ascontiguousarray(X[rows]),
         y=yw / w_sum,
-        w=w_sum,
-        yw=yw,
-        ylogy=ylogy,
+        w=w_sum,  # type: ignore[arg-type]
+        yw=yw,  # type: ignore[arg-type]
+        ylogy=ylogy,  # type: ignore[arg-type]
         fold=folds[rows],
     )
 

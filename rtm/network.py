@@ -135,7 +135,7 @@ class StreetNetwork:
         """
         from rtm.layers import _geometries, _polygon_parts
 
-        geometries = _geometries(features)  # type: ignore[arg-type]
+        geometries = _geometries(features)
         out = np.full(grid.n_active, np.inf)
         if geometries.size == 0:
             return out

@@ -281,7 +281,7 @@ def check_tier_cuts(cuts: Sequence[float]) -> tuple[float, float, float]:
         raise ParameterError(f"--tiers needs three numbers of SDs above the mean, got {cuts!r}")
     if not values[0] > values[1] > values[2]:
         raise ParameterError(f"--tiers cut points must be strictly descending, got {cuts!r}")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def assign_tiers(

@@ -330,7 +330,7 @@ def _reduce(
         X=np.ascontiguousarray(X[np.ix_(rows, columns)]),
         sign=np.ascontiguousarray(sign[columns]),
         y=y[rows],
-        w=np.bincount(inverse, weights=w[kept], minlength=first.size),
+        w=np.bincount(inverse, weights=w[kept], minlength=first.size),  # type: ignore[arg-type]
     )
 
 

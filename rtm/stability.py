@@ -182,7 +182,7 @@ def bootstrap_selection(
                 "rrv_interval": [float(np.percentile(rrv, 2.5)), float(np.percentile(rrv, 97.5))],
             }
         )
-    factors.sort(key=lambda f: (-f["frequency"], f["name"]))
+    factors.sort(key=lambda f: (-f["frequency"], f["name"]))  # type: ignore[operator]
     chosen = (
         [
             {"candidate": names[j], "frequency": int(chosen_candidates[j]) / done}
@@ -191,7 +191,7 @@ def bootstrap_selection(
         if done
         else []
     )
-    chosen.sort(key=lambda c: (-c["frequency"], c["candidate"]))
+    chosen.sort(key=lambda c: (-c["frequency"], c["candidate"]))  # type: ignore[operator]
     return {
         "resamples": int(n_resamples),
         "failed_resamples": failed,

@@ -46,8 +46,11 @@ class PlantedEffect:
     def candidate(self) -> Candidate:
         """The candidate this effect acts through."""
         return Candidate(
-            self.factor, self.operationalization, self.spatial_influence, self.protective
-        )  # type: ignore[arg-type]
+            self.factor,
+            self.operationalization,  # type: ignore[arg-type]
+            self.spatial_influence,
+            self.protective,
+        )
 
 
 @dataclass(frozen=True, eq=False)

@@ -202,9 +202,9 @@ def _analysis(table: Any, path: Path, lines: _Lines, base: Path) -> dict[str, An
             )
             raise _error(path, lines, "analysis", raw_key, f"must be {names}, got {value!r}")
         if key in _PATH_OPTIONS:
-            value = str((base / value).resolve()) if not Path(value).is_absolute() else value
+            value = str((base / value).resolve()) if not Path(value).is_absolute() else value  # type: ignore[arg-type, operator]
         if key == "factors":
-            value = [_resolve_factor(v, base) for v in value]
+            value = [_resolve_factor(v, base) for v in value]  # type: ignore[attr-defined]
         out[key] = value
     for key in _REQUIRED:
         if key not in out:

@@ -304,7 +304,7 @@ def _run_job(job: Job) -> JobOutcome:
     options = job.options()
     model_keys = {"seed", "nb_form", "cv_rule", "alpha", "l1_ratios"}
     model = RiskTerrainModel(
-        **{k: (tuple(v) if k == "l1_ratios" else v) for k, v in options.items() if k in model_keys}
+        **{k: (tuple(v) if k == "l1_ratios" else v) for k, v in options.items() if k in model_keys}  # type: ignore[arg-type]
     )
     analysis = {k: v for k, v in options.items() if k not in model_keys}
     area = gpd.GeoDataFrame(geometry=[shapely.from_wkb(job.area_wkb)], crs=job.crs_wkt)
@@ -320,7 +320,7 @@ def _run_job(job: Job) -> JobOutcome:
                 **analysis,
             )
             outcome = JobOutcome(
-                **common,
+                **common,  # type: ignore[arg-type]
                 status="ok" if result.significant else "no_significant_factor",
                 events=result.n_events,
                 factors=tuple(f.candidate for f in result.factors),
@@ -335,7 +335,7 @@ def _run_job(job: Job) -> JobOutcome:
         return outcome
     except RTMError as exc:
         return JobOutcome(
-            **common,
+            **common,  # type: ignore[arg-type]
             status="failed",
             error=f"{type(exc).__name__}: {exc}",
             duration=time.perf_counter() - start,
@@ -343,7 +343,7 @@ def _run_job(job: Job) -> JobOutcome:
     except Exception as exc:  # noqa: BLE001 - one job's bug must not stop the others
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return JobOutcome(
-            **common,
+            **common,  # type: ignore[arg-type]
             status="failed",
             error=f"internal error: {detail}",
             duration=time.perf_counter() - start,
@@ -519,7 +519,7 @@ def _execute(
         futures = client.map(
             run_job, jobs, key=[f"rtm-job-{job.id}-{job.digest[:12]}" for job in jobs], pure=False
         )
-        log("jobs_submitted", jobs=len(jobs), scheduler=client.scheduler.address)
+        log("jobs_submitted", jobs=len(jobs), scheduler=client.scheduler.address)  # type: ignore[union-attr]
         for future in as_completed(futures):
             try:
                 yield done(future.result())

@@ -46,7 +46,7 @@ def write_geotiff(
     n_bands = values.shape[1]
     stack = np.full((n_bands, grid.n_rows * grid.n_cols), nodata, dtype=dtype)
     stack[:, grid.active_index] = values.T.astype(dtype)
-    stack = stack.reshape(n_bands, grid.n_rows, grid.n_cols)
+    stack = stack.reshape(n_bands, grid.n_rows, grid.n_cols)  # type: ignore[assignment]
     profile = {
         "driver": "COG",
         "width": grid.n_cols,
