@@ -451,6 +451,16 @@ def _pattern_event_check(
     inverse = inverse.ravel()
     ysum = _wsum(inverse, events, len(pattern_rows))
     wsum = _wsum(inverse, w, len(pattern_rows))
+    return _separated(pattern_rows, ysum, wsum, coef)
+
+
+def _separated(
+    pattern_rows: NDArray[np.float64],
+    ysum: NDArray[np.float64],
+    wsum: NDArray[np.float64],
+    coef: NDArray[np.float64],
+) -> bool:
+    """Whether a design pattern without events has its fitted mean driven to zero."""
     mu = np.exp(np.clip(pattern_rows @ coef, -745.0, 700.0))
     return bool(np.any((ysum == 0) & (wsum * mu < 1e-7)))
 
@@ -566,7 +576,8 @@ def fit_nb_collapsed(data: CollapsedData, distribution: Distribution) -> GLMFit:
     p = data.design.shape[1]
     cov_full = _safe_inverse(-hess)
     beta = theta[:p].copy()
-    separated = _pattern_event_check(data.design, events, data.w, beta)
+    # pois holds each design pattern once, with its event and weight sums
+    separated = _separated(pois.design, pois.y, pois.w, beta)
     dispersion = float(np.exp(-theta[p])) if kind == 0 else float(np.exp(theta[p]))
     return _finish(
         distribution,
