@@ -354,11 +354,13 @@ def nb_newton(kind, design, y, w, theta0, a_min, a_max, max_iter, tol):
 
 
 @njit(cache=True, nogil=True)
-def _enet_objective(y, w, eta, coef, scale, lam, l1_ratio):
+def _enet_objective(y, w, eta, mu, coef, scale, lam, l1_ratio):
+    """Penalized objective; sets ``mu = exp(eta)`` on the way (the one exp pass)."""
     loss = 0.0
     for i in range(y.shape[0]):
+        mu[i] = math.exp(eta[i])
         if w[i] != 0.0:
-            loss += w[i] * (math.exp(eta[i]) - y[i] * eta[i])
+            loss += w[i] * (mu[i] - y[i] * eta[i])
     pen = 0.0
     for j in range(coef.shape[0]):
         b = coef[j]
@@ -368,13 +370,35 @@ def _enet_objective(y, w, eta, coef, scale, lam, l1_ratio):
 
 
 @njit(cache=True, nogil=True)
-def _full_gradient(indptr, indices, sign, y, w, eta, grad):
-    """Gradient of the (normalized) log-likelihood for every column at ``eta``."""
+def _objective_at_mu(y, w, eta, mu, coef, scale, lam, l1_ratio):
+    """Penalized objective when ``mu == exp(eta)`` already holds (no exp)."""
+    loss = 0.0
+    for i in range(y.shape[0]):
+        if w[i] != 0.0:
+            loss += w[i] * (mu[i] - y[i] * eta[i])
+    pen = 0.0
+    for j in range(coef.shape[0]):
+        b = coef[j]
+        if b != 0.0:
+            pen += l1_ratio * scale[j] * b + 0.5 * (1.0 - l1_ratio) * scale[j] * scale[j] * b * b
+    return loss + lam * pen
+
+
+@njit(cache=True, nogil=True)
+def _full_gradient(indptr, indices, sign, y, w, mu, coef, scale, grad):
+    """Gradient of the (normalized) log-likelihood at ``mu = exp(eta)``.
+
+    Only for the columns whose gradient the path reads: the excluded
+    (``scale == 0``) and the active (``coef > 0``) columns are skipped (their
+    ``grad`` entry is left as it was).
+    """
     n = y.shape[0]
     r = np.empty(n)
     for i in range(n):
-        r[i] = w[i] * (y[i] - math.exp(eta[i]))
+        r[i] = w[i] * (y[i] - mu[i])
     for j in range(sign.shape[0]):
+        if scale[j] <= 0.0 or coef[j] > 0.0:
+            continue
         g = 0.0
         for t in range(indptr[j], indptr[j + 1]):
             g += r[indices[t]]
@@ -429,9 +453,13 @@ def enet_poisson_path(
         wsum += w[i]
     b0 = math.log(ysum / wsum)
     coef = np.zeros(p)
-    eta = np.full(n, b0)
-    v = np.empty(n)
     r = np.empty(n)
+    v = np.empty(n)
+    eta = np.full(n, b0)
+    # mu = exp(eta) is kept current by every objective evaluation: one exp pass per
+    # IRLS step serves the objective, the next working response, the KKT check and
+    # the deviance
+    mu = np.full(n, math.exp(b0))
     col_v = np.zeros(p)
     active = np.zeros(p, dtype=np.bool_)
     working = np.zeros(p, dtype=np.bool_)
@@ -452,7 +480,7 @@ def enet_poisson_path(
     n_done = n_lam
     intercepts[:] = np.nan
     coefs[:, :] = np.nan
-    _full_gradient(indptr, indices, sign, y, w, eta, grad)
+    _full_gradient(indptr, indices, sign, y, w, mu, coef, scale, grad)
     lam_prev = lambdas[0]
 
     for li in range(n_lam):
@@ -462,7 +490,7 @@ def enet_poisson_path(
                 coef[j] > 0.0 or grad[j] > l1_ratio * scale[j] * (2.0 * lam - lam_prev)
             )
         lam_prev = lam
-        obj = _enet_objective(y, w, eta, coef, scale, lam, l1_ratio)
+        obj = _objective_at_mu(y, w, eta, mu, coef, scale, lam, l1_ratio)
         ok_lambda = False
         for _kkt in range(p + 1):
             ok_irls = False
@@ -473,7 +501,7 @@ def enet_poisson_path(
                 h0 = 0.0
                 r0 = 0.0
                 for i in range(n):
-                    mu_i = math.exp(eta[i])
+                    mu_i = mu[i]
                     v[i] = w[i] * mu_i
                     r[i] = w[i] * (y[i] - mu_i)
                     h0 += v[i]
@@ -542,7 +570,7 @@ def enet_poisson_path(
                 for i in range(n):
                     eta[i] += offset
                 # guard the quadratic step: backtrack if the true objective rose
-                new_obj = _enet_objective(y, w, eta, coef, scale, lam, l1_ratio)
+                new_obj = _enet_objective(y, w, eta, mu, coef, scale, lam, l1_ratio)
                 shrink = 0
                 # (the tolerance stays above the rounding noise of a sum over many rows)
                 while new_obj > obj + 1e-10 * abs(obj) and shrink < 30:
@@ -551,7 +579,7 @@ def enet_poisson_path(
                         coef[j] = 0.5 * (coef[j] + coef_prev[j])
                     for i in range(n):
                         eta[i] = 0.5 * (eta[i] + eta_prev[i])
-                    new_obj = _enet_objective(y, w, eta, coef, scale, lam, l1_ratio)
+                    new_obj = _enet_objective(y, w, eta, mu, coef, scale, lam, l1_ratio)
                     shrink += 1
                 obj = new_obj
                 for j in range(p):
@@ -561,7 +589,7 @@ def enet_poisson_path(
                     ok_irls = True
                     break
             # KKT check on the columns left out of the working set
-            _full_gradient(indptr, indices, sign, y, w, eta, grad)
+            _full_gradient(indptr, indices, sign, y, w, mu, coef, scale, grad)
             violated = False
             for j in range(p):
                 if scale[j] > 0.0 and not working[j] and grad[j] > lam * l1_ratio * scale[j]:
@@ -576,7 +604,7 @@ def enet_poisson_path(
         if fdev > 0.0 and dev0 > 0.0:
             dev = 0.0
             for i in range(n):
-                mu_i = math.exp(eta[i])
+                mu_i = mu[i]
                 if y[i] > 0.0:
                     dev += w[i] * (y[i] * math.log(y[i] / mu_i) - (y[i] - mu_i))
                 else:
