@@ -316,6 +316,32 @@ class _Rows:
     yw: NDArray[np.float64]
     ylogy: NDArray[np.float64]
     fold: NDArray[np.int64]
+    #: pattern id of each row (rows of different folds may share one) and the
+    #: first row of each pattern
+    pattern: NDArray[np.int64]
+    pattern_first: NDArray[np.int64]
+
+    def training(self, exclude: int | None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Weights and mean counts of a training set collapsed by pattern alone.
+
+        The rows of the folds other than ``exclude`` (every fold when ``None``) that
+        share a pattern are merged into the pattern's first row, which carries their
+        summed weight and their weighted mean count; every other row gets weight 0
+        (dropped by the fit). Exact, like the fold collapsing: fewer rows per fit
+        when the same pattern occurs in several folds.
+        """
+        w = self.w if exclude is None else np.where(self.fold == exclude, 0.0, self.w)
+        n_patterns = self.pattern_first.shape[0]
+        w_sum = np.bincount(self.pattern, weights=w, minlength=n_patterns)
+        yw_sum = np.bincount(
+            self.pattern, weights=np.where(w > 0, self.yw, 0.0), minlength=n_patterns
+        )
+        w_rows = np.zeros(self.w.shape[0])
+        y_rows = np.zeros(self.w.shape[0])
+        used = w_sum > 0
+        w_rows[self.pattern_first[used]] = w_sum[used]
+        y_rows[self.pattern_first[used]] = yw_sum[used] / w_sum[used]
+        return w_rows, y_rows
 
 
 def _collapse(
@@ -335,13 +361,19 @@ def _collapse(
     yw = np.bincount(inverse, weights=wk * yk)
     ylogy = np.bincount(inverse, weights=wk * special.xlogy(yk, yk))
     rows = kept[first]
+    X_rows = np.ascontiguousarray(X[rows])
+    pattern_first, pattern = group_rows(
+        _design.pack_rows(X_rows, columns, np.zeros(rows.size, dtype=np.int64), 0)
+    )
     return _Rows(
-        X=np.ascontiguousarray(X[rows]),
+        X=X_rows,
         y=yw / w_sum,
         w=w_sum,  # type: ignore[arg-type]
         yw=yw,  # type: ignore[arg-type]
         ylogy=ylogy,  # type: ignore[arg-type]
         fold=folds[rows],
+        pattern=pattern,
+        pattern_first=pattern_first,
     )
 
 
@@ -472,22 +504,23 @@ def cull(
     def run(task: tuple[int, int]) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
         r_i, k = task
         if k == n_folds:
+            full_w, full_y = rows.training(None)
             return _enet_fit(
                 rows.X,
                 sign,
-                rows.y,
-                rows.w,
+                full_y,
+                full_w,
                 lambdas[r_i],
                 ratios[r_i],
                 standardize,
                 tol,
                 _FDEV if early_stop else 0.0,
             )
-        train_w = np.where(rows.fold == k, 0.0, rows.w)
+        train_w, train_y = rows.training(k)
         return _enet_fit(
             rows.X,
             sign,
-            rows.y,
+            train_y,
             train_w,
             lambdas[r_i, : path_length[r_i]],
             ratios[r_i],
