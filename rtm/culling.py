@@ -211,10 +211,14 @@ def _enet_fit(
     # zero-weight rows add exact zeros to the weighted sums: scale as on the kept rows
     scale = _column_scale(X, w, standardize)
     indptr, indices = _design.binary_csc(X, keep)
+    # the same matrix by row, as bits (the KKT checks' gradients run over it)
+    codes = _design.pack_rows(X, np.arange(X.shape[1]), np.zeros(X.shape[0], dtype=np.int64), 0)
+    codes = np.ascontiguousarray(codes[keep])
     wk = w[keep]
     intercepts, coefs, _, converged, n_done = _k.enet_poisson_path(
         indptr,
         indices,
+        codes,
         sign.astype(np.float64),
         scale,
         np.ascontiguousarray(y[keep]),

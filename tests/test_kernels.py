@@ -169,3 +169,26 @@ def test_group_rows_numbers_groups_by_first_appearance() -> None:
     assert np.all(np.diff(first) > 0)
     np.testing.assert_array_equal(keys[first][inverse], keys)
     np.testing.assert_array_equal(inverse[first], np.arange(first.size))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_table_gradient_matches_dense_product(seed: int) -> None:
+    """The byte-table gradient of the elastic net's KKT check equals X^T r (its twin)."""
+    from rtm._kernels import design, glm
+
+    rng = np.random.default_rng(seed)
+    X = _random_design(rng)
+    n, p = X.shape
+    sign = np.where((X == -1).any(axis=0), -1.0, 1.0)
+    y = rng.poisson(1.0, n).astype(np.float64)
+    w = rng.uniform(0.1, 1.0, n)
+    mu = rng.uniform(0.2, 3.0, n)
+    coef = np.where(rng.random(p) < 0.3, rng.uniform(0.1, 1.0, p), 0.0)
+    scale = np.where(rng.random(p) < 0.1, 0.0, 1.0)
+    codes = design.pack_rows(X, np.arange(p), np.zeros(n, dtype=np.int64), 0)
+    grad = np.full(p, -7.0)
+    glm._full_gradient(codes, sign, y, w, mu, coef, scale, grad)
+    twin = (X != 0).astype(float).T @ (w * (y - mu)) * sign
+    read = (scale > 0) & (coef == 0)
+    np.testing.assert_allclose(grad[read], twin[read], rtol=1e-12, atol=1e-12)
+    assert np.all(grad[~read] == -7.0)  # skipped columns are left alone

