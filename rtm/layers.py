@@ -28,6 +28,7 @@ import numpy as np
 import shapely
 from affine import Affine
 
+from rtm._kernels.design import transpose_int8
 from rtm._kernels.spatial import epanechnikov_density, min_sq_distance_to_segments
 from rtm.errors import InputError, ParameterError, RTMWarning
 from rtm.grid import Grid
@@ -393,7 +394,10 @@ def kernel_density(
     geometries = _geometries(features)
     widths = np.ascontiguousarray(bandwidths, dtype=np.float64)
     row0, row1 = rows if rows is not None else (0, grid.n_rows)
-    out = np.zeros((widths.size, row1 - row0, grid.n_cols))
+    active = grid.mask[row0:row1]
+    index = np.full(active.shape, -1, dtype=np.int64)
+    index[active] = np.arange(int(active.sum()))
+    out = np.zeros((widths.size, int(active.sum())))
     if geometries.size and widths.size:
         px, py, weight = _weighted_points(geometries, grid.cell_size / 4)
         epanechnikov_density(
@@ -407,9 +411,10 @@ def kernel_density(
             row1 - row0,
             grid.n_cols,
             widths,
+            index,
             out,
         )
-    return out[:, grid.mask[row0:row1]]
+    return out
 
 
 def binarize_density(density: np.ndarray) -> tuple[np.ndarray, float]:
@@ -561,7 +566,13 @@ def build_candidates(
         raise InputError(
             "no usable candidate variable: every factor was empty or constant over the study area"
         )
-    values = np.ascontiguousarray(np.column_stack(columns), dtype=np.int8)
+    stacked = np.empty((len(columns), columns[0].shape[0]), dtype=np.int8)
+    for index in range(len(columns)):
+        stacked[index] = columns[index]
+        columns[index] = stacked[index]  # frees the column as it goes
+    values = np.empty((stacked.shape[1], stacked.shape[0]), dtype=np.int8)
+    transpose_int8(stacked, values)
+    del stacked, columns
     values.setflags(write=False)
     return CandidateSet(
         grid=grid,

