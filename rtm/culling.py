@@ -387,10 +387,13 @@ def _out_of_fold_deviance(
     """Weighted Poisson deviance of fold ``fold``'s cells, summed, at each penalty."""
     test = np.flatnonzero(rows.fold == fold)
     total = np.zeros(b0.shape[0])
-    coef_t = np.ascontiguousarray(b.T)
+    # only the columns with a nonzero coefficient somewhere on the path enter the
+    # linear predictors (at a million cells, ~20 of 180: the product shrinks 9x)
+    used = np.flatnonzero((b != 0).any(axis=0))
+    coef_t = np.ascontiguousarray(b[:, used].T)
     for start in range(0, test.size, _CHUNK_ROWS):
         block = test[start : start + _CHUNK_ROWS]
-        eta = b0[None, :] + rows.X[block].astype(np.float64) @ coef_t
+        eta = b0[None, :] + rows.X[np.ix_(block, used)].astype(np.float64) @ coef_t
         # sum over cells of 2 w (y log y - y eta - (y - mu)), per collapsed row
         dev = 2.0 * (
             rows.ylogy[block, None]
