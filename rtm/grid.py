@@ -300,41 +300,85 @@ class EventCounts:
         return int(np.count_nonzero(self.counts))
 
 
+#: Each level of :func:`_overlap_mask` splits a tile into ``_SPLIT x _SPLIT`` sub-tiles.
+_SPLIT = 4
+
+
 def _overlap_mask(
     geometry: Any, x_min: float, y_max: float, cell_size: float, n_rows: int, n_cols: int
 ) -> np.ndarray:
-    """Cells whose square overlaps ``geometry`` with positive area.
+    """Cells whose square overlaps ``geometry`` with positive area (> 1e-9 of a cell).
 
-    Centre-inside cells are certainly in; the rasterizer's all-touched cells are the
-    only other candidates, and those are tested exactly.
+    The rule is evaluated exactly, but only where it is in doubt, coarse to fine (a
+    quadtree): tiles of cells are classified with prepared GEOS predicates, which are
+    exact and cheap (an indexed look-up, not a walk over every vertex):
+
+    - a tile the area properly contains is wholly in (every cell overlaps it fully);
+    - a tile disjoint from the area is wholly out (every overlap is empty);
+    - only a tile on the area's boundary is split into sub-tiles, level after level.
+
+    At the last level the boundary cells get the overlap-area test itself. Intersecting
+    a cell with the whole area costs a walk over all its vertices (London's boundary has
+    14,000), so each boundary tile carries its own piece of the area (the parent's piece
+    clipped to the tile) and a cell is intersected with its tile's small piece. The
+    clipped piece coincides with the area inside the tile, so the overlap areas are the
+    same up to rounding.
     """
-    from rasterio import features
-
-    transform = Affine(cell_size, 0.0, x_min, 0.0, -cell_size, y_max)
-    shape = (n_rows, n_cols)
-    centre_inside = features.rasterize(
-        [(geometry, 1)], out_shape=shape, transform=transform, fill=0, dtype="uint8"
-    ).astype(bool)
-    touched = features.rasterize(
-        [(geometry, 1)],
-        out_shape=shape,
-        transform=transform,
-        fill=0,
-        dtype="uint8",
-        all_touched=True,
-    ).astype(bool)
-    candidates = np.flatnonzero(touched & ~centre_inside)
-    mask = centre_inside.ravel().copy()
-    if candidates.size:
-        rows, cols = np.divmod(candidates, n_cols)
-        x0 = x_min + cols * cell_size
-        y1 = y_max - rows * cell_size
-        boxes = shapely.box(x0, y1 - cell_size, x0 + cell_size, y1)
-        shapely.prepare(geometry)
-        hit = shapely.intersects(geometry, boxes)
-        hit_index = np.flatnonzero(hit)
-        if hit_index.size:
-            overlap = shapely.area(shapely.intersection(geometry, boxes[hit_index]))
-            keep = overlap > 1e-9 * cell_size * cell_size
-            mask[candidates[hit_index[keep]]] = True
-    return mask.reshape(shape)
+    shapely.prepare(geometry)
+    threshold = 1e-9 * cell_size * cell_size
+    mask = np.zeros((n_rows, n_cols), dtype=bool)
+    size = 1  # side of the tiles at this level, in cells
+    while size < max(n_rows, n_cols):
+        size *= _SPLIT
+    # The tiles of the current level (top-left cell, side `size`) and their area pieces.
+    top_rows, top_cols = np.meshgrid(
+        np.arange(0, n_rows, size), np.arange(0, n_cols, size), indexing="ij"
+    )
+    rows, cols = top_rows.ravel(), top_cols.ravel()
+    pieces = np.full(rows.size, geometry, dtype=object)
+    while True:
+        # Tiles are clipped to the grid; their corners are computed exactly as the cells'
+        # (x_min + col * cell_size), so a tile edge is bit-for-bit a cell edge.
+        end_rows = np.minimum(rows + size, n_rows)
+        end_cols = np.minimum(cols + size, n_cols)
+        boxes = shapely.box(
+            x_min + cols * cell_size,
+            y_max - end_rows * cell_size,
+            x_min + end_cols * cell_size,
+            y_max - rows * cell_size,
+        )
+        if size == 1:
+            # Boundary candidates: the exact rule on the cell and its tile's piece.
+            inside = shapely.contains_properly(geometry, boxes)
+            mask[rows[inside], cols[inside]] = True
+            doubt = np.flatnonzero(~inside)
+            doubt = doubt[shapely.intersects(geometry, boxes[doubt])]
+            overlap = shapely.area(shapely.intersection(pieces[doubt], boxes[doubt]))
+            keep = doubt[overlap > threshold]
+            mask[rows[keep], cols[keep]] = True
+            return mask
+        inside = shapely.contains_properly(geometry, boxes)
+        for r0, c0, r1, c1 in zip(
+            rows[inside], cols[inside], end_rows[inside], end_cols[inside], strict=True
+        ):
+            mask[r0:r1, c0:c1] = True
+        boundary = np.flatnonzero(~inside)
+        boundary = boundary[shapely.intersects(geometry, boxes[boundary])]
+        if boundary.size == 0:
+            return mask
+        parents = pieces[boundary]
+        pieces = shapely.intersection(parents, boxes[boundary])
+        # Where the area also touches the tile along an edge or at a point, the clip is a
+        # GeometryCollection (polygons and lines), which GEOS before 3.12 refuses to
+        # overlay again: such a tile keeps its parent's (larger, polygonal) piece.
+        mixed = shapely.get_type_id(pieces) == 7
+        pieces[mixed] = parents[mixed]
+        # Split every boundary tile into _SPLIT x _SPLIT sub-tiles within the grid.
+        size //= _SPLIT
+        offsets = np.arange(_SPLIT) * size
+        sub_rows = (rows[boundary][:, None, None] + offsets[None, :, None]).repeat(_SPLIT, 2)
+        sub_cols = (cols[boundary][:, None, None] + offsets[None, None, :]).repeat(_SPLIT, 1)
+        parent = np.arange(boundary.size).repeat(_SPLIT * _SPLIT)
+        sub_rows, sub_cols = sub_rows.ravel(), sub_cols.ravel()
+        within = (sub_rows < n_rows) & (sub_cols < n_cols)
+        rows, cols, pieces = sub_rows[within], sub_cols[within], pieces[parent[within]]
