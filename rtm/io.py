@@ -9,8 +9,9 @@ are never computed in degrees.
 from __future__ import annotations
 
 import re
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,6 +257,13 @@ def read_vector(
     return gdf
 
 
+#: The CRS GDAL made of each shapefile .prj seen so far, by the .prj's bytes.
+_PRJ_CRS: dict[bytes, pyproj.CRS] = {}
+#: Held while GDAL reads a shapefile: the config option below is process-wide.
+_OGR_LOCK = threading.Lock()
+_FIND_MATCHES = "USE_OSR_FIND_MATCHES"
+
+
 def _read_ogr(path: Path, layer: str | None, what: str) -> gpd.GeoDataFrame:
     import pyogrio
 
@@ -266,13 +274,49 @@ def _read_ogr(path: Path, layer: str | None, what: str) -> gpd.GeoDataFrame:
                 raise InputError(
                     f"{what} {path}: no layer {layer!r}; layers are {', '.join(names)}"
                 )
-        return gpd.read_file(path, layer=layer, engine="pyogrio")
+        if path.suffix.lower() != ".shp":
+            return pyogrio.read_dataframe(path, layer=layer)
+        return _read_shapefile(path, layer)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - GDAL raises many types for one cause
         raise InputError(
             f"{what} {path}: cannot be read as a vector layer ({_first_line(exc)})"
         ) from exc
+
+
+def _read_shapefile(path: Path, layer: str | None) -> gpd.GeoDataFrame:
+    """Read a shapefile, working out the CRS of each distinct .prj only once.
+
+    Opening a shapefile, GDAL matches its .prj (ESRI WKT) against the whole PROJ database
+    to find the EPSG code (``FindBestMatch``): about 9 ms, three quarters of the time
+    to read a layer of a few hundred points, paid again for every factor although they
+    all share one .prj. The match depends on the .prj's bytes alone, so after the
+    first file with those bytes GDAL skips it (``USE_OSR_FIND_MATCHES=NO``) and the
+    layer gets the CRS GDAL found for the first, identical to what matching would give.
+    """
+    import pyogrio
+
+    try:
+        prj = path.with_suffix(".prj").read_bytes()  # the sidecar GDAL reads first
+    except OSError:
+        prj = None
+    with _OGR_LOCK:
+        known = None if prj is None else _PRJ_CRS.get(prj)
+        if known is None:
+            gdf = pyogrio.read_dataframe(path, layer=layer)
+            if prj is not None and getattr(gdf, "crs", None) is not None and len(_PRJ_CRS) < 64:
+                _PRJ_CRS[prj] = gdf.crs
+            return gdf
+        previous = pyogrio.get_gdal_config_option(_FIND_MATCHES)
+        pyogrio.set_gdal_config_options({_FIND_MATCHES: "NO"})
+        try:
+            gdf = pyogrio.read_dataframe(path, layer=layer)
+        finally:
+            pyogrio.set_gdal_config_options({_FIND_MATCHES: previous})
+    if isinstance(gdf, gpd.GeoDataFrame):  # (a layer without geometry has no CRS to set)
+        gdf.set_crs(known, allow_override=True, inplace=True)
+    return gdf
 
 
 def _clean_geometries(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
@@ -529,11 +573,38 @@ def apply_where(
     return frame.loc[keep]
 
 
+def _per_distinct_value(series: pd.Series, test: Callable[[pd.Series], np.ndarray]) -> np.ndarray:
+    """``test(series)`` (a bool per row, False for missing values), on distinct values only.
+
+    Text methods (``str.strip``, ``str.casefold``) cost a Python call per row: 0.2 s on the
+    280,000 rows of a year of London crimes, whose ``type`` column has 13 distinct values.
+    So the test runs on the distinct values and its answers are mapped back to the rows
+    through their codes. That is only done for dtypes where values that compare equal
+    also print the same (text, integers, booleans, datetimes); an object column could
+    hold 1, 1.0 and True, which are one distinct value but three different texts.
+    """
+    dtype = series.dtype
+    if not (
+        isinstance(dtype, pd.StringDtype)
+        or pd.api.types.is_integer_dtype(dtype)
+        or pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_datetime64_any_dtype(dtype)
+    ):
+        return test(series)
+    codes, distinct = pd.factorize(series)  # a missing value gets code -1 ...
+    answers = np.append(test(pd.Series(distinct)), False)  # ... which picks this False
+    return answers[codes]
+
+
 def _match_values(series: pd.Series, clause: WhereClause) -> np.ndarray:
     assert clause.values is not None
     wanted_text = {v.casefold() for v in clause.values}
-    as_text = series.astype("string").str.strip().str.casefold()
-    hit = as_text.isin(wanted_text).fillna(False).to_numpy(bool, copy=True)
+
+    def matches_text(values: pd.Series) -> np.ndarray:
+        as_text = values.astype("string").str.strip().str.casefold()
+        return as_text.isin(wanted_text).fillna(False).to_numpy(bool, copy=True)
+
+    hit = _per_distinct_value(series, matches_text)
     if pd.api.types.is_numeric_dtype(series):
         numbers = [n for n in (_as_number(v) for v in clause.values) if n is not None]
         if numbers:
@@ -555,25 +626,29 @@ def _match_range(series: pd.Series, clause: WhereClause) -> np.ndarray:
         if high_n is not None:
             hit &= values <= high_n
         return hit
-    if pd.api.types.is_datetime64_any_dtype(series):
-        text = series.dt.strftime("%Y-%m-%dT%H:%M:%S")
-    else:
-        text = series.astype("string").str.strip()
     for bound in (clause.low, clause.high):
         if bound is not None and not re.match(r"^\d{4}(-\d{2}(-\d{2}([T ][\d:]+)?)?)?$", bound):
             raise ParameterError(
                 f"--where {clause.text!r}: {bound!r} is neither a number nor an ISO date "
                 "(YYYY, YYYY-MM or YYYY-MM-DD)"
             )
-    # ISO dates sort as text; comparing on the bound's own precision makes the upper end
-    # inclusive of the whole period it names (2022-06 includes 2022-06-30).
-    hit = text.notna().to_numpy(bool, copy=True)
-    filled = text.fillna("")
-    if clause.low is not None:
-        hit &= (filled.str.slice(0, len(clause.low)) >= clause.low).to_numpy(bool)
-    if clause.high is not None:
-        hit &= (filled.str.slice(0, len(clause.high)) <= clause.high).to_numpy(bool)
-    return hit
+
+    def within(values: pd.Series) -> np.ndarray:
+        if pd.api.types.is_datetime64_any_dtype(values):
+            text = values.dt.strftime("%Y-%m-%dT%H:%M:%S")
+        else:
+            text = values.astype("string").str.strip()
+        # ISO dates sort as text; comparing on the bound's own precision makes the upper
+        # end inclusive of the whole period it names (2022-06 includes 2022-06-30).
+        hit = text.notna().to_numpy(bool, copy=True)
+        filled = text.fillna("")
+        if clause.low is not None:
+            hit &= (filled.str.slice(0, len(clause.low)) >= clause.low).to_numpy(bool)
+        if clause.high is not None:
+            hit &= (filled.str.slice(0, len(clause.high)) <= clause.high).to_numpy(bool)
+        return hit
+
+    return _per_distinct_value(series, within)
 
 
 # --------------------------------------------------------------------------- factor sources

@@ -189,20 +189,21 @@ def load_study(
             f"--protective {', '.join(unknown)}: no such factor; "
             f"factors are {', '.join(sorted(names))}"
         )
+    grid_crs = grid.crs  # parsed from WKT on every access: once is enough
     loaded = []
     for name, source in sources:
-        features = read_factor(source, grid.crs, name=name)
+        features = read_factor(source, grid_crs, name=name)
         loaded.append(Factor(name, features, protective=name in set(protective)))
     say(f"factors: {len(loaded)} read")
     street_network = None
     if network is not None:
         from rtm.network import read_network
 
-        street_network = read_network(network, grid.crs)
+        street_network = read_network(network, grid_crs)
     event_frame = counts = None
     if events is not None:
         event_frame = read_events(
-            events, grid.crs, where=where, x_column=x_column, y_column=y_column, csv_crs=events_crs
+            events, grid_crs, where=where, x_column=x_column, y_column=y_column, csv_crs=events_crs
         )
         weights = None
         if weight_column is not None:

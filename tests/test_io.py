@@ -235,3 +235,91 @@ def test_london_inputs_load(london_dir: Path) -> None:
         counts[path.stem] = len(read_factor(path, area.crs, name=path.stem))
     assert len(counts) == 19
     assert counts["bus_stops"] == 3498 and counts["pubs"] == 733 and counts["police_stations"] == 14
+
+
+# Text columns are matched on their distinct values only (see rtm.io._per_distinct_value);
+# the twin below matches row by row, the plain way, and both must keep the same rows.
+_WHERE_COLUMNS = {
+    "text": pd.Series(
+        [" Robbery", "robbery ", None, "THEFT", "theft", "2022-03-01", " 2022-06-30 ", ""] * 3,
+        dtype="str",
+    ),
+    "string": pd.Series(["a", " A", pd.NA, "b", "1", " 1.0", "true", "B"] * 3, dtype="string"),
+    "int": pd.Series([1, 3, 6, 7, 12, 2022, -1, 0] * 3),
+    "nullable_int": pd.Series([1, None, 6, 7, 12, 2022, -1, 0] * 3, dtype="Int64"),
+    "bool": pd.Series([True, False, True, True, False, False, True, False] * 3),
+    "float": pd.Series([1.0, -0.0, 0.0, np.nan, 6.5, 2022.0, np.inf, 1.0] * 3),
+    "object": pd.Series([1, 1.0, True, "1", " a", None, 0.0, -0.0] * 3, dtype=object),
+    "date": pd.to_datetime(
+        pd.Series(
+            ["2022-01-15", "2022-03-01", None, "2022-06-30", "2022-07-01"] * 3 + ["2021-12-31"] * 9
+        )
+    ),
+}
+_WHERE_VALUES = [
+    "robbery", "theft,a", "1", "1.0", "true", "0", "-0.0", "2022", "b,B", "", "1..6",
+    "..3", "7..", "2022-03..2022-06", "2022-06-30..2022-07-01", "2022..", "..2022-01",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("column", sorted(_WHERE_COLUMNS))
+def test_where_on_distinct_values_matches_row_by_row(column: str, monkeypatch) -> None:
+    import rtm.io
+
+    frame = pd.DataFrame({column: _WHERE_COLUMNS[column]})
+    clauses = []
+    for value in _WHERE_VALUES:
+        try:
+            clauses.append(parse_where(f"{column}={value}"))
+        except ParameterError:
+            continue
+
+    def keep(clause: object) -> list[object]:
+        try:
+            return list(apply_where(frame, [clause]).index)  # type: ignore[list-item]
+        except ParameterError as exc:
+            return [str(exc)]
+
+    fast = [keep(c) for c in clauses]
+    monkeypatch.setattr(rtm.io, "_per_distinct_value", lambda series, test: test(series))
+    assert fast == [keep(c) for c in clauses]
+
+
+# An ESRI .prj as ArcGIS writes it: GDAL matches it to EPSG:27700 only by searching the PROJ
+# database, which rtm does once per distinct .prj (see rtm.io._read_shapefile).
+_ESRI_BNG = (
+    'PROJCS["British_National_Grid",GEOGCS["GCS_OSGB_1936",DATUM["D_OSGB_1936",'
+    'SPHEROID["Airy_1830",6377563.396,299.3249646]],PRIMEM["Greenwich",0.0],'
+    'UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
+    'PARAMETER["False_Easting",400000.0],PARAMETER["False_Northing",-100000.0],'
+    'PARAMETER["Central_Meridian",-2.0],PARAMETER["Scale_Factor",0.9996012717],'
+    'PARAMETER["Latitude_Of_Origin",49.0],UNIT["Meter",1.0]]'
+)
+
+
+def test_shapefiles_sharing_a_prj_get_the_crs_gdal_matches(tmp_path: Path, points_bng) -> None:
+    import pyogrio
+
+    import rtm.io
+
+    rtm.io._PRJ_CRS.clear()
+    for name in ("first", "second"):
+        points_bng.to_file(tmp_path / f"{name}.shp", engine="pyogrio")
+        (tmp_path / f"{name}.prj").write_text(_ESRI_BNG)
+    points_bng.to_crs("EPSG:32630").to_file(tmp_path / "other.shp", engine="pyogrio")
+    before = pyogrio.get_gdal_config_option("USE_OSR_FIND_MATCHES")
+    layers = {name: read_vector(tmp_path / f"{name}.shp") for name in ("first", "second", "other")}
+    assert len(rtm.io._PRJ_CRS) == 2  # "second" reused the CRS found for "first"
+    assert pyogrio.get_gdal_config_option("USE_OSR_FIND_MATCHES") == before
+    for name, layer in layers.items():
+        plain = pyogrio.read_dataframe(tmp_path / f"{name}.shp")  # GDAL matching every time
+        assert layer.crs.to_wkt() == plain.crs.to_wkt()
+        assert layer.crs.to_epsg() == (32630 if name == "other" else 27700)
+        pd.testing.assert_frame_equal(pd.DataFrame(layer), pd.DataFrame(plain))
+    # Skipping the match without the cache would be wrong: the CRS would differ.
+    pyogrio.set_gdal_config_options({"USE_OSR_FIND_MATCHES": "NO"})
+    try:
+        unmatched = pyogrio.read_dataframe(tmp_path / "second.shp").crs
+    finally:
+        pyogrio.set_gdal_config_options({"USE_OSR_FIND_MATCHES": before})
+    assert unmatched.to_wkt() != layers["second"].crs.to_wkt()
