@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import click
-from rtm_cli._options import Progress, event_options, network_option, output_options, study_options
+from rtm_cli._options import (
+    Progress,
+    event_options,
+    frozen_imports,
+    network_option,
+    output_options,
+    study_options,
+)
 from rtm_cli.map import PLACE_KEYS, output_options_from, place_options
 
 
@@ -134,15 +141,16 @@ def analyze(
         l1_ratios=l1_ratios or (0.8, 0.95),
     )
     outputs = output_options_from(**{key: options.pop(key) for key in PLACE_KEYS})
-    result = run_analysis(
-        events=crimes,
-        out=out,
-        model=model,
-        outputs=outputs,
-        overwrite=overwrite,
-        progress=progress,
-        **options,  # type: ignore[arg-type]
-    )
+    with frozen_imports():
+        result = run_analysis(
+            events=crimes,
+            out=out,
+            model=model,
+            outputs=outputs,
+            overwrite=overwrite,
+            progress=progress,
+            **options,  # type: ignore[arg-type]
+        )
     if not quiet:
         click.echo(result.summary())
         if verbose:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import geopandas as gpd
+from typing import TYPE_CHECKING
 
 from rtm.errors import ParameterError
 from rtm.export.atomic import atomic_dir, atomic_file
-from rtm.export.outputs import OutputOptions
 from rtm.layers import CandidateSet, build_candidates, spatial_influences
-from rtm.model import RiskTerrainModel, RTMResult, report_dict
 from rtm.study import Study, load_study
+
+if TYPE_CHECKING:  # imported where used: write_layers needs neither the model nor the outputs
+    import geopandas as gpd
+
+    from rtm.export.outputs import OutputOptions
+    from rtm.model import RiskTerrainModel, RTMResult
 
 __all__ = ["analyze", "build_study_candidates", "write_layers"]
 
@@ -243,6 +246,7 @@ def analyze(
     if out is not None:
         check_writable(out, overwrite=overwrite)  # fail before the slow work
     from rtm.glm import check_choice
+    from rtm.model import RiskTerrainModel, report_dict
     from rtm.stability import SCHEMES
 
     check_choice("bootstrap_scheme", bootstrap_scheme, SCHEMES)

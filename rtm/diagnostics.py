@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import sparse, stats
+from scipy import sparse, special
 
 from rtm.errors import ParameterError, RTMWarning
 from rtm.grid import Grid
@@ -113,7 +113,8 @@ def morans_i(
     c = (n - 1) * (n - 2) * (n - 3) * s0 * s0
     variance = (a - b) / c - expected**2
     z_score = (i_value - expected) / math.sqrt(variance) if variance > 0 else math.nan
-    p_value = float(2 * stats.norm.sf(abs(z_score))) if math.isfinite(z_score) else math.nan
+    # 2 * Phi(-|z|): the numbers of stats.norm.sf, without importing scipy.stats (0.6 s)
+    p_value = float(2 * special.ndtr(-abs(z_score))) if math.isfinite(z_score) else math.nan
     p_perm = None
     if permutations > 0:
         rng = np.random.default_rng(seed)
