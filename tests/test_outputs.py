@@ -10,6 +10,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 
@@ -222,3 +223,188 @@ def test_report_renders_and_prints_to_pdf(browser, hostile_run: Path) -> None:
     assert dialogs == [] and not [u for u in requests if u.startswith("http")]
     pdf = page.pdf(format="A4")
     assert pdf.startswith(b"%PDF") and len(pdf) > 20_000
+
+
+# ------------------------------------------------------------ fast writers, same output
+def _gpkg_rows(path: Path, layer: str) -> tuple:
+    """Schema and every row of a GeoPackage layer (and its metadata), for comparisons."""
+    import sqlite3
+
+    with sqlite3.connect(path) as con:
+        schema = con.execute(
+            "SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+        ).fetchall()
+        rows = con.execute(f'SELECT * FROM "{layer}" ORDER BY fid').fetchall()
+        tables = {name for name, _ in schema}
+        meta = [
+            con.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+            for table in ("gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents")
+            if table in tables
+        ]
+        srs = con.execute("SELECT srs_id, organization, definition FROM gpkg_spatial_ref_sys")
+        return schema, rows, meta, sorted(srs.fetchall())
+
+
+def _frames():
+    import shapely
+
+    n = 7
+    points = [shapely.Point(i, i) for i in range(n)]
+    box = shapely.box(0, 0, 1, 1)
+    multi = shapely.MultiPolygon([shapely.box(2, 2, 3, 3), shapely.box(4, 4, 5, 5)])
+    columns = {
+        "i8": np.arange(n, dtype=np.int8),
+        "i16": np.arange(n, dtype=np.int16),
+        "i32": np.arange(n, dtype=np.int32),
+        "i64": np.arange(n, dtype=np.int64) * 10**12,
+        "f32": np.linspace(0, 1, n, dtype=np.float32),
+        "f64": np.array([1.5, np.nan, -0.0, np.inf, 1e300, 2.0, 3.0]),
+        "flag": np.array([True, False] * 3 + [True]),
+        "text": ["a", None, "\u00e9\U0001f600", "", "x" * 300, np.nan, "z"],
+        "label": np.array(["p", "q", "", "r", "s", "t", "u"]),
+        "string": pd.array(["a", None, "c", "d", "e", "f", "g"], dtype="string"),
+    }
+    return {
+        "dtypes": (gpd.GeoDataFrame(columns, geometry=points, crs="EPSG:27700"), {}),
+        "promoted": (
+            gpd.GeoDataFrame({"a": range(n)}, geometry=[box, multi] * 3 + [box], crs=4326),
+            {},
+        ),
+        "mixed": (
+            gpd.GeoDataFrame({"a": range(n)}, geometry=points[:4] + [box, multi, box], crs=4326),
+            {"geometry_type": "Unknown", "layer_options": {"SPATIAL_INDEX": "NO"}},
+        ),
+        "dates": (  # left to pyogrio
+            gpd.GeoDataFrame(
+                {"d": pd.date_range("2022-01-01", periods=n)}, geometry=points, crs=27700
+            ),
+            {},
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", ["dtypes", "promoted", "mixed", "dates"])
+def test_arrow_layer_writer_writes_what_to_file_writes(case: str, tmp_path: Path) -> None:
+    from rtm.export._arrow import write_layer
+
+    frame, options = _frames()[case]
+    frame.to_file(tmp_path / "a.gpkg", layer="l", driver="GPKG", engine="pyogrio", **options)
+    write_layer(tmp_path / "b.gpkg", frame, "l", **options)
+    assert _gpkg_rows(tmp_path / "a.gpkg", "l") == _gpkg_rows(tmp_path / "b.gpkg", "l")
+
+
+def test_write_cells_writes_what_cells_frame_writes(tmp_path: Path) -> None:
+    import pyproj
+    import shapely
+
+    from rtm.export._arrow import box_wkb
+    from rtm.export.vector import cells_frame, write_cells
+    from rtm.grid import Grid
+
+    rng = np.random.default_rng(0)
+    mask = rng.random((13, 17)) > 0.3
+    grid = Grid(523847.7, 188327.4, 25.0, 13, 17, pyproj.CRS(27700).to_wkt(), mask)
+    n = grid.n_active
+    columns = {
+        "events": rng.integers(0, 5, n).astype(np.int32),
+        "rrs": rng.random(n) * 3,
+        "bars:proximity:200": rng.integers(0, 2, n).astype(np.int8),
+        "tier": np.where(rng.random(n) > 0.8, "highest", ""),
+    }
+    x, y = grid.cell_centres()
+    data, offsets = box_wkb(x - 12.5, y - 12.5, x + 12.5, y + 12.5)
+    assert data == b"".join(shapely.to_wkb(grid.cell_polygons())) and len(offsets) == n + 1
+    cells_frame(grid, columns).to_file(tmp_path / "a.gpkg", layer="cells", engine="pyogrio")
+    write_cells(tmp_path / "b.gpkg", grid, columns)
+    assert _gpkg_rows(tmp_path / "a.gpkg", "cells") == _gpkg_rows(tmp_path / "b.gpkg", "cells")
+
+
+def test_attribute_json_is_json_dumps_of_each_row() -> None:
+    from rtm.export.outputs import _attribute_json
+
+    frame = pd.DataFrame(
+        {
+            "s": ["a", None, '\u00e9\u2028"\\\n<&', "x" * 300, np.nan],
+            "i": [1, 2, 3, 4, 5],
+            "f": [1.5, np.nan, 1e20, -0.0, np.inf],
+            "d": pd.to_datetime(
+                ["2022-01-01", None, "2022-01-03 04:05", "2022-01-04", "2022-01-05"], format="mixed"
+            ),
+            "o": [None, 1, "b", 2.5, pd.NA],
+            7: pd.array(["k", None, "m", "n", "o"], dtype="string"),
+            "c": pd.Categorical(["u", "v", None, "u", "v"]),
+        }
+    )
+    expected = [
+        json.dumps(
+            {str(c): str(v)[:120] for c, v in zip(frame.columns, row, strict=True) if pd.notna(v)}
+        )
+        for row in frame.itertuples(index=False, name=None)
+    ]
+    assert _attribute_json(frame, list(frame.columns)) == expected
+    assert _attribute_json(frame, []) == ["{}"] * 5
+
+
+def test_overlays_warped_together_match_separate_warps() -> None:
+    """overlay_pngs warps cell numbers once; each layer must match its own warp."""
+    import io
+
+    import pyproj
+    from affine import Affine
+    from PIL import Image
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    from rtm.export._style import overlay_pngs, ramp_rgb
+    from rtm.grid import Grid
+
+    rng = np.random.default_rng(1)
+    mask = rng.random((61, 83)) > 0.2
+    grid = Grid(530000.0, 180000.0, 37.5, 61, 83, pyproj.CRS(27700).to_wkt(), mask)
+    layers = [
+        ((rng.random(grid.shape) * 254).astype(np.uint8) * mask, ramp_rgb(253)),
+        (rng.integers(0, 4, grid.shape).astype(np.uint8) * mask, np.eye(3, dtype=np.uint8)),
+    ]
+    pngs, _ = overlay_pngs(grid, layers)
+    transform, width, height = calculate_default_transform(
+        grid.crs, "EPSG:3857", grid.n_cols, grid.n_rows, *grid.bounds
+    )
+    for png, (index, _) in zip(pngs, layers, strict=True):
+        warped = np.zeros((height, width), np.uint8)
+        reproject(
+            index,
+            warped,
+            src_transform=Affine(37.5, 0, grid.x_min, 0, -37.5, grid.y_max),
+            src_crs=grid.crs,
+            dst_transform=transform,
+            dst_crs="EPSG:3857",
+            resampling=Resampling.nearest,
+            src_nodata=0,
+            dst_nodata=0,
+        )
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), warped)
+
+
+def test_static_map_colours_cells_as_matplotlib_colours_values() -> None:
+    """risk.png draws pre-coloured cells: the same pixels as drawing the RRS values."""
+    import io
+
+    import pyproj
+    from matplotlib.figure import Figure
+
+    from rtm.export.figure import _draw_risk
+    from rtm.grid import Grid
+
+    rng = np.random.default_rng(2)
+    mask = rng.random((40, 55)) > 0.25
+    grid = Grid(530000.0, 180000.0, 100.0, 40, 55, pyproj.CRS(27700).to_wkt(), mask)
+    rrs = np.exp(rng.random(grid.n_active) * 3)
+    images = []
+    for colour in (False, True):
+        figure = Figure(figsize=(5, 4), dpi=100)
+        ax = figure.add_axes((0.05, 0.05, 0.7, 0.9))
+        cax = figure.add_axes((0.8, 0.2, 0.03, 0.6))
+        _draw_risk(ax, grid, rrs, area=None, places=None, title="t", colorbar=cax, colour=colour)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        images.append(buffer.getvalue())
+    assert images[0] == images[1]

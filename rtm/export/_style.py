@@ -9,12 +9,22 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from rtm.grid import Grid
 
-__all__ = ["RAMP", "TIER_COLOURS", "legend_ticks", "overlay_png", "ramp_index", "ramp_rgb"]
+__all__ = [
+    "RAMP",
+    "TIER_COLOURS",
+    "legend_ticks",
+    "overlay_png",
+    "overlay_pngs",
+    "ramp_index",
+    "ramp_rgb",
+]
 
 RAMP = (
     "#ffffcc",
@@ -91,47 +101,102 @@ def overlay_png(
     bounds : (south, west, north, east)
         In degrees (EPSG:4326), as Leaflet's ``imageOverlay`` takes them.
     """
-    import pyproj
-    from affine import Affine
-    from PIL import Image
-    from rasterio.warp import Resampling, calculate_default_transform, reproject
+    (png,), bounds = overlay_pngs(grid, [(index, palette)])
+    return png, bounds
 
+
+def overlay_pngs(
+    grid: Grid, layers: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> tuple[list[bytes], tuple[float, float, float, float]]:
+    """:func:`overlay_png` of several ``(index, palette)`` rasters of one grid at once.
+
+    The warp is the same for every layer, so it is computed once: unless the rasters are
+    thinned, the grid's cell numbers (1..n) are warped with nearest-neighbour resampling
+    and each layer is read through them, which gives each layer's own warp exactly (a
+    destination pixel takes the value of the source cell its centre falls in, 0 if none).
+    """
+    from affine import Affine
+    from rasterio.warp import calculate_default_transform
+
+    crs = grid.crs
     factor = max(1, math.ceil(max(grid.shape) * 1.7 / MAX_OVERLAY_PIXELS))
-    source = _pool(index, factor) if factor > 1 else index
-    src_transform = Affine(
-        grid.cell_size * factor, 0.0, grid.x_min, 0.0, -grid.cell_size * factor, grid.y_max
-    )
-    height, width = source.shape
+    height, width = -(-grid.n_rows // factor), -(-grid.n_cols // factor)
     size = grid.cell_size * factor
+    src_transform = Affine(size, 0.0, grid.x_min, 0.0, -size, grid.y_max)
     left, top = grid.x_min, grid.y_max
     right, bottom = left + width * size, top - height * size
     transform, dst_width, dst_height = calculate_default_transform(
-        grid.crs, "EPSG:3857", width, height, left=left, bottom=bottom, right=right, top=top
+        crs, "EPSG:3857", width, height, left=left, bottom=bottom, right=right, top=top
     )
-    warped = np.zeros((dst_height, dst_width), np.uint8)
+
+    def warp(source: np.ndarray) -> np.ndarray:
+        warped = np.zeros((dst_height, dst_width), source.dtype)
+        # GDAL splits a warp into chunks above a memory limit (64 MB); cell numbers take 4
+        # bytes a pixel, so 4 times the limit keeps them in one chunk wherever one byte
+        # indices were (the approximate transform is interpolated per chunk)
+        limit = 64 * source.dtype.itemsize
+        _warp_nearest(source, warped, src_transform, crs, transform, limit)
+        return warped
+
+    if factor > 1:
+        warped = [warp(_pool(index, factor)) for index, _ in layers]
+    else:
+        cells = np.arange(1, grid.n_rows * grid.n_cols + 1, dtype=np.uint32)
+        where = warp(cells.reshape(grid.shape))
+        warped = []
+        for index, _ in layers:
+            lookup = np.zeros(grid.n_rows * grid.n_cols + 1, np.uint8)
+            lookup[1:] = index.ravel()
+            warped.append(lookup[where])
+    pngs = [_png(values, palette) for values, (_, palette) in zip(warped, layers, strict=True)]
+    return pngs, _degrees(transform, dst_width, dst_height)
+
+
+def _warp_nearest(
+    source: np.ndarray,
+    out: np.ndarray,
+    src_transform: Any,
+    crs: Any,
+    transform: Any,
+    memory_limit: int,
+) -> None:
+    from rasterio.warp import Resampling, reproject
+
     reproject(
         source,
-        warped,
+        out,
         src_transform=src_transform,
-        src_crs=grid.crs,
+        src_crs=crs,
         dst_transform=transform,
         dst_crs="EPSG:3857",
         resampling=Resampling.nearest,
         src_nodata=0,
         dst_nodata=0,
+        warp_mem_limit=memory_limit,
     )
+
+
+def _png(warped: np.ndarray, palette: np.ndarray) -> bytes:
+    from PIL import Image
+
     image = Image.fromarray(warped, mode="P")
     full = np.zeros((256, 3), np.uint8)
     full[1 : 1 + len(palette)] = palette
     image.putpalette(full.ravel().tolist())
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", transparency=0, optimize=False, compress_level=6)
+    return buffer.getvalue()
+
+
+def _degrees(transform: Any, width: int, height: int) -> tuple[float, float, float, float]:
+    import pyproj
+
     to_degrees = pyproj.Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
     west, north = to_degrees.transform(transform.c, transform.f)
     east, south = to_degrees.transform(
-        transform.c + transform.a * dst_width, transform.f + transform.e * dst_height
+        transform.c + transform.a * width, transform.f + transform.e * height
     )
-    return buffer.getvalue(), (south, west, north, east)
+    return south, west, north, east
 
 
 def data_uri(png: bytes) -> str:

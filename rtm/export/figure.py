@@ -67,22 +67,50 @@ def draw_risk(
     colorbar : bool or matplotlib.axes.Axes
         Add a colour bar (in this Axes when one is given).
     """
+    return _draw_risk(
+        ax, grid, rrs, area=area, places=places, title=title, colorbar=colorbar, colour=False
+    )
+
+
+def _draw_risk(
+    ax: Any,
+    grid: Grid,
+    rrs: np.ndarray,
+    *,
+    area: Any,
+    places: Any,
+    title: str | None,
+    colorbar: bool | Any,
+    colour: bool,
+) -> Any:
+    """:func:`draw_risk`; ``colour``: draw the raster as RGBA colours, not RRS values.
+
+    The colours are those matplotlib gives the values (same colormap and norm, nearest
+    resampling), so the rendered pixels are the same, but colouring the grid's cells
+    costs far less than normalising and colouring every pixel of the resampled image at
+    draw time. The image then holds no values (no RRS readout under an interactive
+    cursor), so only static images (:func:`render_risk_png`) use it.
+    """
     mpl = _matplotlib()
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LinearSegmentedColormap, LogNorm
     from matplotlib.patches import Rectangle
 
     cmap = LinearSegmentedColormap.from_list("rtm_risk", list(RAMP)).with_extremes(bad=(0, 0, 0, 0))
     raster = np.ma.masked_invalid(grid.to_raster(np.asarray(rrs, dtype=float), nodata=np.nan))
     top = max(float(np.nanmax(rrs)), 1.0 + 1e-6)
+    norm = LogNorm(vmin=1.0, vmax=top)
     x0, y0, x1, y1 = grid.bounds
+    drawn = cmap(norm(raster), bytes=True) if colour else raster
     image = ax.imshow(
-        raster,
+        drawn,
         extent=(x0, x1, y0, y1),
-        cmap=cmap,
-        norm=LogNorm(vmin=1.0, vmax=top),
+        cmap=None if colour else cmap,
+        norm=None if colour else norm,
         interpolation="nearest",
         origin="upper",
     )
+    scale = ScalarMappable(norm=norm, cmap=cmap) if colour else image
     if area is not None and len(area):
         area.boundary.plot(ax=ax, color="#222222", linewidth=0.8)
     if places is not None and len(places):
@@ -133,9 +161,9 @@ def draw_risk(
     )
     if colorbar is not False:
         if colorbar is True:
-            bar = ax.figure.colorbar(image, ax=ax, shrink=0.7, pad=0.02)
+            bar = ax.figure.colorbar(scale, ax=ax, shrink=0.7, pad=0.02)
         else:
-            bar = ax.figure.colorbar(image, cax=colorbar)
+            bar = ax.figure.colorbar(scale, cax=colorbar)
         bar.set_label("Relative risk score (lowest-risk cell = 1)")
         bar.ax.minorticks_off()
         bar.ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -144,8 +172,14 @@ def draw_risk(
     return ax
 
 
-def render_risk_png(bundle: Any, analysis: Any, *, dpi: int = 150) -> bytes:
-    """The static map of a run as PNG bytes."""
+def render_risk_png(
+    bundle: Any, analysis: Any, *, dpi: int = 150, places_frame: Any = None
+) -> bytes:
+    """The static map of a run as PNG bytes.
+
+    ``places_frame``, the :func:`rtm.places.place_frame` of ``analysis.places`` (or of its
+    first places) when the caller has it, saves recomputing it.
+    """
     _matplotlib()
     from matplotlib.figure import Figure
 
@@ -169,8 +203,12 @@ def render_risk_png(bundle: Any, analysis: Any, *, dpi: int = 150) -> bytes:
         )
     )
     crime = crime_word(bundle.report.get("inputs", {}).get("where", []))
-    places = place_frame(grid, analysis.places[:50]) if analysis.places else None
-    draw_risk(
+    places = None
+    if analysis.places:
+        shown = analysis.places[:50]
+        frame = places_frame if places_frame is not None else place_frame(grid, shown)
+        places = frame.iloc[: len(shown)]
+    _draw_risk(
         ax,
         grid,
         bundle.surface.rrs,
@@ -179,6 +217,7 @@ def render_risk_png(bundle: Any, analysis: Any, *, dpi: int = 150) -> bytes:
         title=f"Relative risk of {crime}: {len(bundle.surface.factors)} risk factors, "
         f"cells of {grid.cell_size:g} m",
         colorbar=cax,
+        colour=True,
     )
     ax.text(
         0.0,

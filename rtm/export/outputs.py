@@ -11,6 +11,7 @@ and a thinned copy of every factor's features for the map's layers).
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,25 +95,82 @@ class RunBundle:
         return self.surface.grid
 
 
+def _items(series: pd.Series) -> list[Any]:
+    """The values itertuples yields for a column (Python scalars, Timestamps, ...)."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype.kind in "biufO"):
+        # numpy-backed or strings: tolist() gives the same objects as iteration, at C speed
+        # (iterating a pandas string array fetches element by element through Python)
+        return list(series.to_numpy().tolist())
+    return list(series)
+
+
+def _attribute_json(frame: pd.DataFrame, columns: list[Any]) -> list[str]:
+    """Per row, ``json.dumps({str(c): str(v)[:120] for c, v in row if pd.notna(v)})``.
+
+    Built a column at a time, as the same text: each value goes once through the C string
+    encoder ``json.dumps`` itself uses (``encode_basestring_ascii``), and rows are joined
+    from ready ``"key": "value"`` fragments (empty where the value is missing).
+    """
+    keys = [str(c) for c in columns]
+    if len(set(keys)) != len(keys):  # a dict would merge them: keep json.dumps' behaviour
+        return [
+            json.dumps(
+                {str(c): str(v)[:120] for c, v in zip(columns, row, strict=True) if pd.notna(v)}
+            )
+            for row in frame[columns].itertuples(index=False, name=None)
+        ]
+    encode = json.encoder.encode_basestring_ascii
+    clip = operator.itemgetter(slice(0, 120))
+    text = np.full(len(frame), "", dtype=object)
+    for column, key in zip(columns, keys, strict=True):
+        series = frame[column]
+        # map() keeps the per-value work in C
+        fragment = np.fromiter(
+            map((encode(key) + ": ").__add__, map(encode, map(clip, map(str, _items(series))))),
+            dtype=object,
+            count=len(series),
+        )
+        missing = series.isna().to_numpy()
+        fragment[missing] = ""
+        separator = np.where((text != "") & ~missing, ", ", "")
+        text = text + separator + fragment
+    return ("{" + text + "}").tolist()
+
+
 def _thin_features(name: str, features: Any, limit: int, seed: int = 0) -> gpd.GeoDataFrame:
     """At most ``limit`` features of one factor, with a few attributes as JSON text."""
-    frame = (
-        features if isinstance(features, gpd.GeoDataFrame) else gpd.GeoDataFrame(geometry=features)
+    names, totals, attributes, geometry, crs = _thin_parts(name, features, limit, seed)
+    return gpd.GeoDataFrame(
+        {"factor": names, "total": totals, "attributes": attributes}, geometry=geometry, crs=crs
     )
-    total = len(frame)
+
+
+def _thin_parts(
+    name: str, features: Any, limit: int, seed: int = 0
+) -> tuple[list[str], list[int], list[str], np.ndarray, Any]:
+    """The columns of :func:`_thin_features` (its factor, total, attributes, geometry, CRS).
+
+    Works on plain arrays: per factor, GeoDataFrame row selection and construction cost
+    more than the thinning itself.
+    """
+    if isinstance(features, gpd.GeoDataFrame):
+        geometry_name = features.geometry.name  # once: each .geometry builds a GeoSeries
+        geometry = np.asarray(features[geometry_name].values)
+        crs = features[geometry_name].crs
+        positions = [i for i, c in enumerate(features.columns) if c != geometry_name]
+        attributes = pd.DataFrame(features.iloc[:, positions[:_MAX_ATTRIBUTES]])
+    else:
+        series = gpd.GeoSeries(features)
+        geometry, crs = np.asarray(series.values), series.crs
+        attributes = pd.DataFrame(index=pd.RangeIndex(len(geometry)))
+    total = len(geometry)
     if total > limit:
         keep = np.sort(np.random.default_rng(seed).choice(total, size=limit, replace=False))
-        frame = frame.iloc[keep]
-    columns = [c for c in frame.columns if c != frame.geometry.name][:_MAX_ATTRIBUTES]
-    attributes = [
-        json.dumps({str(c): str(v)[:120] for c, v in zip(columns, row, strict=True) if pd.notna(v)})
-        for row in frame[columns].itertuples(index=False, name=None)
-    ]
-    return gpd.GeoDataFrame(
-        {"factor": [name] * len(frame), "total": [total] * len(frame), "attributes": attributes},
-        geometry=np.asarray(frame.geometry.values),
-        crs=frame.crs,
-    )
+        geometry, attributes = geometry[keep], attributes.iloc[keep]
+    shown = len(geometry)
+    texts = _attribute_json(attributes, list(attributes.columns)) if shown else []
+    return [name] * shown, [total] * shown, texts, geometry, crs
 
 
 def bundle_from_result(
@@ -122,8 +180,22 @@ def bundle_from_result(
     surface = RiskSurface.from_result(result)
     if study is None:
         return RunBundle(surface, report)
-    frames = [_thin_features(f.name, f.features, max_features) for f in study.factors]
-    features = pd.concat(frames, ignore_index=True) if frames else None
+    parts = [_thin_parts(f.name, f.features, max_features) for f in study.factors]
+    features = None
+    if parts and all(p[4] == parts[0][4] for p in parts):
+        # one frame from the factors' columns, as pd.concat of their frames would give
+        features = gpd.GeoDataFrame(
+            {
+                "factor": [n for p in parts for n in p[0]],
+                "total": [t for p in parts for t in p[1]],
+                "attributes": [a for p in parts for a in p[2]],
+            },
+            geometry=np.concatenate([p[3] for p in parts]),
+            crs=parts[0][4],
+        )
+    elif parts:  # mixed CRSs: let geopandas decide, as before
+        frames = [_thin_features(f.name, f.features, max_features) for f in study.factors]
+        features = pd.concat(frames, ignore_index=True)
     events = None
     if study.events is not None:
         keep = [c for c in study.events.columns if str(c).lower() in _EVENT_COLUMNS]
@@ -155,25 +227,20 @@ def run_places(bundle: RunBundle, options: OutputOptions) -> PlaceAnalysis:
 
 def write_features(path: Path, bundle: RunBundle) -> None:
     """Write the area, events and thinned factor features to ``features.gpkg``."""
+    from rtm.export._arrow import write_layer
+
     if bundle.area is not None:
-        bundle.area.to_file(path, layer="area", driver="GPKG", engine="pyogrio")
+        write_layer(path, bundle.area, "area")
     if bundle.features is not None and len(bundle.features):
-        bundle.features.to_file(
+        write_layer(
             path,
-            layer="factors",
-            driver="GPKG",
-            engine="pyogrio",
+            bundle.features,
+            "factors",
             geometry_type="Unknown",
             layer_options={"SPATIAL_INDEX": "NO"},
         )
     if bundle.events is not None and len(bundle.events):
-        bundle.events.to_file(
-            path,
-            layer="events",
-            driver="GPKG",
-            engine="pyogrio",
-            layer_options={"SPATIAL_INDEX": "NO"},
-        )
+        write_layer(path, bundle.events, "events", layer_options={"SPATIAL_INDEX": "NO"})
 
 
 def read_bundle(folder: str | Path) -> RunBundle:
@@ -248,25 +315,33 @@ def read_bundle(folder: str | Path) -> RunBundle:
     return RunBundle(surface, report, area, features, events)
 
 
-def _write_places(path: Path, grid: Grid, analysis: PlaceAnalysis) -> None:
-    for layer, places, priority in (
-        ("places", analysis.places, False),
-        ("priority_places", analysis.priority_places, True),
-    ):
-        frame = place_frame(grid, places, priority=priority)
-        frame.to_file(
-            path,
-            layer=layer,
-            driver="GPKG",
-            engine="pyogrio",
-            geometry_type="MultiPolygon" if len(frame) == 0 else None,
-        )
+def _write_places(
+    path: Path, grid: Grid, analysis: PlaceAnalysis, frames: tuple[Any, Any] | None = None
+) -> None:
+    from rtm.export._arrow import write_layer
+
+    if frames is None:
+        frames = _place_frames(grid, analysis)
+    for layer, frame in zip(("places", "priority_places"), frames, strict=True):
+        write_layer(path, frame, layer, geometry_type="MultiPolygon" if len(frame) == 0 else None)
+
+
+def _place_frames(grid: Grid, analysis: PlaceAnalysis) -> tuple[Any, Any]:
+    """The place_frame of the places and of the priority places."""
+    return (
+        place_frame(grid, analysis.places),
+        place_frame(grid, analysis.priority_places, priority=True),
+    )
 
 
 def cell_tiers(analysis: PlaceAnalysis) -> np.ndarray:
     """The ``tier`` column of cells.gpkg (tier name, empty where the cell is in no tier)."""
-    names = analysis.tiers.cell_names()
-    return np.where(pd.isna(names), "", names).astype(str)
+    # the few tier labels are made once and indexed, not converted cell by cell
+    rank = np.asarray(analysis.tiers.cell_rank)
+    present = np.flatnonzero(np.bincount(rank))  # tier ranks in use (0: in no tier)
+    names = analysis.tiers.cell_names()[[int(np.argmax(rank == r)) for r in present]]
+    labels = np.array(["" if pd.isna(n) else str(n) for n in names])
+    return labels[np.searchsorted(present, rank)]
 
 
 def write_presentation(
@@ -278,15 +353,18 @@ def write_presentation(
     from rtm.export.webmap import render_map
 
     written = []
+    # the places' polygons, drawn in places.gpkg, risk.png and map.html, are built once
+    frames = _place_frames(bundle.grid, analysis)
     places_path = folder / "places.gpkg"
-    _write_places(places_path, bundle.grid, analysis)
+    _write_places(places_path, bundle.grid, analysis, frames)
     written.append(places_path)
-    png = render_risk_png(bundle, analysis)
+    png = render_risk_png(bundle, analysis, places_frame=frames[0])
     png_path = folder / "risk.png"
     png_path.write_bytes(png)
     written.append(png_path)
     map_path = folder / "map.html"
-    map_path.write_text(render_map(bundle, analysis), encoding="utf-8")
+    html_text = render_map(bundle, analysis, places_frame=frames[0], priority_frame=frames[1])
+    map_path.write_text(html_text, encoding="utf-8")
     written.append(map_path)
     report_path = folder / "report.html"
     report_path.write_text(render_report(bundle, analysis, png), encoding="utf-8")

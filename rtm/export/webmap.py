@@ -28,7 +28,7 @@ from rtm.export._style import (
     TIER_COLOURS,
     data_uri,
     legend_ticks,
-    overlay_png,
+    overlay_pngs,
     ramp_index,
     ramp_rgb,
 )
@@ -70,8 +70,18 @@ def leaflet_assets() -> tuple[str, str]:
     return js, css
 
 
+@lru_cache(maxsize=1)
+def _map_js() -> str:
+    return (STATIC / "map.js").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
 def environment() -> Any:
-    """The jinja2 environment of rtm's HTML templates (autoescaping on)."""
+    """The jinja2 environment of rtm's HTML templates (autoescaping on).
+
+    One per process, so each template is compiled once (jinja2 caches compiled templates
+    per environment and reloads one whose file changed).
+    """
     try:
         import jinja2
     except ImportError as exc:  # pragma: no cover - jinja2 is a dependency
@@ -88,6 +98,7 @@ def script_json(data: Any) -> str:
 
 
 def _round(geometry: Any) -> Any:
+    """Coordinates rounded to 6 decimals (one call rounds a whole array of geometries)."""
     return shapely.transform(geometry, lambda xy: np.round(xy, 6))
 
 
@@ -99,17 +110,22 @@ def _geojson(geometry: Any) -> dict[str, Any]:
     return shapely.geometry.mapping(_round(geometry))
 
 
-def _place_features(grid: Any, places: tuple[Place, ...], kind: str) -> list[dict[str, Any]]:
+def _place_features(
+    grid: Any, places: tuple[Place, ...], kind: str, frame: Any = None
+) -> list[dict[str, Any]]:
+    """GeoJSON features of the first places (``frame``: their ``place_frame``, if known)."""
     shown = places[:MAX_MAP_PLACES]
     if not shown:
         return []
-    frame = _to_degrees(place_frame(grid, shown, priority=kind == "Priority place"))
+    if frame is None:
+        frame = place_frame(grid, shown, priority=kind == "Priority place")
+    geometries = _round(np.asarray(_to_degrees(frame.iloc[: len(shown)]).geometry.values))
     features = []
-    for place, geometry in zip(shown, frame.geometry.values, strict=True):
+    for place, geometry in zip(shown, geometries, strict=True):
         features.append(
             {
                 "type": "Feature",
-                "geometry": _geojson(geometry),
+                "geometry": shapely.geometry.mapping(geometry),
                 "properties": {
                     "kind": kind,
                     "rank": place.rank,
@@ -147,7 +163,8 @@ def _factor_layers(bundle: Any) -> list[dict[str, Any]]:
         part = parts[name]
         total, shown = int(part["total"].iloc[0]), len(part)
         geometry = part.geometry.values
-        attrs = json.loads("[" + ",".join(a or "{}" for a in part["attributes"]) + "]")
+        texts = part["attributes"].to_numpy(dtype=object).tolist()  # fast, unlike iteration
+        attrs = json.loads("[" + ",".join(a or "{}" for a in texts) + "]")
         factor = selected.get(name)
         label = name + (
             f" (in the model, RRV {factor.relative_risk_value:.2f})"
@@ -169,22 +186,33 @@ def _factor_layers(bundle: Any) -> list[dict[str, Any]]:
                 np.column_stack([shapely.get_y(geometry), shapely.get_x(geometry)]), 6
             ).tolist()
         else:
-            layer["shapes"] = [_geojson(g) for g in geometry]
+            layer["shapes"] = [shapely.geometry.mapping(g) for g in _round(np.asarray(geometry))]
         layers.append(layer)
     return layers
 
 
-def map_data(bundle: Any, analysis: PlaceAnalysis) -> dict[str, Any]:
-    """Everything map.html draws, as JSON-ready data."""
+def map_data(
+    bundle: Any,
+    analysis: PlaceAnalysis,
+    *,
+    places_frame: Any = None,
+    priority_frame: Any = None,
+) -> dict[str, Any]:
+    """Everything map.html draws, as JSON-ready data.
+
+    ``places_frame`` and ``priority_frame``, the :func:`rtm.places.place_frame` of the
+    places and of the priority places when the caller has them, save recomputing them.
+    """
     grid, surface, report = bundle.grid, bundle.surface, bundle.report
     rrs_max = float(surface.rrs.max())
     risk_index = grid.to_raster(ramp_index(surface.rrs, rrs_max), nodata=0).astype(np.uint8)
-    risk_png, (south, west, north, east) = overlay_png(grid, risk_index, ramp_rgb(253))
     tier_index = grid.to_raster(analysis.tiers.cell_rank.astype(np.uint8), nodata=0).astype(
         np.uint8
     )
     palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in TIER_COLOURS], np.uint8)
-    tier_png, _ = overlay_png(grid, tier_index, palette)
+    (risk_png, tier_png), (south, west, north, east) = overlay_pngs(
+        grid, [(risk_index, ramp_rgb(253)), (tier_index, palette)]
+    )
     bounds = [[south, west], [north, east]]
     where = report.get("inputs", {}).get("where", [])
     crime = crime_word(where)
@@ -229,13 +257,15 @@ def map_data(bundle: Any, analysis: PlaceAnalysis) -> dict[str, Any]:
         "places": {
             "label": _capped("Highest-risk places", len(analysis.places)),
             "type": "FeatureCollection",
-            "features": _place_features(grid, analysis.places, "Highest-risk place"),
+            "features": _place_features(grid, analysis.places, "Highest-risk place", places_frame),
         },
         "priority": {
             "label": _capped(
                 "Priority places (high risk + recent " + crime + ")", len(analysis.priority_places)
             ),
-            "features": _place_features(grid, analysis.priority_places, "Priority place"),
+            "features": _place_features(
+                grid, analysis.priority_places, "Priority place", priority_frame
+            ),
         },
         "area": None,
         "events": None,
@@ -286,12 +316,14 @@ def fraction_text(value: float) -> str:
     return fraction(value)
 
 
-def render_map(bundle: Any, analysis: PlaceAnalysis) -> str:
-    """The complete, self-contained map.html."""
+def render_map(
+    bundle: Any, analysis: PlaceAnalysis, *, places_frame: Any = None, priority_frame: Any = None
+) -> str:
+    """The complete, self-contained map.html (for the frames, see :func:`map_data`)."""
     from markupsafe import Markup
 
     js, css = leaflet_assets()
-    data = map_data(bundle, analysis)
+    data = map_data(bundle, analysis, places_frame=places_frame, priority_frame=priority_frame)
     return (
         environment()
         .get_template("map.html.j2")
@@ -301,7 +333,7 @@ def render_map(bundle: Any, analysis: PlaceAnalysis) -> str:
             leaflet_version=LEAFLET_VERSION,
             leaflet_css=Markup(css),
             leaflet_js=Markup(js),
-            map_js=Markup((STATIC / "map.js").read_text(encoding="utf-8")),
+            map_js=Markup(_map_js()),
             data_json=Markup(script_json(data)),
         )
     )
