@@ -507,6 +507,8 @@ def cull(
     # rule); then one task per (l1_ratio, fold) on that path, fold k's training
     # set dropping fold k (k == n_folds denotes the full data).
     path_length = [n_lambdas] * len(ratios)
+    # each fold task also scores its held-out fold (in its own thread)
+    held_out: dict[tuple[int, int], NDArray[np.float64]] = {}
 
     def run(task: tuple[int, int]) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
         r_i, k = task
@@ -524,7 +526,7 @@ def cull(
                 _FDEV if early_stop else 0.0,
             )
         train_w, train_y = rows.training(k)
-        return _enet_fit(
+        b0, b, n_done = _enet_fit(
             rows.X,
             sign,
             train_y,
@@ -534,6 +536,9 @@ def cull(
             standardize,
             tol,
         )
+        length = path_length[r_i]
+        held_out[task] = _out_of_fold_deviance(rows, k, b0[:length], b[:length])
+        return b0, b, n_done
 
     def run_all(
         tasks: list[tuple[int, int]],
@@ -561,8 +566,7 @@ def cull(
         fold_dev[:] = np.nan
         length = path_length[r_i]
         for k in range(n_folds):
-            b0, b, _ = fitted[(r_i, k)]
-            total = _out_of_fold_deviance(rows, k, b0[:length], b[:length])
+            total = held_out[(r_i, k)]
             fold_dev[k, :length] = total / fold_w[k] if fold_w[k] > 0 else np.nan
         valid = fold_w > 0
         mean = np.average(fold_dev[valid], axis=0, weights=fold_w[valid])

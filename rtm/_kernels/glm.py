@@ -535,15 +535,19 @@ def enet_poisson_path(
                             continue
                         start = indptr[j]
                         stop = indptr[j + 1]
+                        g = 0.0
                         if col_v[j] < 0.0:
+                            # first visit in this IRLS step: sum v and r in one pass
                             s = 0.0
                             for t in range(start, stop):
-                                s += v[indices[t]]
+                                i = indices[t]
+                                s += v[i]
+                                g += r[i]
                             col_v[j] = s
+                        else:
+                            for t in range(start, stop):
+                                g += r[indices[t]]
                         sv = col_v[j]
-                        g = 0.0
-                        for t in range(start, stop):
-                            g += r[indices[t]]
                         # true residual = r - v * offset; with the intercept
                         # optimal the centred gradient equals the uncentred one
                         g = sign[j] * (g - offset * sv)
