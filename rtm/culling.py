@@ -69,8 +69,6 @@ _CD_TOL = 1e-7
 _FDEV = 1e-5
 _MAX_IRLS = 100
 _MAX_SWEEPS = 100_000
-#: rows per block when computing out-of-fold linear predictors (bounds memory)
-_CHUNK_ROWS = 1 << 16
 
 
 def _frozen(arr: NDArray) -> NDArray:
@@ -204,7 +202,9 @@ def _enet_fit(
     standardize: bool,
     tol: float = _CD_TOL,
     fdev: float = 0.0,
+    codes: NDArray[np.uint8] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
+    """One penalty path; ``codes`` are ``X``'s rows packed by 8 (built when not given)."""
     keep = w > 0
     if int(keep.sum()) >= np.iinfo(np.int32).max:
         raise ParameterError(f"too many rows for the elastic net: {int(keep.sum())}")
@@ -212,7 +212,8 @@ def _enet_fit(
     scale = _column_scale(X, w, standardize)
     indptr, indices = _design.binary_csc(X, keep)
     # the same matrix by row, as bits (the KKT checks' gradients run over it)
-    codes = _design.pack_rows(X, np.arange(X.shape[1]), np.zeros(X.shape[0], dtype=np.int64), 0)
+    if codes is None:
+        codes = _packed(X)
     codes = np.ascontiguousarray(codes[keep])
     wk = w[keep]
     intercepts, coefs, _, converged, n_done = _k.enet_poisson_path(
@@ -236,6 +237,13 @@ def _enet_fit(
             f"of {n_done} penalties"
         )
     return intercepts, coefs, int(n_done)
+
+
+def _packed(X: NDArray[np.int8]) -> NDArray[np.uint8]:
+    """Each row's nonzero pattern as bits, 8 columns per byte (column ``j``: bit ``j % 8``)."""
+    return np.asarray(
+        _design.pack_rows(X, np.arange(X.shape[1]), np.zeros(X.shape[0], dtype=np.int64), 0)
+    )
 
 
 def _validate_l1_ratios(l1_ratios: Sequence[float] | float) -> tuple[float, ...]:
@@ -384,25 +392,26 @@ def _collapse(
 def _out_of_fold_deviance(
     rows: _Rows, fold: int, b0: NDArray[np.float64], b: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """Weighted Poisson deviance of fold ``fold``'s cells, summed, at each penalty."""
+    """Weighted Poisson deviance of fold ``fold``'s cells, summed, at each penalty.
+
+    Only the columns with a nonzero coefficient somewhere on the path enter the linear
+    predictors (about 20 of 180 at a million cells), and each row visits only its
+    nonzero ones (:func:`rtm._kernels.glm.held_out_deviance`).
+    """
     test = np.flatnonzero(rows.fold == fold)
-    total = np.zeros(b0.shape[0])
-    # only the columns with a nonzero coefficient somewhere on the path enter the
-    # linear predictors (at a million cells, ~20 of 180: the product shrinks 9x)
     used = np.flatnonzero((b != 0).any(axis=0))
-    coef_t = np.ascontiguousarray(b[:, used].T)
-    for start in range(0, test.size, _CHUNK_ROWS):
-        block = test[start : start + _CHUNK_ROWS]
-        eta = b0[None, :] + rows.X[np.ix_(block, used)].astype(np.float64) @ coef_t
-        # sum over cells of 2 w (y log y - y eta - (y - mu)), per collapsed row
-        dev = 2.0 * (
-            rows.ylogy[block, None]
-            - rows.yw[block, None] * eta
-            - rows.yw[block, None]
-            + rows.w[block, None] * np.exp(eta)
+    return np.asarray(
+        _k.held_out_deviance(
+            rows.X,
+            test,
+            used,
+            rows.ylogy,
+            rows.yw,
+            rows.w,
+            np.ascontiguousarray(b0, dtype=np.float64),
+            np.ascontiguousarray(b, dtype=np.float64),
         )
-        total += dev.sum(axis=0)
-    return total
+    )
 
 
 def cull(
@@ -497,6 +506,7 @@ def cull(
         if not float(events_per_fold.sum() - events_per_fold[k]) > 0:
             raise FitError(f"cross-validation fold {k} leaves no events to train on")
     rows = _collapse(Xb, counts, w, folds)
+    codes = _packed(rows.X)  # once for the 12 fits
     scale_full = _column_scale(rows.X, rows.w, standardize)
 
     lambdas = np.empty((len(ratios), n_lambdas))
@@ -524,6 +534,7 @@ def cull(
                 standardize,
                 tol,
                 _FDEV if early_stop else 0.0,
+                codes,
             )
         train_w, train_y = rows.training(k)
         b0, b, n_done = _enet_fit(
@@ -535,6 +546,7 @@ def cull(
             ratios[r_i],
             standardize,
             tol,
+            codes=codes,
         )
         length = path_length[r_i]
         held_out[task] = _out_of_fold_deviance(rows, k, b0[:length], b[:length])

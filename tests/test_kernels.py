@@ -202,3 +202,29 @@ def test_tiled_transpose_matches_numpy(shape: tuple[int, int]) -> None:
     out = np.empty(shape[::-1], dtype=np.int8)
     design.transpose_int8(src, out)
     np.testing.assert_array_equal(out, src.T)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_held_out_deviance_matches_dense_twin(seed: int) -> None:
+    """The held-out deviance kernel equals the dense computation over every column."""
+    from rtm._kernels import glm
+
+    rng = np.random.default_rng(seed)
+    X = _random_design(rng)
+    n, p = X.shape
+    n_lam = 7
+    b = np.where(rng.random((n_lam, p)) < 0.4, rng.uniform(0.0, 0.8, (n_lam, p)), 0.0)
+    b[:, 3] = 0.0  # a column never used on the path
+    b0 = rng.normal(-1.0, 0.3, n_lam)
+    w = rng.uniform(0.5, 3.0, n)
+    y = rng.poisson(1.0, n).astype(float)
+    yw, ylogy = w * y, w * np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0)), 0.0)
+    rows = np.flatnonzero(rng.random(n) < 0.4)
+    used = np.flatnonzero((b != 0).any(axis=0))
+    fast = glm.held_out_deviance(X, rows, used, ylogy, yw, w, b0, b)
+    eta = b0[None, :] + X[rows].astype(float) @ b.T
+    twin = (
+        2.0
+        * (ylogy[rows, None] - yw[rows, None] * eta - yw[rows, None] + w[rows, None] * np.exp(eta))
+    ).sum(axis=0)
+    np.testing.assert_allclose(fast, twin, rtol=1e-12)

@@ -631,3 +631,37 @@ def enet_poisson_path(
                 break
             rsq_prev = rsq
     return intercepts, coefs, passes, converged, n_done
+
+
+@njit(cache=True, nogil=True)
+def held_out_deviance(X, rows, used, ylogy, yw, w, b0, b):
+    """Summed Poisson deviance of the given rows at every penalty of a path.
+
+    For row ``i`` of ``rows`` and penalty ``l``: ``eta = b0[l] + sum_c X[i, c] b[l, c]``
+    over the columns ``used`` (those with a nonzero coefficient somewhere on the path),
+    and the row adds ``2 (ylogy_i - yw_i eta - yw_i + w_i exp(eta))``: the deviance of
+    the cells it stands for (``w`` their weight, ``yw`` their weighted count, ``ylogy``
+    their weighted ``y log y``). Only a row's nonzero columns are visited, and nothing of
+    size rows x penalties is allocated.
+    """
+    n_lam = b0.shape[0]
+    total = np.zeros(n_lam)
+    k = used.shape[0]
+    cols = np.empty(k, dtype=np.int64)
+    vals = np.empty(k)
+    coef_t = np.ascontiguousarray(b.T)  # column c's path is contiguous
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        m = 0
+        for q in range(k):
+            c = used[q]
+            if X[i, c] != 0:
+                cols[m] = c
+                vals[m] = X[i, c]
+                m += 1
+        for li in range(n_lam):
+            eta = b0[li]
+            for q in range(m):
+                eta += vals[q] * coef_t[cols[q], li]
+            total[li] += 2.0 * (ylogy[i] - yw[i] * eta - yw[i] + w[i] * math.exp(eta))
+    return total
