@@ -332,6 +332,9 @@ class _Rows:
     #: first row of each pattern
     pattern: NDArray[np.int64]
     pattern_first: NDArray[np.int64]
+    #: each row's candidate values packed to bits (:func:`_packed`): the pattern key,
+    #: and the rows of the KKT checks' byte tables
+    codes: NDArray[np.uint8]
 
     def training(self, exclude: int | None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Weights and mean counts of a training set collapsed by pattern alone.
@@ -374,9 +377,8 @@ def _collapse(
     ylogy = np.bincount(inverse, weights=wk * special.xlogy(yk, yk))
     rows = kept[first]
     X_rows = np.ascontiguousarray(X[rows])
-    pattern_first, pattern = group_rows(
-        _design.pack_rows(X_rows, columns, np.zeros(rows.size, dtype=np.int64), 0)
-    )
+    codes = _packed(X_rows)
+    pattern_first, pattern = group_rows(codes)
     return _Rows(
         X=X_rows,
         y=yw / w_sum,
@@ -386,6 +388,7 @@ def _collapse(
         fold=folds[rows],
         pattern=pattern,
         pattern_first=pattern_first,
+        codes=codes,
     )
 
 
@@ -506,7 +509,6 @@ def cull(
         if not float(events_per_fold.sum() - events_per_fold[k]) > 0:
             raise FitError(f"cross-validation fold {k} leaves no events to train on")
     rows = _collapse(Xb, counts, w, folds)
-    codes = _packed(rows.X)  # once for the 12 fits
     scale_full = _column_scale(rows.X, rows.w, standardize)
 
     lambdas = np.empty((len(ratios), n_lambdas))
@@ -534,7 +536,7 @@ def cull(
                 standardize,
                 tol,
                 _FDEV if early_stop else 0.0,
-                codes,
+                rows.codes,
             )
         train_w, train_y = rows.training(k)
         b0, b, n_done = _enet_fit(
@@ -546,7 +548,7 @@ def cull(
             ratios[r_i],
             standardize,
             tol,
-            codes=codes,
+            codes=rows.codes,
         )
         length = path_length[r_i]
         held_out[task] = _out_of_fold_deviance(rows, k, b0[:length], b[:length])

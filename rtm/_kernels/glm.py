@@ -355,18 +355,10 @@ def nb_newton(kind, design, y, w, theta0, a_min, a_max, max_iter, tol):
 
 @njit(cache=True, nogil=True)
 def _enet_objective(y, w, eta, mu, coef, scale, lam, l1_ratio):
-    """Penalized objective; sets ``mu = exp(eta)`` on the way (the one exp pass)."""
-    loss = 0.0
+    """Penalized objective; sets ``mu = exp(eta)`` first (the IRLS step's one exp pass)."""
     for i in range(y.shape[0]):
         mu[i] = math.exp(eta[i])
-        if w[i] != 0.0:
-            loss += w[i] * (mu[i] - y[i] * eta[i])
-    pen = 0.0
-    for j in range(coef.shape[0]):
-        b = coef[j]
-        if b != 0.0:
-            pen += l1_ratio * scale[j] * b + 0.5 * (1.0 - l1_ratio) * scale[j] * scale[j] * b * b
-    return loss + lam * pen
+    return _objective_at_mu(y, w, eta, mu, coef, scale, lam, l1_ratio)
 
 
 @njit(cache=True, nogil=True)
