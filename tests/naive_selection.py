@@ -156,3 +156,30 @@ def naive_enet(X, y, lam: float, l1_ratio: float, weights=None, standardize: boo
     b = res.x[1:] / sd
     b0 = res.x[0] - mean @ b
     return b0, b
+
+
+def naive_extended_collapse(ids, bits, nonzero_j, position, sign, y, w, distribution):
+    """The numpy route to the collapsed data of a base model plus one column.
+
+    Pattern (base id, bit of the new column), renumbered in increasing order; rows
+    summed by ``np.bincount`` per pattern (Poisson) or per (pattern, count) (NB).
+    Returns ``(design rows, y, w, design_group)``.
+    """
+    pattern = 2 * ids + nonzero_j
+    present = np.flatnonzero(np.bincount(pattern, minlength=2 * bits.shape[0]))
+    renumber = np.empty(2 * bits.shape[0], dtype=np.int64)
+    renumber[present] = np.arange(present.size)
+    new_bits = np.insert(bits[present >> 1], position, present & 1, axis=1)
+    rows = np.column_stack([np.ones(new_bits.shape[0]), new_bits * sign])
+    pattern = renumber[pattern]
+    if distribution == "poisson":
+        wsum = np.bincount(pattern, weights=w, minlength=present.size)
+        ysum = np.bincount(pattern, weights=w * y, minlength=present.size)
+        used = np.flatnonzero(wsum > 0)
+        return rows[used], ysum[used], wsum[used], None
+    y_levels = int(y.max()) + 1
+    key = pattern * y_levels + y
+    wsum = np.bincount(key, weights=w, minlength=present.size * y_levels)
+    used = np.flatnonzero(wsum > 0)
+    pat_used, y_used = np.divmod(used, y_levels)
+    return rows[pat_used], y_used.astype(np.float64), wsum[used], pat_used

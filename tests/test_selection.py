@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from naive_selection import (  # noqa: E402
     naive_admissible,
     naive_enet,
+    naive_extended_collapse,
     naive_fit,
     naive_folds,
     naive_stepwise,
@@ -320,6 +321,75 @@ def test_select_model_keeps_lower_bic(nb_form):
     assert result.best.fit.bic == min(result.poisson.fit.bic, result.negative_binomial.fit.bic)
     X, y, groups = _stepwise_case(*STEPWISE_CASES[1])  # Poisson data
     assert select_model(X, y, groups, nb_form=nb_form).winner == "poisson"
+
+
+@pytest.mark.parametrize("nb_form", ["nbii", "nb2"])
+def test_select_model_threaded_and_serial_searches_agree(nb_form, monkeypatch):
+    """The two searches give the same models whether they run in two threads or in turn."""
+    import rtm.selection as selection
+
+    X, y, groups = _stepwise_case(*STEPWISE_CASES[4])
+    results = {}
+    for name, threshold in (("serial", 10**12), ("threaded", 0)):
+        monkeypatch.setattr(selection, "_THREADED_SEARCH_ROWS", threshold)
+        results[name] = select_model(X, y, groups, nb_form=nb_form)
+    serial, threaded = results["serial"], results["threaded"]
+    assert serial.winner == threaded.winner
+    for attr in ("poisson", "negative_binomial"):
+        a, b = getattr(serial, attr), getattr(threaded, attr)
+        assert a.selected == b.selected
+        assert [(h.step, h.action, h.column, h.bic, h.selected) for h in a.history] == [
+            (h.step, h.action, h.column, h.bic, h.selected) for h in b.history
+        ]
+        np.testing.assert_array_equal(a.fit.coef, b.fit.coef)
+        assert a.fit.bic == b.fit.bic
+
+
+@pytest.mark.parametrize("distribution", ["poisson", "nb2", "nbii"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_extended_collapse_kernel_matches_numpy_twin(distribution, seed):
+    """A model one column larger than the base: the one-pass kernel's data, bit for bit."""
+    rng = np.random.default_rng(seed)
+    n, p = 3000, 7
+    X = (rng.random((n, p)) < rng.uniform(0.05, 0.6, p)).astype(np.int8)
+    X[:, 2] *= -1  # a protective column
+    y = rng.negative_binomial(2, 0.6, n).astype(np.int64)
+    w = rng.choice([0.0, 1.0, 2.5], n, p=[0.1, 0.6, 0.3])
+    sign = np.where(X.min(axis=0) < 0, -1, 1).astype(np.int8)
+    fitter = _ModelFitter(X, sign, y, w, distribution)
+    base = (1, 4, 6)
+    fitter.set_base(base)
+    _, ids, bits = fitter._base
+    for j in (0, 2, 3, 5):
+        columns = tuple(sorted(base + (j,)))
+        assert fitter._added_column(columns) == j
+        data = fitter._extended_collapsed(columns, j)
+        rows, ys, ws, group = naive_extended_collapse(
+            ids,
+            bits,
+            fitter.nonzero[:, j],
+            columns.index(j),
+            fitter.sign[list(columns)],
+            y,
+            w,
+            distribution,
+        )
+        np.testing.assert_array_equal(data.design, rows)
+        np.testing.assert_array_equal(data.y, ys)
+        np.testing.assert_array_equal(data.w, ws)
+        if group is None:
+            assert data.design_group is None and data.distinct
+        else:
+            np.testing.assert_array_equal(data.design_group, group)
+        assert data.n == float(w.sum()) and data.loglik_constant == fitter.constant
+        # and the same fit as from the data rebuilt from scratch (rows in another order)
+        scratch = fit_collapsed(fitter.collapsed(columns), distribution)
+        fitter._base, kept = None, fitter._base
+        rebuilt = fit_collapsed(fitter.collapsed(columns), distribution)
+        fitter._base = kept
+        np.testing.assert_allclose(scratch.coef, rebuilt.coef, rtol=1e-9, atol=1e-12)
+        assert scratch.bic == pytest.approx(rebuilt.bic, rel=1e-12)
+    assert fitter._added_column((0, 1)) is None  # not a one-column extension
 
 
 # ---------------------------------------------------------------------------

@@ -119,3 +119,64 @@ def transpose_int8(src, out):
             for i in range(i0, i1):
                 for j in range(j0, j1):
                     out[i, j] = src[j, i]
+
+
+@njit(cache=True, nogil=True)
+def extend_patterns(base, n_base, bit, y, w, y_levels):
+    """Collapse rows by (base pattern, one more bit), and by count when ``y_levels > 0``.
+
+    Row ``i`` has pattern ``g = 2 * base[i] + bit[i]`` (``base`` numbers ``n_base``
+    patterns). The patterns that occur are ranked in increasing ``g``. With
+    ``y_levels == 0`` (Poisson) the rows are summed per pattern:
+    returns ``(g, rank, y, wsum, ysum)`` for the patterns with positive weight, with
+    ``ysum`` the sum of ``w * y``. With ``y_levels > 0`` (the NB forms; counts below
+    ``y_levels``) they are summed per (pattern, count), in increasing (rank, count):
+    returns ``(g, rank, y, wsum, ysum)`` with ``ysum`` unused (zeros).
+    Sums run in row order, so they equal ``np.bincount``'s to the last bit.
+    """
+    n = base.shape[0]
+    size = 2 * n_base
+    occurs = np.zeros(size, dtype=np.bool_)
+    for i in range(n):
+        occurs[2 * base[i] + bit[i]] = True
+    rank = np.empty(size, dtype=np.int64)
+    n_present = 0
+    for g in range(size):
+        if occurs[g]:
+            rank[g] = n_present
+            n_present += 1
+    pattern_of = np.empty(n_present, dtype=np.int64)
+    for g in range(size):
+        if occurs[g]:
+            pattern_of[rank[g]] = g
+    n_keys = n_present if y_levels == 0 else n_present * y_levels
+    wsum = np.zeros(n_keys)
+    ysum = np.zeros(n_keys if y_levels == 0 else 1)
+    for i in range(n):
+        r = rank[2 * base[i] + bit[i]]
+        if y_levels == 0:
+            wsum[r] += w[i]
+            ysum[r] += w[i] * y[i]
+        else:
+            wsum[r * y_levels + y[i]] += w[i]
+    n_used = 0
+    for key in range(n_keys):
+        if wsum[key] > 0.0:
+            n_used += 1
+    out_g = np.empty(n_used, dtype=np.int64)
+    out_rank = np.empty(n_used, dtype=np.int64)
+    out_y = np.empty(n_used, dtype=np.int64)
+    out_w = np.empty(n_used)
+    out_ys = np.zeros(n_used)
+    u = 0
+    for key in range(n_keys):
+        if wsum[key] > 0.0:
+            r = key if y_levels == 0 else key // y_levels
+            out_rank[u] = r
+            out_g[u] = pattern_of[r]
+            out_y[u] = 0 if y_levels == 0 else key % y_levels
+            out_w[u] = wsum[key]
+            if y_levels == 0:
+                out_ys[u] = ysum[key]
+            u += 1
+    return out_g, out_rank, out_y, out_w, out_ys
