@@ -64,8 +64,8 @@ def place_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def output_options_from(**options: Any) -> Any:
     """Build :class:`rtm.export.outputs.OutputOptions` from the place options."""
-    from rtm.export.outputs import OutputOptions
-    from rtm.places import DEFAULT_TIER_CUTS
+    # the light module: the output machinery is imported beside the fit, not before it
+    from rtm.export.options import DEFAULT_TIER_CUTS, OutputOptions
 
     return OutputOptions(
         tier_cuts=options.get("tier_cuts") or DEFAULT_TIER_CUTS,

@@ -303,6 +303,10 @@ def analyze(
     )
     stamps["layers"] = time.perf_counter()
     assert study.counts is not None
+    if out is not None:
+        from rtm.export.run import prefetch_output_modules
+
+        prefetch_output_modules()  # overlaps the fit (nogil kernels)
     result = model.fit(
         candidates, study.counts.counts, harm=study.counts.harm, progress=progress
     ).result_

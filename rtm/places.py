@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from rtm.errors import ParameterError
+from rtm.export.options import CONNECTIVITY, DEFAULT_TIER_CUTS, check_tier_cuts
 from rtm.grid import Grid
 from rtm.recent import DEFAULT_RECENT_DAYS, RecentWindow, select_recent
 
@@ -52,10 +52,6 @@ __all__ = [
 ]
 
 TIER_NAMES = ("highest", "moderately high", "above average")
-#: Tier cuts, in standard deviations of the RRS above its mean over the study area.
-DEFAULT_TIER_CUTS = (2.0, 1.0, 0.0)
-#: Cells touching at an edge or a corner belong to the same place.
-CONNECTIVITY = 8
 _TOLERANCE = 1e-9
 TIE_RULE = (
     "a cell belongs to the highest tier whose cut its RRS reaches (RRS >= cut, inclusive); "
@@ -274,16 +270,6 @@ class PlaceAnalysis:
 
 
 # ---------------------------------------------------------------------- tiers
-def check_tier_cuts(cuts: Sequence[float]) -> tuple[float, float, float]:
-    """Validate three cut points (SDs above the mean), strictly descending."""
-    values = tuple(float(c) for c in cuts)
-    if len(values) != 3 or not all(math.isfinite(v) for v in values):
-        raise ParameterError(f"--tiers needs three numbers of SDs above the mean, got {cuts!r}")
-    if not values[0] > values[1] > values[2]:
-        raise ParameterError(f"--tiers cut points must be strictly descending, got {cuts!r}")
-    return values
-
-
 def assign_tiers(
     rrs: np.ndarray, counts: np.ndarray, cell_area: float, cuts: Sequence[float] = DEFAULT_TIER_CUTS
 ) -> Tiers:

@@ -408,3 +408,106 @@ def test_static_map_colours_cells_as_matplotlib_colours_values() -> None:
         figure.savefig(buffer, format="png")
         images.append(buffer.getvalue())
     assert images[0] == images[1]
+
+
+def test_prefetch_imports_the_output_stack_in_a_daemon_thread() -> None:
+    """In a fresh interpreter: after the prefetch thread ends, the output modules are loaded."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from rtm.export.run import _OUTPUT_MODULES, prefetch_output_modules\n"
+        "assert 'matplotlib.figure' not in sys.modules\n"
+        "thread = prefetch_output_modules()\n"
+        "assert thread.daemon\n"
+        "thread.join(120)\n"
+        "missing = [m for m in _OUTPUT_MODULES if m not in sys.modules]\n"
+        "print('missing', missing)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "missing []"
+
+
+def test_prefetch_leaves_a_failing_import_to_its_user(monkeypatch) -> None:
+    """A module that cannot be imported stops the prefetch quietly: no exception escapes."""
+    import threading
+
+    import rtm.export.run as run
+
+    raised: list[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
+    monkeypatch.setattr(run, "_OUTPUT_MODULES", ("rtm.no_such_module", "json"))
+    thread = run.prefetch_output_modules()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert raised == []
+
+
+def test_output_options_are_light_and_keep_their_old_homes() -> None:
+    """The CLI builds OutputOptions before the fit without importing the output machinery."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from rtm_cli.map import output_options_from\n"
+        "options = output_options_from(tier_cuts=(2.5, 1.5, 0.5))\n"
+        "heavy = [m for m in ('rtm.places', 'rtm.export.outputs', 'scipy.ndimage', 'matplotlib')"
+        " if m in sys.modules]\n"
+        "print(options.tier_cuts, heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "(2.5, 1.5, 0.5) []"
+    from rtm.export import options, outputs
+    from rtm.places import CONNECTIVITY, DEFAULT_TIER_CUTS, check_tier_cuts
+
+    assert outputs.OutputOptions is options.OutputOptions
+    assert outputs.MAX_FEATURES == options.MAX_FEATURES
+    assert (CONNECTIVITY, DEFAULT_TIER_CUTS) == (options.CONNECTIVITY, options.DEFAULT_TIER_CUTS)
+    assert check_tier_cuts is options.check_tier_cuts
+    with pytest.raises(ValueError, match="strictly descending"):
+        outputs.OutputOptions(tier_cuts=(1.0, 2.0, 0.0))
+
+
+def test_factor_layers_equal_a_whole_frame_reprojection() -> None:
+    """Point layers transformed by coordinates give the numbers of reprojecting every geometry."""
+    from types import SimpleNamespace
+
+    import shapely
+
+    from rtm.export.webmap import _factor_layers
+
+    rng = np.random.default_rng(5)
+    x, y = 530_000 + rng.random(40) * 4000, 180_000 + rng.random(40) * 4000
+    points = list(shapely.points(x, y))
+    line = shapely.LineString([(x[0], y[0]), (x[1], y[1]), (x[2], y[2])])
+    square = shapely.box(x[3], y[3], x[3] + 150, y[3] + 150)
+    frame = gpd.GeoDataFrame(
+        {
+            "factor": ["bars"] * 20 + ["roads"] + ["mixed"] * 2 + ["atms"] * 19,
+            "total": [20] * 20 + [1] + [2] * 2 + [30] * 19,
+            "attributes": ['{"name": "x"}'] * 42,
+        },
+        geometry=points[:20] + [line, points[20], square] + points[21:40],
+        crs="EPSG:27700",
+    )
+    factor = SimpleNamespace(name="bars", relative_risk_value=1.5)
+    bundle = SimpleNamespace(features=frame, surface=SimpleNamespace(factors=[factor]))
+    layers = {layer["name"]: layer for layer in _factor_layers(bundle)}
+    assert set(layers) == {"bars", "roads", "mixed", "atms"}
+    assert [layer["name"] for layer in _factor_layers(bundle)][0] == "bars"  # selected first
+    degrees = frame.to_crs("EPSG:4326")
+    for name, layer in layers.items():
+        part = degrees[degrees["factor"] == name].geometry.values
+        if name in ("bars", "atms"):
+            expected = np.round(np.column_stack([shapely.get_y(part), shapely.get_x(part)]), 6)
+            assert layer["points"] == expected.tolist()
+            assert "shapes" not in layer
+        else:
+            rounded = shapely.transform(np.asarray(part), lambda xy: np.round(xy, 6))
+            assert layer["shapes"] == [shapely.geometry.mapping(g) for g in rounded]
+            assert "points" not in layer
+    assert layers["atms"]["total"] == 30 and layers["atms"]["shown"] == 19

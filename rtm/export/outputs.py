@@ -21,16 +21,13 @@ import numpy as np
 import pandas as pd
 
 from rtm.errors import InputError
+from rtm.export.options import MAX_FEATURES, OutputOptions
 from rtm.grid import Grid
 from rtm.places import (
-    CONNECTIVITY,
-    DEFAULT_RECENT_DAYS,
-    DEFAULT_TIER_CUTS,
     FactorLayer,
     PlaceAnalysis,
     RiskSurface,
     analyze_places,
-    check_tier_cuts,
     place_frame,
 )
 
@@ -47,8 +44,6 @@ __all__ = [
     "write_presentation",
 ]
 
-#: Features kept per factor for the map (a seeded sample beyond; the map says so).
-MAX_FEATURES = 5000
 #: Event attribute columns copied into features.gpkg (others are not needed to re-render).
 _EVENT_COLUMNS = (
     "type",
@@ -61,22 +56,6 @@ _EVENT_COLUMNS = (
     "month",
 )
 _MAX_ATTRIBUTES = 6
-
-
-@dataclass(frozen=True)
-class OutputOptions:
-    """Settings of tiers, places and the map (each a CLI option)."""
-
-    tier_cuts: tuple[float, ...] = DEFAULT_TIER_CUTS
-    priority_tier: int = 1
-    recent_days: float = DEFAULT_RECENT_DAYS
-    recent_distance: float | None = None
-    date_column: str | None = None
-    connectivity: int = CONNECTIVITY
-    max_features: int = MAX_FEATURES
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tier_cuts", check_tier_cuts(self.tier_cuts))
 
 
 @dataclass(frozen=True, eq=False)

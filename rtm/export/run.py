@@ -7,8 +7,10 @@ features.gpkg, risk.png, map.html and report.html.
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +22,17 @@ from rtm.export.raster import write_geotiff
 from rtm.export.vector import write_cells
 from rtm.model import RTMResult
 
-__all__ = ["RISK_NODATA", "json_default", "write_run"]
+__all__ = ["RISK_NODATA", "json_default", "prefetch_output_modules", "write_run"]
+
+#: What :func:`write_run` imports to draw and write a risk map (matplotlib among them).
+_OUTPUT_MODULES = (
+    "rtm.export.outputs",
+    "rtm.export.figure",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+    "rtm.export.webmap",
+    "rtm.export.report_html",
+)
 
 #: nodata of risk.tif (outside the study area).
 RISK_NODATA = -9999.0
@@ -52,6 +64,28 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     """Deterministic, human-readable JSON."""
     text = json.dumps(_finite(data), indent=2, default=json_default, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")
+
+
+def prefetch_output_modules() -> threading.Thread:
+    """Import the modules :func:`write_run` needs in a background thread; returns it.
+
+    Started when the fit begins: the fit runs in nogil kernels, so the imports (about
+    0.15-0.3 s, mostly matplotlib) overlap it instead of following it. Python's import
+    lock makes this safe: a module the main thread asks for meanwhile is waited for, not
+    imported twice. A failed import is left to fail again, with its own message, where
+    the module is used.
+    """
+
+    def load() -> None:
+        for name in _OUTPUT_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - reported by the real import later
+                return
+
+    thread = threading.Thread(target=load, name="rtm-prefetch-outputs", daemon=True)
+    thread.start()
+    return thread
 
 
 def write_run(
