@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyproj
 import shapely
 
 from rtm._version import __version__
@@ -155,7 +156,10 @@ def _factor_layers(bundle: Any) -> list[dict[str, Any]]:
     selected = {f.name: f for f in bundle.surface.factors}
     if frame is None or not len(frame):
         return []
-    frame = _to_degrees(frame)  # one reprojection for every layer
+    # A layer of points needs only their coordinates in degrees: transform those (what
+    # to_crs does inside) rather than rebuild every point geometry (most of to_crs's
+    # time); the other layers are reprojected whole.
+    transformer = pyproj.Transformer.from_crs(frame.crs, "EPSG:4326", always_xy=True)
     parts = {str(name): part for name, part in frame.groupby("factor", sort=False)}
     names = sorted(parts, key=lambda n: (n not in selected, n.lower()))
     layers = []
@@ -182,11 +186,11 @@ def _factor_layers(bundle: Any) -> list[dict[str, Any]]:
             "total": total,
         }
         if all(shapely.get_type_id(geometry) == 0):
-            layer["points"] = np.round(
-                np.column_stack([shapely.get_y(geometry), shapely.get_x(geometry)]), 6
-            ).tolist()
+            lon, lat = transformer.transform(shapely.get_x(geometry), shapely.get_y(geometry))
+            layer["points"] = np.round(np.column_stack([lat, lon]), 6).tolist()
         else:
-            layer["shapes"] = [shapely.geometry.mapping(g) for g in _round(np.asarray(geometry))]
+            degrees = np.asarray(_to_degrees(part).geometry.values)
+            layer["shapes"] = [shapely.geometry.mapping(g) for g in _round(degrees)]
         layers.append(layer)
     return layers
 
