@@ -112,6 +112,89 @@ def _synthetic_run(out: Path, n_cells: int) -> tuple[dict[str, float], dict[str,
     return timings, shape
 
 
+def _cli_command(kind: str, params: dict[str, Any], out: Path) -> list[str] | None:
+    """The ``rtm analyze`` command line of a case (None: the case has no file inputs)."""
+    rtm = Path(sys.executable).with_name("rtm")
+    head = [str(rtm)] if rtm.exists() else [sys.executable, "-m", "rtm_cli.main"]
+    tail = ["--out", str(out), "--overwrite", "--quiet"]
+    if kind == "sample":
+        sample = ROOT / "sample_data"
+        return [
+            *head,
+            "analyze",
+            str(sample / "crimes.csv"),
+            "--area",
+            str(sample / "area.gpkg"),
+            "--factors-dir",
+            str(sample / "factors"),
+            "--protective",
+            "parks",
+            "--where",
+            "type=robbery",
+            "--block-length",
+            "150",
+            *tail,
+        ]
+    if kind == "london":
+        return [
+            *head,
+            "analyze",
+            str(LONDON / "crimes_2022.csv.gz"),
+            "--area",
+            str(LONDON / "study_area.shp"),
+            "--factors-dir",
+            str(LONDON / "factors"),
+            "--where",
+            "type=robbery",
+            "--where",
+            "month=1..6",
+            "--block-length",
+            "200",
+            "--cell-size",
+            f"{params['cell_size']:g}",
+            *tail,
+        ]
+    return None
+
+
+def _measure_cli(kind: str, params: dict[str, Any], repeats: int) -> dict[str, Any] | None:
+    """Wall time of ``rtm analyze`` as a user runs it: a new process each time.
+
+    Unlike the in-process runs this includes Python's start, the imports, numba's
+    loading of its cached kernels and the exit. A first run (which may refresh the
+    numba cache) is not counted. Peak RSS is the largest of the runs' processes.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        command = _cli_command(kind, params, Path(tmp) / "run")
+        if command is None:
+            return None
+        times = []
+        for index in range(repeats + 1):
+            start = time.perf_counter()
+            proc = subprocess.run(command, capture_output=True, text=True, check=False)
+            elapsed = time.perf_counter() - start
+            if proc.returncode != 0:
+                message = proc.stderr.strip().splitlines()[-1:] or ["no message"]
+                raise RuntimeError(f"rtm analyze failed (exit {proc.returncode}): {message[0]}")
+            if index:
+                times.append(elapsed)
+            print(
+                f"  rtm analyze, run {index}{' (warm-up)' if index == 0 else ''}: {elapsed:.2f} s",
+                flush=True,
+            )
+    children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    return {
+        "median_s": statistics.median(times),
+        "runs_s": times,
+        "peak_rss_mb": children_peak,
+        "command": " ".join(command),
+    }
+
+
+#: shell runs of ``rtm analyze`` per case (cases without file inputs have none)
+_CLI_REPEATS = 5
+
+
 def _shape(result: Any) -> dict[str, Any]:
     candidates = result.candidates
     return {
@@ -171,6 +254,10 @@ def _child(case: str, repeats: int) -> dict[str, Any]:
     else:
         record = _measure(kind, params, repeats)
     record["peak_rss_mb"] = peak_rss_mb()
+    if kind in ("sample", "london"):
+        cli = _measure_cli(kind, params, max(repeats, _CLI_REPEATS))
+        if cli is not None:
+            record["cli"] = cli
     return record
 
 
@@ -191,16 +278,22 @@ def _machine() -> dict[str, Any]:
 
 def _print_table(records: dict[str, dict[str, Any]]) -> None:
     header = f"{'case':<18}{'cells':>10}{'cand':>6}" + "".join(f"{s[:9]:>10}" for s in STAGES)
-    print(header + f"{'total':>9}{'RSS MB':>9}")
+    print(header + f"{'total':>9}{'RSS MB':>9}{'shell':>9}")
     for case, record in records.items():
         if "skipped" in record or "median_s" not in record:
             continue
         med = record["median_s"]
         stages = "".join(f"{med.get(s, float('nan')):>10.2f}" for s in STAGES)
+        shell = record.get("cli", {}).get("median_s")
         print(
             f"{case:<18}{record['cells']:>10,}{record['candidates']:>6}{stages}"
             f"{med['end_to_end']:>9.2f}{record['peak_rss_mb']:>9.0f}"
+            + (f"{shell:>9.2f}" if shell is not None else f"{'-':>9}")
         )
+    print(
+        "total: in-process wall time of a warm run (imports and numba kernels loaded); "
+        "shell: `rtm analyze` in a new process (median), imports and kernel loading included"
+    )
 
 
 def plot(results: Path = RESULTS, out: Path = ROOT / "docs" / "scaling.png") -> Path | None:
