@@ -162,8 +162,12 @@ def _measure_cli(kind: str, params: dict[str, Any], repeats: int) -> dict[str, A
 
     Unlike the in-process runs this includes Python's start, the imports, numba's
     loading of its cached kernels and the exit. A first run (which may refresh the
-    numba cache) is not counted. Peak RSS is the largest of the runs' processes.
+    numba cache and writes the bytecode) is not counted.
     """
+    # An installed package has its bytecode compiled (pip does it at install time); an
+    # editable install writes it on first import, unless PYTHONDONTWRITEBYTECODE forbids
+    # it, and then every run would compile rtm's sources again (about 0.05 s here).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as tmp:
         command = _cli_command(kind, params, Path(tmp) / "run")
         if command is None:
@@ -171,7 +175,7 @@ def _measure_cli(kind: str, params: dict[str, Any], repeats: int) -> dict[str, A
         times = []
         for index in range(repeats + 1):
             start = time.perf_counter()
-            proc = subprocess.run(command, capture_output=True, text=True, check=False)
+            proc = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
             elapsed = time.perf_counter() - start
             if proc.returncode != 0:
                 message = proc.stderr.strip().splitlines()[-1:] or ["no message"]
@@ -182,11 +186,11 @@ def _measure_cli(kind: str, params: dict[str, Any], repeats: int) -> dict[str, A
                 f"  rtm analyze, run {index}{' (warm-up)' if index == 0 else ''}: {elapsed:.2f} s",
                 flush=True,
             )
-    children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    # (no peak RSS: getrusage's children maximum includes each child's memory between
+    # fork and exec, i.e. this process's own; the in-process peak stands for the run)
     return {
         "median_s": statistics.median(times),
         "runs_s": times,
-        "peak_rss_mb": children_peak,
         "command": " ".join(command),
     }
 
