@@ -29,6 +29,18 @@ def london_dir() -> Path:
     return LONDON
 
 
+def fresh_python(*lines: str) -> str:
+    """Run ``lines`` in a new interpreter (nothing imported yet); returns its stdout.
+
+    Fails the test, with the child's stderr, when the code raises.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", "\n".join(lines)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
 def run_rtm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real `rtm` command in a subprocess (so exit codes and stderr are real)."""
     return subprocess.run(

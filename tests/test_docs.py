@@ -22,6 +22,8 @@ from pathlib import Path
 import click
 import pytest
 
+from tests.conftest import fresh_python
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
@@ -101,14 +103,12 @@ def test_markdown_examples(page: str) -> None:
 
 
 def test_import_rtm_is_light() -> None:
-    code = (
-        "import sys, rtm\n"
-        "heavy = [m for m in ('numba', 'geopandas', 'sklearn', 'rasterio') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
-        "assert rtm.RiskTerrainModel.__module__ == 'rtm.model'\n"
+    fresh_python(
+        "import sys, rtm",
+        "heavy = [m for m in ('numba', 'geopandas', 'sklearn', 'rasterio') if m in sys.modules]",
+        "assert not heavy, heavy",
+        "assert rtm.RiskTerrainModel.__module__ == 'rtm.model'",
     )
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert completed.returncode == 0, completed.stderr
 
 
 def _exports(module: str, name: str) -> bool:

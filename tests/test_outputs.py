@@ -15,7 +15,7 @@ import pyogrio
 import pytest
 
 from rtm.api import analyze
-from tests.conftest import run_rtm
+from tests.conftest import fresh_python, run_rtm
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 HOSTILE_ATTRIBUTE = "\"'><script>alert(2)</script><img src=y onerror=alert(3)>"
@@ -412,22 +412,16 @@ def test_static_map_colours_cells_as_matplotlib_colours_values() -> None:
 
 def test_prefetch_imports_the_output_stack_in_a_daemon_thread() -> None:
     """In a fresh interpreter: after the prefetch thread ends, the output modules are loaded."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "from rtm.export.run import _OUTPUT_MODULES, prefetch_output_modules\n"
-        "assert 'matplotlib.figure' not in sys.modules\n"
-        "thread = prefetch_output_modules()\n"
-        "assert thread.daemon\n"
-        "thread.join(120)\n"
-        "missing = [m for m in _OUTPUT_MODULES if m not in sys.modules]\n"
-        "print('missing', missing)\n"
+    out = fresh_python(
+        "import sys",
+        "from rtm.export.run import _OUTPUT_MODULES, prefetch_output_modules",
+        "assert 'matplotlib.figure' not in sys.modules",
+        "thread = prefetch_output_modules()",
+        "assert thread.daemon",
+        "thread.join(120)",
+        "print('missing', [m for m in _OUTPUT_MODULES if m not in sys.modules])",
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "missing []"
+    assert out == "missing []"
 
 
 def test_prefetch_leaves_a_failing_import_to_its_user(monkeypatch) -> None:
@@ -447,20 +441,14 @@ def test_prefetch_leaves_a_failing_import_to_its_user(monkeypatch) -> None:
 
 def test_output_options_are_light_and_keep_their_old_homes() -> None:
     """The CLI builds OutputOptions before the fit without importing the output machinery."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "from rtm_cli.map import output_options_from\n"
-        "options = output_options_from(tier_cuts=(2.5, 1.5, 0.5))\n"
-        "heavy = [m for m in ('rtm.places', 'rtm.export.outputs', 'scipy.ndimage', 'matplotlib')"
-        " if m in sys.modules]\n"
-        "print(options.tier_cuts, heavy)\n"
+    out = fresh_python(
+        "import sys",
+        "from rtm_cli.map import output_options_from",
+        "options = output_options_from(tier_cuts=(2.5, 1.5, 0.5))",
+        "heavy = ('rtm.places', 'rtm.export.outputs', 'scipy.ndimage', 'matplotlib')",
+        "print(options.tier_cuts, [m for m in heavy if m in sys.modules])",
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "(2.5, 1.5, 0.5) []"
+    assert out == "(2.5, 1.5, 0.5) []"
     from rtm.export import options, outputs
     from rtm.places import CONNECTIVITY, DEFAULT_TIER_CUTS, check_tier_cuts
 
