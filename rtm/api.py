@@ -303,13 +303,18 @@ def analyze(
     )
     stamps["layers"] = time.perf_counter()
     assert study.counts is not None
+    prefetch = None
     if out is not None:
         from rtm.export.run import prefetch_output_modules
 
-        prefetch_output_modules()  # overlaps the fit (nogil kernels)
+        prefetch = prefetch_output_modules()  # overlaps the fit (nogil kernels)
     result = model.fit(
         candidates, study.counts.counts, harm=study.counts.harm, progress=progress
     ).result_
+    if prefetch is not None:
+        # the fit imports nothing; what follows does: no module is imported by two
+        # threads at once (concurrent imports of cyclic packages can meet half-built)
+        prefetch.join()
     honest = _honest_inference(
         result,
         candidates,
