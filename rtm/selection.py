@@ -217,10 +217,7 @@ class _ModelFitter:
         )
         # design rows of the patterns used: intercept, then the model's columns
         # (the base model's bits with the new bit inserted at j's place)
-        new_bits = np.insert(bits[g >> 1], columns.index(j), g & 1, axis=1)
-        rows = np.empty((g.shape[0], len(columns) + 1))
-        rows[:, 0] = 1.0
-        rows[:, 1:] = new_bits * self.sign[list(columns)]
+        rows = self._design_rows(columns, np.insert(bits[g >> 1], columns.index(j), g & 1, axis=1))
         if y_levels == 0:
             return CollapsedData(rows, ys_used, w_used, self.constant, self.n_total, distinct=True)
         return CollapsedData(
@@ -231,6 +228,10 @@ class _ModelFitter:
             self.n_total,
             design_group=rank,
         )
+
+    def _design_rows(self, columns: tuple[int, ...], bits: NDArray[np.int64]) -> NDArray:
+        """Design rows of patterns given as bits: intercept, then the signed columns."""
+        return np.column_stack([np.ones(bits.shape[0]), bits * self.sign[list(columns)]])
 
     def set_base(self, columns: tuple[int, ...]) -> None:
         """Keep the patterns of ``columns`` for the models that extend it."""
@@ -248,7 +249,7 @@ class _ModelFitter:
                 if data is not None:
                     return data
             pattern, bits = self._patterns(columns)
-            rows = np.column_stack([np.ones(bits.shape[0]), bits * self.sign[list(columns)]])
+            rows = self._design_rows(columns, bits)
         else:
             unique_rows, inverse = np.unique(self.X[:, list(columns)], axis=0, return_inverse=True)
             pattern = inverse.ravel().astype(np.int64)
