@@ -58,37 +58,48 @@ def peak_rss_mb() -> float:
 # ---------------------------------------------------------------------------
 
 
-def _sample_run(out: Path) -> tuple[dict[str, float], dict[str, Any]]:
+def _file_inputs(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The inputs of a case read from files, as ``rtm.api.analyze`` keywords.
+
+    Stated once: the in-process runs pass them to ``analyze`` and the shell runs
+    spell them as ``rtm analyze`` options (:func:`_cli_command`), so both time the
+    same analysis.
+    """
+    if kind == "sample":
+        sample = ROOT / "sample_data"
+        return {
+            "events": sample / "crimes.csv",
+            "area": sample / "area.gpkg",
+            "factors_dir": sample / "factors",
+            "protective": ["parks"],
+            "where": ["type=robbery"],
+            "block_length": 150,
+        }
+    return {
+        "events": LONDON / "crimes_2022.csv.gz",
+        "area": LONDON / "study_area.shp",
+        "factors_dir": LONDON / "factors",
+        "where": ["type=robbery", "month=1..6"],
+        "block_length": 200,
+        "cell_size": params["cell_size"],
+    }
+
+
+def _file_run(
+    kind: str, params: dict[str, Any], out: Path
+) -> tuple[dict[str, float], dict[str, Any]]:
     from rtm.api import analyze
 
-    sample = ROOT / "sample_data"
-    result = analyze(
-        events=sample / "crimes.csv",
-        area=sample / "area.gpkg",
-        factors_dir=sample / "factors",
-        protective=["parks"],
-        block_length=150,
-        where=["type=robbery"],
-        out=out,
-        overwrite=True,
-    )
+    result = analyze(**_file_inputs(kind, params), out=out, overwrite=True)
     return dict(result.timings), _shape(result)
+
+
+def _sample_run(out: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    return _file_run("sample", {}, out)
 
 
 def _london_run(out: Path, cell_size: float) -> tuple[dict[str, float], dict[str, Any]]:
-    from rtm.api import analyze
-
-    result = analyze(
-        events=LONDON / "crimes_2022.csv.gz",
-        area=LONDON / "study_area.shp",
-        factors_dir=LONDON / "factors",
-        where=["type=robbery", "month=1..6"],
-        block_length=200,
-        cell_size=cell_size,
-        out=out,
-        overwrite=True,
-    )
-    return dict(result.timings), _shape(result)
+    return _file_run("london", {"cell_size": cell_size}, out)
 
 
 def _synthetic_run(out: Path, n_cells: int) -> tuple[dict[str, float], dict[str, Any]]:
@@ -112,52 +123,20 @@ def _synthetic_run(out: Path, n_cells: int) -> tuple[dict[str, float], dict[str,
     return timings, shape
 
 
-def _cli_command(kind: str, params: dict[str, Any], out: Path) -> list[str] | None:
-    """The ``rtm analyze`` command line of a case (None: the case has no file inputs)."""
+def _cli_command(kind: str, params: dict[str, Any], out: Path) -> list[str]:
+    """The ``rtm analyze`` command line of a case read from files."""
     rtm = Path(sys.executable).with_name("rtm")
-    head = [str(rtm)] if rtm.exists() else [sys.executable, "-m", "rtm_cli.main"]
-    tail = ["--out", str(out), "--overwrite", "--quiet"]
-    if kind == "sample":
-        sample = ROOT / "sample_data"
-        return [
-            *head,
-            "analyze",
-            str(sample / "crimes.csv"),
-            "--area",
-            str(sample / "area.gpkg"),
-            "--factors-dir",
-            str(sample / "factors"),
-            "--protective",
-            "parks",
-            "--where",
-            "type=robbery",
-            "--block-length",
-            "150",
-            *tail,
-        ]
-    if kind == "london":
-        return [
-            *head,
-            "analyze",
-            str(LONDON / "crimes_2022.csv.gz"),
-            "--area",
-            str(LONDON / "study_area.shp"),
-            "--factors-dir",
-            str(LONDON / "factors"),
-            "--where",
-            "type=robbery",
-            "--where",
-            "month=1..6",
-            "--block-length",
-            "200",
-            "--cell-size",
-            f"{params['cell_size']:g}",
-            *tail,
-        ]
-    return None
+    command = [str(rtm)] if rtm.exists() else [sys.executable, "-m", "rtm_cli.main"]
+    inputs = _file_inputs(kind, params)
+    command += ["analyze", str(inputs.pop("events"))]
+    for key, value in inputs.items():
+        flag = "--" + key.replace("_", "-")
+        for item in value if isinstance(value, list) else [value]:
+            command += [flag, f"{item:g}" if isinstance(item, float) else str(item)]
+    return [*command, "--out", str(out), "--overwrite", "--quiet"]
 
 
-def _measure_cli(kind: str, params: dict[str, Any], repeats: int) -> dict[str, Any] | None:
+def _measure_cli(kind: str, params: dict[str, Any], repeats: int) -> dict[str, Any]:
     """Wall time of ``rtm analyze`` as a user runs it: a new process each time.
 
     Unlike the in-process runs this includes Python's start, the imports, numba's
@@ -170,8 +149,6 @@ def _measure_cli(kind: str, params: dict[str, Any], repeats: int) -> dict[str, A
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as tmp:
         command = _cli_command(kind, params, Path(tmp) / "run")
-        if command is None:
-            return None
         times = []
         for index in range(repeats + 1):
             start = time.perf_counter()
@@ -195,7 +172,7 @@ def _measure_cli(kind: str, params: dict[str, Any], repeats: int) -> dict[str, A
     }
 
 
-#: shell runs of ``rtm analyze`` per case (cases without file inputs have none)
+#: shell runs of ``rtm analyze`` per case read from files (the generated cities have none)
 _CLI_REPEATS = 5
 
 
@@ -259,9 +236,7 @@ def _child(case: str, repeats: int) -> dict[str, Any]:
         record = _measure(kind, params, repeats)
     record["peak_rss_mb"] = peak_rss_mb()
     if kind in ("sample", "london"):
-        cli = _measure_cli(kind, params, max(repeats, _CLI_REPEATS))
-        if cli is not None:
-            record["cli"] = cli
+        record["cli"] = _measure_cli(kind, params, max(repeats, _CLI_REPEATS))
     return record
 
 
