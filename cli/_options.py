@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,42 @@ from typing import Any, TypeVar
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _silence(stream: Any) -> None:
+    """Point a stream whose reader has gone (a closed pipe) at /dev/null, for good."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def echo(message: str, *, err: bool = False) -> None:
+    """``click.echo``, except that a reader who stopped reading (``| head``) is not an error.
+
+    Messages are a courtesy: when the pipe is closed, the rest go nowhere and the run goes
+    on to its real outcome and exit code.
+    """
+    stream = sys.stderr if err else sys.stdout
+    try:
+        click.echo(message, err=err)
+    except BrokenPipeError:
+        _silence(stream)
+    except OSError:
+        pass  # stderr closed outright (2>&-): nothing to say it on
+
+
+def flush_quietly() -> None:
+    """Flush stdout and stderr at the end, silencing a closed pipe instead of failing."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            _silence(stream)
+        except (OSError, ValueError):
+            pass
 
 
 def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
@@ -39,7 +76,6 @@ study_options = _stack(
     ),
     click.option(
         "--factors-dir",
-        type=click.Path(file_okay=False),
         metavar="DIR",
         help="Use every vector layer in DIR as a factor.",
     ),
@@ -135,7 +171,7 @@ class Progress:
                 if self.verbose
                 else ""
             )
-            click.echo(f"rtm: {message}{timing}", err=True)
+            echo(f"rtm: {message}{timing}", err=True)
         self.last = now
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rtm_cli._options import (
     Progress,
+    echo,
     event_options,
     frozen_imports,
     network_option,
@@ -23,13 +24,12 @@ from rtm_cli.map import PLACE_KEYS, output_options_from, place_options
 @click.option(
     "--out",
     required=True,
-    type=click.Path(file_okay=False),
     metavar="DIR",
     help="Run folder to write (report.json, factors.csv, risk.tif, cells.gpkg).",
 )
 @click.option(
     "--seed",
-    type=int,
+    type=click.IntRange(0, 2**32 - 1),
     default=0,
     show_default=True,
     help="Seed of the cross-validation folds (same inputs + seed = same model).",
@@ -152,11 +152,11 @@ def analyze(
             **options,  # type: ignore[arg-type]
         )
     if not quiet:
-        click.echo(result.summary())
+        echo(result.summary())
         if verbose:
             timing = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
-            click.echo(f"timings: {timing}", err=True)
-        click.echo(
+            echo(f"timings: {timing}", err=True)
+        echo(
             f"Outputs: {out}/report.json, factors.csv, cells.gpkg"
             + (
                 ", risk.tif, map.html, report.html, risk.png, places.gpkg"

@@ -6,10 +6,9 @@ import click
 
 
 @click.command()
-@click.argument("config", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.argument("config", metavar="CONFIG")
 @click.option(
     "--out",
-    type=click.Path(file_okay=False),
     metavar="DIR",
     help="Output folder (default: <config name>-runs beside CONFIG).",
 )
@@ -45,7 +44,7 @@ def batch(
     recomputed. Exits 0 when every job succeeded, 7 when any failed (the others complete).
     See docs/batch.md for the configuration format.
     """
-    from rtm_cli._options import Progress
+    from rtm_cli._options import Progress, echo
 
     from rtm.batch import run_batch
     from rtm.errors import BatchJobsFailed
@@ -61,11 +60,11 @@ def batch(
         detail = ", ".join(
             f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items())
         )
-        click.echo(
+        echo(
             f"{len(summary.outcomes)} jobs in {summary.duration:.1f} s: {detail}. Summary: {summary.out / 'batch.csv'}"
         )
         for outcome in summary.failed:
-            click.echo(f"  failed: {outcome.job}: {outcome.error}", err=True)
+            echo(f"  failed: {outcome.job}: {outcome.error}", err=True)
     if summary.failed:
         raise BatchJobsFailed(
             f"{len(summary.failed)} of {len(summary.outcomes)} jobs failed; see {summary.out / 'batch.log.jsonl'}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rtm_cli._options import Progress, network_option, output_options, study_options
+from rtm_cli._options import Progress, echo, network_option, output_options, study_options
 
 
 @click.command()
@@ -15,7 +15,6 @@ from rtm_cli._options import Progress, network_option, output_options, study_opt
 @click.option(
     "--out",
     required=True,
-    type=click.Path(dir_okay=False),
     metavar="FILE",
     help="Output: .tif (multi-band GeoTIFF, one band per candidate) or .gpkg (one polygon per cell).",
 )
@@ -31,4 +30,4 @@ def layers(out: str, overwrite: bool, quiet: bool, verbose: bool, **study: objec
     progress = Progress(quiet=quiet, verbose=verbose)
     path = write_layers(out=Path(out), overwrite=overwrite, progress=progress, **study)  # type: ignore[arg-type]
     if not quiet:
-        click.echo(f"rtm: layers written to {path}", err=True)
+        echo(f"rtm: layers written to {path}", err=True)

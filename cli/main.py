@@ -14,6 +14,7 @@ import warnings
 from typing import Any
 
 import click
+from rtm_cli._options import echo, flush_quietly
 
 from rtm import __version__
 
@@ -24,10 +25,11 @@ Exit codes:
   2    usage error: a bad option or value
   3    no significant risk factor (the report says so; no risk map)
   4    bad input data (missing/unreadable file, CRS problem, ...)
-  5    output problem (exists without --overwrite, unwritable, disk full)
+  5    output problem (exists without --overwrite, not rtm's, busy, unwritable, disk full)
   6    the data cannot support a model (e.g. too few events)
   7    rtm batch: at least one job failed (the others completed)
   130  interrupted (Ctrl-C)
+  143  terminated (SIGTERM)
 """
 
 
@@ -35,16 +37,58 @@ def _show_warning(
     message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
 ) -> None:
     text = str(message).strip().splitlines()[0] if str(message).strip() else str(category.__name__)
-    click.echo(f"rtm: warning: {text}", err=True)
+    echo(f"rtm: warning: {text}", err=True)
+
+
+def _interrupted_message() -> str:
+    from rtm import interrupts
+    from rtm.export.atomic import listing
+
+    kept = interrupts.committed()
+    what = "interrupted" if interrupts.exit_code() == 130 else "terminated"
+    if not kept:
+        return f"rtm: {what}; no output was written"
+    shown = listing([str(p) for p in kept], limit=3)
+    return f"rtm: {what}; only outputs already complete were kept: {shown}"
 
 
 class RTMGroup(click.Group):
     """A click group that turns rtm's errors into one line and an exit code."""
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line; Ctrl-C and SIGTERM are recorded, a closed pipe is not an error."""
+        from rtm import interrupts
+
+        interrupts.install()
+        standalone = kwargs.pop("standalone_mode", True)
+        try:
+            try:
+                value = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
+            except click.exceptions.NoArgsIsHelpError as exc:
+                exc.show()  # `rtm` alone: the help
+                value = exc.exit_code
+            except click.ClickException as exc:
+                # click's own usage errors, as one line like every other error
+                context = getattr(exc, "ctx", None)
+                command = context.command_path if context is not None else "rtm"
+                hint = f" (see '{command} --help')" if isinstance(exc, click.UsageError) else ""
+                echo(f"rtm: error: {exc.format_message()}{hint}", err=True)
+                value = exc.exit_code
+            except (click.Abort, KeyboardInterrupt):
+                echo(_interrupted_message(), err=True)
+                value = interrupts.exit_code()
+            if not standalone:
+                return value
+            sys.exit(value if isinstance(value, int) else 0)
+        finally:
+            flush_quietly()
+
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; report rtm's errors as one line with their exit code."""
-        from rtm.errors import EXIT_INTERRUPTED, RTMError, RTMWarning
+        from rtm import interrupts
+        from rtm.errors import RTMError, RTMWarning
 
+        interrupts.reset()
         previous = warnings.showwarning
         warnings.showwarning = _show_warning
         try:
@@ -53,14 +97,27 @@ class RTMGroup(click.Group):
                 # Library noise (e.g. numba, pyogrio) is not the user's business.
                 warnings.filterwarnings("ignore", category=DeprecationWarning)
                 warnings.filterwarnings("ignore", category=FutureWarning)
-                return super().invoke(ctx)
-        except RTMError as exc:
-            message = str(exc).strip().replace("\n", " ")
-            click.echo(f"rtm: error: {message}", err=True)
-            ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("rtm: interrupted; no output was written", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
+                value = super().invoke(ctx)
+            interrupts.check()  # a signal that something swallowed still interrupts
+            return value
+        except click.exceptions.Exit:
+            if interrupts.received() is None:
+                raise
+            echo(_interrupted_message(), err=True)
+            ctx.exit(interrupts.exit_code())
+        except (KeyboardInterrupt, Exception) as exc:
+            # After a signal, whatever failed (a numba kernel reports the interruption as a
+            # SystemError, say) failed because of it.
+            if interrupts.received() is not None or isinstance(exc, KeyboardInterrupt):
+                echo(_interrupted_message(), err=True)
+                ctx.exit(interrupts.exit_code())
+            if isinstance(exc, RTMError):
+                message = str(exc).strip().replace("\n", " ")
+                echo(f"rtm: error: {message}", err=True)
+                ctx.exit(exc.exit_code)
+            if isinstance(exc, click.ClickException):
+                raise
+            raise
         finally:
             warnings.showwarning = previous
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from rtm_cli._options import Progress
+from rtm_cli._options import Progress, echo
 
 
 def _tier_cuts(
@@ -67,12 +67,18 @@ def output_options_from(**options: Any) -> Any:
     # the light module: the output machinery is imported beside the fit, not before it
     from rtm.export.options import DEFAULT_TIER_CUTS, OutputOptions
 
+    defaults = OutputOptions()
+    chosen = {key: options.get(key) for key in PLACE_KEYS}
     return OutputOptions(
-        tier_cuts=options.get("tier_cuts") or DEFAULT_TIER_CUTS,
-        priority_tier=options.get("priority_tier") or 1,
-        recent_days=options.get("recent_days") or 90.0,
-        recent_distance=options.get("recent_distance"),
-        date_column=options.get("date_column"),
+        tier_cuts=chosen["tier_cuts"] if chosen["tier_cuts"] is not None else DEFAULT_TIER_CUTS,
+        priority_tier=chosen["priority_tier"]
+        if chosen["priority_tier"] is not None
+        else defaults.priority_tier,
+        recent_days=chosen["recent_days"]
+        if chosen["recent_days"] is not None
+        else defaults.recent_days,
+        recent_distance=chosen["recent_distance"],
+        date_column=chosen["date_column"],
     )
 
 
@@ -80,11 +86,10 @@ PLACE_KEYS = ("tier_cuts", "priority_tier", "recent_days", "recent_distance", "d
 
 
 @click.command(name="map")
-@click.argument("run_dir", metavar="RUN_DIR", type=click.Path(file_okay=False))
+@click.argument("run_dir", metavar="RUN_DIR")
 @place_options
 @click.option(
     "--out",
-    type=click.Path(file_okay=False),
     metavar="DIR",
     help="Write a re-rendered copy of the run folder here instead of updating RUN_DIR.",
 )
@@ -120,7 +125,7 @@ def map_command(
         progress=progress,
     )
     if not quiet:
-        click.echo(
+        echo(
             f"Outputs: {target}/map.html, report.html, risk.png, places.gpkg "
             "(report.json and cells.gpkg updated)"
         )

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rtm_cli._options import Progress, event_options, output_options, study_options
+from rtm_cli._options import Progress, echo, event_options, output_options, study_options
 
 
 def _print_table(rows: list[dict[str, object]]) -> None:
-    click.echo(f"{'surface':<15}{'AUC':>7}{'cap@1%':>8}{'cap@5%':>8}{'cap@10%':>9}{'cap@20%':>9}")
+    echo(f"{'surface':<15}{'AUC':>7}{'cap@1%':>8}{'cap@5%':>8}{'cap@10%':>9}{'cap@20%':>9}")
     for row in rows:
         values = [
             row["auc"],
@@ -19,11 +19,11 @@ def _print_table(rows: list[dict[str, object]]) -> None:
             row["capture@20%"],
         ]
         cells = "".join(f"{v:>8.3f}" if isinstance(v, float) else f"{'-':>8}" for v in values)
-        click.echo(f"{row['model']:<15}{cells}")
+        echo(f"{row['model']:<15}{cells}")
 
 
 @click.command()
-@click.argument("run_dir", metavar="RUN_DIR", type=click.Path(file_okay=False))
+@click.argument("run_dir", metavar="RUN_DIR")
 @click.argument("test_crimes", metavar="TEST_CRIMES")
 @click.option(
     "--where",
@@ -46,7 +46,6 @@ def _print_table(rows: list[dict[str, object]]) -> None:
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False),
     metavar="FILE",
     help="validation.json to write (default RUN_DIR/validation.json); "
     "the capture-curve PNG goes beside it.",
@@ -77,11 +76,15 @@ def validate(
       rtm analyze crimes.csv --where month=1..6 ... --out run/
       rtm validate run/ crimes.csv --where month=7..12
     """
+    from rtm.export.atomic import check_writable
     from rtm.validate import validate_run
 
     progress = Progress(quiet=quiet, verbose=verbose)
     target = Path(out) if out else Path(run_dir) / "validation.json"
     plot = target.with_name(target.stem + "_capture.png") if out else Path(run_dir) / "capture.png"
+    if Path(run_dir).is_dir():  # a bad output fails before the slow work
+        for path in (target, plot):
+            check_writable(path, overwrite=overwrite, folder=False)
     validation = validate_run(
         run_dir,
         test_crimes,
@@ -94,11 +97,9 @@ def validate(
     )
     validation.write(target, plot=plot, overwrite=overwrite)
     if not quiet:
-        click.echo(
-            f"{validation.report['events']:,} test events on {validation.report['cells']:,} cells"
-        )
+        echo(f"{validation.report['events']:,} test events on {validation.report['cells']:,} cells")
         _print_table(validation.table())
-        click.echo(f"Outputs: {target}, {plot}")
+        echo(f"Outputs: {target}, {plot}")
 
 
 @click.command("validate-temporal")
@@ -136,7 +137,7 @@ def validate(
 )
 @click.option(
     "--seed",
-    type=int,
+    type=click.IntRange(0, 2**32 - 1),
     default=0,
     show_default=True,
     help="Seed of the folds, the forest and the permutations.",
@@ -144,7 +145,6 @@ def validate(
 @click.option(
     "--out",
     required=True,
-    type=click.Path(dir_okay=False),
     metavar="FILE",
     help="JSON file to write.",
 )
@@ -169,33 +169,34 @@ def validate_temporal(
     Reports each window and the mean and SD of every metric, for RTM, the challengers
     (risk + exposure, random forest) and the baselines.
     """
-    from rtm.export.atomic import atomic_file, check_writable
+    from rtm import __version__
+    from rtm.export.atomic import claim
     from rtm.export.run import write_json
     from rtm.model import RiskTerrainModel
     from rtm.temporal import temporal_validation
 
-    check_writable(out, overwrite=overwrite)
     progress = Progress(quiet=quiet, verbose=verbose)
-    result = temporal_validation(
-        events=crimes,
-        period_column=period_column,
-        train=train_periods,
-        test=test_periods,
-        step=step,
-        challengers=not no_challengers,
-        bandwidth=bandwidth,
-        model=RiskTerrainModel(seed=seed),
-        progress=progress,
-        **options,  # type: ignore[arg-type]
-    )
-    with atomic_file(out, overwrite=overwrite) as tmp:
-        write_json(tmp, result)
+    with claim(out, overwrite=overwrite, folder=False) as held:  # checked and locked first
+        result = temporal_validation(
+            events=crimes,
+            period_column=period_column,
+            train=train_periods,
+            test=test_periods,
+            step=step,
+            challengers=not no_challengers,
+            bandwidth=bandwidth,
+            model=RiskTerrainModel(seed=seed),
+            progress=progress,
+            **options,  # type: ignore[arg-type]
+        )
+        with held.staging() as tmp:
+            write_json(tmp, {"written_by": f"rtm {__version__}", **result})
     if not quiet:
-        click.echo(f"{result['scheme']}; {len(result['windows'])} windows. Mean (SD):")
+        echo(f"{result['scheme']}; {len(result['windows'])} windows. Mean (SD):")
         for surface, metrics in result["summary"].items():
             auc, cap = metrics["auc"], metrics["capture@10%"]
-            click.echo(
+            echo(
                 f"  {surface:<15} AUC {auc['mean']:.3f} ({auc['sd'] or 0:.3f})  "
                 f"capture@10% {cap['mean']:.3f} ({cap['sd'] or 0:.3f})"
             )
-        click.echo(f"Output: {out}")
+        echo(f"Output: {out}")

@@ -7,8 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rtm.errors import ParameterError
-from rtm.export.atomic import atomic_dir, atomic_file
-from rtm.layers import CandidateSet, build_candidates, spatial_influences
+from rtm.export.atomic import atomic_file
+from rtm.layers import (
+    CandidateSet,
+    build_candidates,
+    resolve_operationalizations,
+    spatial_influences,
+)
 from rtm.study import Study, load_study
 
 if TYPE_CHECKING:  # imported where used: write_layers needs neither the model nor the outputs
@@ -18,6 +23,17 @@ if TYPE_CHECKING:  # imported where used: write_layers needs neither the model n
     from rtm.model import RiskTerrainModel, RTMResult
 
 __all__ = ["analyze", "build_study_candidates", "write_layers"]
+
+
+def _candidates_per_factor(
+    block_length: float, max_blocks: int, increment: str, operationalization: str
+) -> int:
+    """Candidate layers per factor; checks the block length first, naming its option."""
+    from rtm.study import check_length
+
+    check_length(block_length, "--block-length")
+    influences = spatial_influences(block_length, max_blocks, increment)  # type: ignore[arg-type]
+    return len(resolve_operationalizations(operationalization)) * len(influences)
 
 
 def build_study_candidates(
@@ -76,6 +92,9 @@ def write_layers(
             protective=protective,
             crs=crs,
             network=network,
+            candidates_per_factor=_candidates_per_factor(
+                block_length, max_blocks, increment, operationalization
+            ),
             progress=progress,
         )
         candidates = build_study_candidates(
@@ -240,147 +259,154 @@ def analyze(
     True
     """
     import time
+    from contextlib import ExitStack
 
-    from rtm.export.atomic import check_writable
+    from rtm.export.atomic import claim
 
-    if out is not None:
-        check_writable(out, overwrite=overwrite)  # fail before the slow work
-    from rtm.glm import check_choice
-    from rtm.model import RiskTerrainModel, report_dict
-    from rtm.stability import SCHEMES
+    with ExitStack() as stack:
+        # the output is checked and locked before the slow work, and held until it is written
+        held = stack.enter_context(claim(out, overwrite=overwrite)) if out is not None else None
+        from rtm.glm import check_choice
+        from rtm.model import RiskTerrainModel, report_dict
+        from rtm.stability import SCHEMES
 
-    check_choice("bootstrap_scheme", bootstrap_scheme, SCHEMES)
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
-        raise ParameterError(f"--bootstrap must be a whole number >= 0, got {bootstrap!r}")
-    if weight_column is not None and (bootstrap or split_sample):
-        raise ParameterError(
-            "--weight-column cannot be combined with --bootstrap or --split-sample yet "
-            "(they resample event counts)"
-        )
-    model = model or RiskTerrainModel()
-    stamps = {"start": time.perf_counter()}
-    study = load_study(
-        area=area,
-        block_length=block_length,
-        cell_size=cell_size,
-        events=events,
-        factors=factors,
-        factors_dir=factors_dir,
-        protective=protective,
-        where=where,
-        crs=crs,
-        x_column=x_column,
-        y_column=y_column,
-        events_crs=events_crs,
-        network=network,
-        weight_column=weight_column,
-        progress=progress,
-    )
-    from rtm.model import check_grid_size
-
-    check_grid_size(study.grid.n_active, study.grid.cell_size)  # before building layers
-    test_frame = None
-    if test_events is not None:
-        from rtm.io import read_events
-
-        test_frame = read_events(  # read before the slow fit: a bad file fails fast
-            test_events,
-            study.grid.crs,
-            where=test_where,
+        check_choice("bootstrap_scheme", bootstrap_scheme, SCHEMES)
+        if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
+            raise ParameterError(f"--bootstrap must be a whole number >= 0, got {bootstrap!r}")
+        if weight_column is not None and (bootstrap or split_sample):
+            raise ParameterError(
+                "--weight-column cannot be combined with --bootstrap or --split-sample yet "
+                "(they resample event counts)"
+            )
+        model = model or RiskTerrainModel()
+        model._validate()  # before the slow work: a bad seed or alpha fails at once
+        stamps = {"start": time.perf_counter()}
+        study = load_study(
+            area=area,
+            block_length=block_length,
+            cell_size=cell_size,
+            events=events,
+            factors=factors,
+            factors_dir=factors_dir,
+            protective=protective,
+            where=where,
+            crs=crs,
             x_column=x_column,
             y_column=y_column,
-            csv_crs=events_crs,
-            what="test events",
+            events_crs=events_crs,
+            network=network,
+            weight_column=weight_column,
+            candidates_per_factor=_candidates_per_factor(
+                block_length, max_blocks, increment, operationalization
+            ),
+            progress=progress,
         )
-    stamps["read"] = time.perf_counter()
-    candidates = build_study_candidates(
-        study,
-        block_length=block_length,
-        max_blocks=max_blocks,
-        increment=increment,
-        operationalization=operationalization,
-        progress=progress,
-    )
-    stamps["layers"] = time.perf_counter()
-    assert study.counts is not None
-    prefetch = None
-    if out is not None:
-        from rtm.export.run import prefetch_output_modules
+        from rtm.model import check_grid_size
 
-        prefetch = prefetch_output_modules()  # overlaps the fit (nogil kernels)
-    result = model.fit(
-        candidates, study.counts.counts, harm=study.counts.harm, progress=progress
-    ).result_
-    if prefetch is not None:
-        # the fit imports nothing; what follows does: no module is imported by two
-        # threads at once (concurrent imports of cyclic packages can meet half-built)
-        prefetch.join()
-    honest = _honest_inference(
-        result,
-        candidates,
-        study.counts.counts,
-        model,
-        bootstrap=bootstrap,
-        bootstrap_scheme=bootstrap_scheme,
-        split_sample=split_sample,
-        progress=progress,
-    )
-    result.timings["read_and_grid"] = stamps["read"] - stamps["start"]
-    result.timings["layers"] = stamps["layers"] - stamps["read"]
-    if out is not None:
-        from rtm.export.run import write_run
+        check_grid_size(study.grid.n_active, study.grid.cell_size, study.grid.unit)
+        test_frame = None
+        if test_events is not None:
+            from rtm.io import read_events
 
-        inputs = {
-            "events": study.counts.n_used,
-            "events_outside": study.counts.n_outside,
-            "events_file": str(events),
-            "where": list(where),
-            "x_column": x_column,
-            "y_column": y_column,
-            "events_crs": events_crs,
-            "area_file": area_label or study.sources["area"],
-            "block_length": float(block_length),
-            "max_blocks": max_blocks,
-            "increment": increment,
-            "operationalization": operationalization,
-            "spatial_influences": sorted({c.spatial_influence for c in candidates.candidates}),
-            "factors": [f.name for f in study.factors],
-            "factor_files": study.sources["factors"],
-            "protective": sorted(protective),
-        }
-        if study.counts.harm is not None:
-            inputs["weight_column"] = weight_column
-            inputs["harm_total"] = float(study.counts.harm.sum())
-        report = report_dict(result, inputs)
-        report.update(honest)
-        if study.network is not None:
-            report["inputs"]["network"] = str(network)
-            report["caveats"] = [
-                study.network.describe(study.grid.cell_size)
-                if c.startswith("Distances are straight")
-                else c
-                for c in report["caveats"]
-            ]
-        start = time.perf_counter()
-        with atomic_dir(out, overwrite=overwrite) as folder:
-            write_run(folder, result, report, study=study, options=outputs)
-            if test_frame is not None:
-                _write_validation(
-                    folder,
-                    study,
-                    result,
-                    test_frame,
-                    test_events,
-                    test_where,
-                    block_length=block_length,
-                    seed=int(model.seed),
-                    progress=progress,
-                    period_column=period_column,
-                )
-        result.timings["outputs"] = time.perf_counter() - start
-        if progress:
-            progress(f"outputs written to {out}")
-    return result
+            test_frame = read_events(  # read before the slow fit: a bad file fails fast
+                test_events,
+                study.grid.crs,
+                where=test_where,
+                x_column=x_column,
+                y_column=y_column,
+                csv_crs=events_crs,
+                what="test events",
+            )
+        stamps["read"] = time.perf_counter()
+        candidates = build_study_candidates(
+            study,
+            block_length=block_length,
+            max_blocks=max_blocks,
+            increment=increment,
+            operationalization=operationalization,
+            progress=progress,
+        )
+        stamps["layers"] = time.perf_counter()
+        assert study.counts is not None
+        prefetch = None
+        if out is not None:
+            from rtm.export.run import prefetch_output_modules
+
+            prefetch = prefetch_output_modules()  # overlaps the fit (nogil kernels)
+        result = model.fit(
+            candidates, study.counts.counts, harm=study.counts.harm, progress=progress
+        ).result_
+        if prefetch is not None:
+            # the fit imports nothing; what follows does: no module is imported by two
+            # threads at once (concurrent imports of cyclic packages can meet half-built)
+            prefetch.join()
+        honest = _honest_inference(
+            result,
+            candidates,
+            study.counts.counts,
+            model,
+            bootstrap=bootstrap,
+            bootstrap_scheme=bootstrap_scheme,
+            split_sample=split_sample,
+            progress=progress,
+        )
+        result.timings["read_and_grid"] = stamps["read"] - stamps["start"]
+        result.timings["layers"] = stamps["layers"] - stamps["read"]
+        if out is not None:
+            from rtm.export.run import write_run
+
+            inputs = {
+                "events": study.counts.n_used,
+                "events_outside": study.counts.n_outside,
+                "events_file": str(events),
+                "where": list(where),
+                "x_column": x_column,
+                "y_column": y_column,
+                "events_crs": events_crs,
+                "area_file": area_label or study.sources["area"],
+                "block_length": float(block_length),
+                "max_blocks": max_blocks,
+                "increment": increment,
+                "operationalization": operationalization,
+                "spatial_influences": sorted({c.spatial_influence for c in candidates.candidates}),
+                "factors": [f.name for f in study.factors],
+                "factor_files": study.sources["factors"],
+                "protective": sorted(protective),
+            }
+            if study.counts.harm is not None:
+                inputs["weight_column"] = weight_column
+                inputs["harm_total"] = float(study.counts.harm.sum())
+            report = report_dict(result, inputs)
+            report.update(honest)
+            if study.network is not None:
+                report["inputs"]["network"] = str(network)
+                report["caveats"] = [
+                    study.network.describe(study.grid.cell_size, study.grid.unit)
+                    if c.startswith("Distances are straight")
+                    else c
+                    for c in report["caveats"]
+                ]
+            start = time.perf_counter()
+            assert held is not None
+            with held.staging() as folder:
+                write_run(folder, result, report, study=study, options=outputs)
+                if test_frame is not None:
+                    _write_validation(
+                        folder,
+                        study,
+                        result,
+                        test_frame,
+                        test_events,
+                        test_where,
+                        block_length=block_length,
+                        seed=int(model.seed),
+                        progress=progress,
+                        period_column=period_column,
+                    )
+            result.timings["outputs"] = time.perf_counter() - start
+            if progress:
+                progress(f"outputs written to {out}")
+        return result
 
 
 def _honest_inference(
@@ -443,10 +469,19 @@ def _write_validation(
     """
     from rtm.errors import RTMError
     from rtm.temporal import event_periods
-    from rtm.validate import evaluate_models
+    from rtm.validate import check_test_events, evaluate_models
 
     assert study.events is not None
     counted = study.grid.count_events(test_frame, study.area_geometry)
+    counted.warn_outside(f"test events {test_events}")
+    check_test_events(
+        study.sources.get("where", []),  # type: ignore[arg-type]
+        test_where,
+        study.counts.counts if study.counts is not None else [],
+        counted.counts,
+        study.events,
+        test_frame.loc[counted.inside],
+    )
     periods, column, note = None, period_column, None
     if column is None:
         found = [c for c in study.events.columns if str(c).strip().lower() in {"month", "date"}]

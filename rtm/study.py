@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,11 +13,19 @@ import numpy as np
 import shapely
 
 from rtm.errors import InputError, ParameterError
-from rtm.grid import EventCounts, Grid
+from rtm.grid import EventCounts, Grid, crs_unit
 from rtm.io import factor_sources, read_events, read_factor, read_study_area
 from rtm.layers import Factor
+from rtm.resources import check_memory
 
-__all__ = ["Study", "event_weights", "load_study", "resolve_cell_size"]
+__all__ = [
+    "Study",
+    "check_length",
+    "crs_unit",
+    "event_weights",
+    "load_study",
+    "resolve_cell_size",
+]
 
 
 def resolve_cell_size(block_length: float, cell_size: float | None) -> float:
@@ -24,6 +33,34 @@ def resolve_cell_size(block_length: float, cell_size: float | None) -> float:
     if cell_size is None:
         return float(block_length) / 2.0
     return float(cell_size)
+
+
+def check_length(value: object, option: str) -> float:
+    """A positive, finite length (block length, cell size), or an error naming ``option``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ParameterError(f"{option} must be a positive number of metres, got {value!r}")
+    if not math.isfinite(float(value)) or float(value) <= 0:
+        raise ParameterError(f"{option} must be a positive, finite number of metres, got {value!r}")
+    return float(value)
+
+
+def _check_scale(
+    area: gpd.GeoDataFrame, block_length: float, cell_size: float, unit: str, derived: bool
+) -> None:
+    """Refuse a block length or cell size larger than the study area itself."""
+    minx, miny, maxx, maxy = area.total_bounds
+    extent = float(max(maxx - minx, maxy - miny))
+    if block_length > extent:
+        raise ParameterError(
+            f"--block-length {block_length:g} {unit} is larger than the study area "
+            f"({extent:,.0f} {unit} across): give the average length of a street block "
+            "(typically 50 to 300 m)"
+        )
+    if not derived and cell_size > extent:
+        raise ParameterError(
+            f"--cell-size {cell_size:g} {unit} is larger than the study area "
+            f"({extent:,.0f} {unit} across)"
+        )
 
 
 def event_weights(frame: gpd.GeoDataFrame, column: str, *, what: str = "events") -> np.ndarray:
@@ -119,6 +156,7 @@ def load_study(
     events_crs: str | None = None,
     network: str | Path | None = None,
     weight_column: str | None = None,
+    candidates_per_factor: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Study:
     """Read the study area, events and factors from files and build the grid.
@@ -151,6 +189,9 @@ def load_study(
         A numeric column of the events (e.g. a crime harm index): ``counts.harm`` is then
         the total weight per cell. Every event that passes ``where`` must have a finite,
         non-negative value (``InputError`` otherwise); zero is allowed.
+    candidates_per_factor : int, optional
+        Candidate layers each factor will give: with it, a study too large for the memory
+        available is refused before the grid is built (:func:`rtm.resources.check_memory`).
     progress : callable, optional
         Receives short progress messages.
 
@@ -175,13 +216,33 @@ def load_study(
     ['parks']
     """
     say = progress or (lambda message: None)
-    study_area = read_study_area(area, crs=crs)
-    size = resolve_cell_size(block_length, cell_size)
-    grid = Grid.from_area(study_area, size)
-    say(f"grid: {grid.n_rows} x {grid.n_cols} cells of {size:g}, {grid.n_active:,} in the area")
+    check_length(block_length, "--block-length")
+    if cell_size is not None:
+        check_length(cell_size, "--cell-size")
     sources = factor_sources(factors, factors_dir)
     if not sources:
         raise ParameterError("no risk factor given: use --factor FILE or --factors-dir DIR")
+    study_area = read_study_area(area, crs=crs)
+    size = resolve_cell_size(block_length, cell_size)
+    unit = crs_unit(study_area.crs)
+    _check_scale(study_area, float(block_length), size, unit, cell_size is None)
+    if candidates_per_factor:
+        geometry = shapely.union_all(np.asarray(study_area.geometry.values))
+        minx, miny, maxx, maxy = geometry.bounds
+        check_memory(
+            geometry.area,
+            geometry.length,
+            maxx - minx,
+            maxy - miny,
+            size,
+            candidates_per_factor * len(sources),
+            option="--cell-size" if cell_size is not None else "--block-length (cell size)",
+        )
+    grid = Grid.from_area(study_area, size)
+    say(
+        f"grid: {grid.n_rows} x {grid.n_cols} cells of {size:g} {unit}, "
+        f"{grid.n_active:,} in the area"
+    )
     names = {name for name, _ in sources}
     unknown = sorted(set(protective) - names)
     if unknown:
@@ -216,6 +277,7 @@ def load_study(
                 "(check that both are in the right CRS)"
             )
         event_frame = event_frame.loc[counts.inside]
+        counts.warn_outside(f"events {events}")
         say(f"events: {counts.n_used:,} used, {counts.n_outside:,} outside the area dropped")
         if counts.harm is not None and not float(counts.harm.sum()) > 0:
             raise InputError(

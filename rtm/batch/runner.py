@@ -373,13 +373,43 @@ def _validate_job(
 # --------------------------------------------------------------------------- the batch
 
 
+def _prepare_out(out: Path) -> None:
+    """Make (or check) the batch folder: new, empty, or one rtm batch wrote; never a user's."""
+    from rtm.export.atomic import (
+        check_writable,
+        folder_is_rtms,
+        foreign_entries,
+        listing,
+        mark_folder,
+    )
+
+    if out.exists() and out.is_dir() and any(out.iterdir()):
+        foreign = foreign_entries(out)
+        if foreign or (folder_is_rtms(out) and not folder_is_rtms(out, kind="batch")):
+            shown = listing(foreign or ["an rtm run"])
+            raise OutputError(
+                f"--out {out}: the folder holds files rtm batch did not write ({shown}); rtm "
+                "never writes into such a folder: choose a new folder for the batch"
+            )
+    else:
+        check_writable(out, overwrite=True, what="--out", folder=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        mark_folder(out, "batch")
+    except OSError as exc:
+        raise OutputError(f"--out {out}: cannot be written ({exc.strerror or exc})") from exc
+
+
 @contextmanager
 def _lock(out: Path) -> Iterator[None]:
     import fcntl
 
-    out.mkdir(parents=True, exist_ok=True)
+    _prepare_out(out)
     path = out / ".rtm-batch.lock"
-    handle = open(path, "a+")
+    try:
+        handle = open(path, "a+")
+    except OSError as exc:
+        raise OutputError(f"--out {out}: cannot be written ({exc.strerror or exc})") from exc
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -407,8 +437,13 @@ class _Log:
 
     def __call__(self, event: str, **fields: Any) -> None:
         record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": event, **fields}
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, default=str) + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, default=str) + "\n")
+        except OSError as exc:
+            raise OutputError(
+                f"--out {self.path.parent}: cannot write {self.path.name} ({exc.strerror or exc})"
+            ) from exc
         if self.echo is not None:
             detail = ", ".join(
                 f"{k}={v}"

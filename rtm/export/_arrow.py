@@ -297,7 +297,14 @@ _TYPE_NAMES = {
 #: Single and multi types pyogrio merges into the multi type when a layer has just these two.
 _PROMOTED = ({0, 4}, {1, 5}, {3, 6})
 #: GDAL settings of :func:`_fast_sqlite`.
-_SQLITE_OPTIONS = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "MEMORY"}
+#: GeoPackage writes: no fsync, the journal in memory, and a fixed timestamp (GPKG stamps
+#: every table with the time it was written; a fixed one makes the same run give the same
+#: bytes, so run folders can be compared and checksummed).
+_SQLITE_OPTIONS = {
+    "OGR_SQLITE_SYNCHRONOUS": "OFF",
+    "OGR_SQLITE_JOURNAL": "MEMORY",
+    "OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z",
+}
 
 
 def _arrow_supported() -> bool:
@@ -319,7 +326,7 @@ def _crs_text(crs: Any) -> str | None:
 
 @contextmanager
 def _fast_sqlite() -> Iterator[None]:
-    """GDAL writes GeoPackages without fsync and with the rollback journal in memory.
+    """GDAL writes GeoPackages without fsync, the rollback journal in memory, a fixed date.
 
     Safe for rtm's outputs: they are written into a temporary folder or file that replaces
     the target only once complete (:mod:`rtm.export.atomic`), so an interrupted write is

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rtm._version import __version__
+
 __all__ = ["plot_capture_curves"]
 
 
@@ -51,7 +53,7 @@ def plot_capture_curves(
         axes.set_title(title)
         axes.legend(loc="lower right", fontsize=8)
         figure.tight_layout()
-        figure.savefig(path, format="png")
+        figure.savefig(path, format="png", metadata={"Software": f"rtm {__version__}"})
     finally:
         plt.close(figure)
     return Path(path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from rtm.errors import InputError, OutputError
-from rtm.export.atomic import atomic_dir
+from rtm.export.atomic import MARKER, atomic_dir, foreign_entries
 from rtm.export.outputs import (
     OutputOptions,
     cell_tiers,
@@ -57,7 +57,8 @@ def rerender(
     say = progress or (lambda message: None)
     run = Path(run_dir)
     if not run.is_dir():
-        raise InputError(f"RUN_DIR {run}: no such folder")
+        kind = "is a file, not a run folder" if run.exists() else "no such folder"
+        raise InputError(f"RUN_DIR {run}: {kind}")
     target = Path(out) if out is not None else run
     in_place = target.resolve() == run.resolve()
     if in_place and not overwrite:
@@ -80,8 +81,10 @@ def rerender(
     report.update(analysis.report())
     report["output_settings"] = options_report(options, analysis)
     with atomic_dir(target, overwrite=overwrite or in_place, what="--out") as folder:
+        foreign = set(foreign_entries(run))
         for path in run.iterdir():
-            if path.is_file():
+            # only rtm's own files travel: a user's notes stay where they are
+            if path.is_file() and path.name not in foreign and path.name != MARKER:
                 shutil.copy2(path, folder / path.name)
         write_json(folder / "report.json", report)
         write_cells(folder / "cells.gpkg", bundle.grid, columns)
