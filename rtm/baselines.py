@@ -54,14 +54,14 @@ def default_bandwidth(block_length: float) -> float:
     return KDE_BLOCKS * float(block_length)
 
 
-def bandwidth_rule(block_length: float, bandwidth: float) -> str:
+def bandwidth_rule(block_length: float, bandwidth: float, unit: str = "m") -> str:
     """The sentence that states the bandwidth in outputs."""
     if bandwidth == default_bandwidth(block_length):
         return (
-            f"quartic kernel, radius {bandwidth:g} = {KDE_BLOCKS:g} x block length "
-            f"({block_length:g}), the middle of the 1-3 block spatial-influence ladder"
+            f"quartic kernel, radius {bandwidth:g} {unit} = {KDE_BLOCKS:g} x block length "
+            f"({block_length:g} {unit}), the middle of the 1-3 block spatial-influence ladder"
         )
-    return f"quartic kernel, radius {bandwidth:g} (set by the user)"
+    return f"quartic kernel, radius {bandwidth:g} {unit} (set by the user)"
 
 
 def quartic_density(

@@ -12,10 +12,12 @@ Exit codes
 2  usage error: a bad option or option value (also click's own usage errors)
 3  the model found no significant risk factor (a report is still written)
 4  bad input data: a missing, unreadable or unsuitable file, CRS problems
-5  output problem: the output exists (use --overwrite) or cannot be written
+5  output problem: the output exists (use --overwrite), is not rtm's (never replaced),
+   is being written by another rtm process, or cannot be written (read-only, disk full)
 6  the data cannot support a model (e.g. too few events)
 7  rtm batch: at least one job failed (the others completed)
 130 interrupted (Ctrl-C)
+143 terminated (SIGTERM)
 """
 
 from __future__ import annotations

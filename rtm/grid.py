@@ -20,10 +20,25 @@ from affine import Affine
 
 from rtm.errors import InputError, ParameterError
 
-__all__ = ["MAX_CELLS", "EventCounts", "Grid"]
+__all__ = ["MAX_CELLS", "EventCounts", "Grid", "crs_unit"]
 
 #: The largest grid (active or not) rtm builds; beyond it the cell size is surely a mistake.
 MAX_CELLS = 100_000_000
+
+
+def crs_unit(crs: Any) -> str:
+    """The short name of a projected CRS's unit, for messages (``m``, ``ft``, ``US ft``)."""
+    try:
+        name = str(pyproj.CRS(crs).axis_info[0].unit_name).lower()
+    except (pyproj.exceptions.CRSError, IndexError, TypeError):
+        return "m"
+    if "metre" in name or "meter" in name:
+        return "m"
+    if "us survey foot" in name:
+        return "US ft"
+    if "foot" in name or "feet" in name:
+        return "ft"
+    return name or "m"
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,12 +116,15 @@ class Grid:
         n_rows = max(1, math.ceil((maxy - miny) / cell_size - 1e-9))
         if n_cols * n_rows > MAX_CELLS:
             raise ParameterError(
-                f"cell size {cell_size:g} gives {n_rows} x {n_cols} = {n_rows * n_cols:,} cells "
+                f"cell size {cell_size:g} {crs_unit(crs)} gives {n_rows} x {n_cols} = "
+                f"{n_rows * n_cols:,} cells "
                 f"(more than {MAX_CELLS:,}): choose a larger cell size"
             )
         mask = _overlap_mask(geometry, float(minx), float(maxy), float(cell_size), n_rows, n_cols)
         if not mask.any():
-            raise ParameterError(f"cell size {cell_size:g}: no cell overlaps the study area")
+            raise ParameterError(
+                f"cell size {cell_size:g} {crs_unit(crs)}: no cell overlaps the study area"
+            )
         return cls(
             x_min=float(minx),
             y_max=float(maxy),
@@ -127,6 +145,11 @@ class Grid:
     def crs(self) -> pyproj.CRS:
         """The grid's CRS."""
         return pyproj.CRS.from_wkt(self.crs_wkt)
+
+    @property
+    def unit(self) -> str:
+        """The CRS's unit, for messages and reports (``m``, ``ft``, ``US ft``)."""
+        return crs_unit(self.crs_wkt)
 
     @property
     def transform(self) -> Affine:
@@ -293,6 +316,21 @@ class EventCounts:
     n_outside: int
     inside: np.ndarray = field(repr=False)
     harm: np.ndarray | None = field(default=None, repr=False)
+
+    def warn_outside(self, what: str, threshold: float = 0.01) -> None:
+        """Warn when more than ``threshold`` of the events fell outside the study area."""
+        total = self.n_used + self.n_outside
+        if total and self.n_outside > threshold * total:
+            import warnings
+
+            from rtm.errors import RTMWarning
+
+            warnings.warn(
+                f"{what}: {self.n_outside:,} of {total:,} events ({self.n_outside / total:.1%}) "
+                "lie outside the study area and were dropped (check the area and the CRS)",
+                RTMWarning,
+                stacklevel=2,
+            )
 
     @property
     def cells_with_events(self) -> int:

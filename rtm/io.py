@@ -104,6 +104,64 @@ def _find_column(columns: Sequence[str], wanted: str) -> str | None:
     return None
 
 
+def _header(path: Path) -> list[str]:
+    """The CSV's header row as written (pandas renames repeated names to ``x.1``)."""
+    try:
+        row = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
+        return []
+    return [str(v) for v in row.iloc[0].tolist()] if len(row) else []
+
+
+def _coordinate_pairs(columns: Sequence[str]) -> list[tuple[str, str, str | None]]:
+    """Every recognised pair of coordinate columns in the file, in order of preference."""
+    pairs: list[tuple[str, str, str | None]] = []
+    for x_name, y_name, crs_hint in COORDINATE_COLUMNS:
+        xs, ys = _find_column(columns, x_name), _find_column(columns, y_name)
+        if xs is not None and ys is not None and (xs, ys) not in [p[:2] for p in pairs]:
+            pairs.append((xs, ys, crs_hint))
+    return pairs
+
+
+def _disagreement(
+    frame: pd.DataFrame,
+    first: tuple[str, str, str | None],
+    second: tuple[str, str, str | None],
+    default_crs: pyproj.CRS | None,
+) -> float | None:
+    """Median distance between the points two coordinate pairs give (None: cannot tell)."""
+    points = []
+    for xs, ys, hint in (first, second):
+        crs = pyproj.CRS.from_user_input(hint) if hint else default_crs
+        if crs is None:
+            return None
+        x = pd.to_numeric(frame[xs], errors="coerce").to_numpy(float)
+        y = pd.to_numeric(frame[ys], errors="coerce").to_numpy(float)
+        if default_crs is not None and not crs.equals(default_crs):
+            transformer = pyproj.Transformer.from_crs(crs, default_crs, always_xy=True)
+            x, y = transformer.transform(x, y)
+        points.append((np.asarray(x), np.asarray(y)))
+    (x1, y1), (x2, y2) = points
+    distance = np.hypot(x1 - x2, y1 - y2)
+    distance = distance[np.isfinite(distance)]
+    return float(np.median(distance)) if distance.size else None
+
+
+def _unusable_coordinates(frame: pd.DataFrame, xs: str, ys: str, what: str, path: Path) -> None:
+    """Fail when no row has numeric coordinates, saying why (decimal commas, text, empty)."""
+    sample = [str(v) for v in frame[xs].dropna().astype(str).head(5)]
+    if not sample:
+        raise InputError(f"{what} {path}: the coordinate columns {xs}/{ys} are empty")
+    if all(re.fullmatch(r"\s*-?\d+,\d+\s*", v) for v in sample):
+        raise InputError(
+            f"{what} {path}: the coordinates in {xs}/{ys} use decimal commas (e.g. "
+            f"{sample[0]!r}); save the CSV with decimal points"
+        )
+    raise InputError(
+        f"{what} {path}: no row has numeric coordinates in {xs}/{ys} (e.g. {sample[0]!r})"
+    )
+
+
 def _read_csv(
     path: Path,
     *,
@@ -118,6 +176,13 @@ def _read_csv(
         frame = pd.read_csv(path, low_memory=False)
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, ValueError) as exc:
         raise InputError(f"{what} {path}: not a readable CSV file ({_first_line(exc)})") from exc
+    header = _header(path)
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise InputError(
+            f"{what} {path}: the header repeats the column name(s) {', '.join(map(repr, repeated))}"
+            "; give every column its own name"
+        )
     columns = [str(c) for c in frame.columns]
     implied_crs: str | None = None
     if x_column or y_column:
@@ -131,23 +196,31 @@ def _read_csv(
                 f"columns are {', '.join(columns)}"
             )
     else:
-        xs = ys = None
-        for x_name, y_name, crs_hint in COORDINATE_COLUMNS:
-            xs, ys = _find_column(columns, x_name), _find_column(columns, y_name)
-            if xs is not None and ys is not None:
-                implied_crs = crs_hint
-                break
-        if xs is None or ys is None:
+        pairs = _coordinate_pairs(columns)
+        if not pairs:
             raise InputError(
                 f"{what} {path}: no coordinate columns found (looked for longitude/latitude, "
                 f"lon/lat, x/y, easting/northing); columns are {', '.join(columns)}; "
                 "name them with --x-column/--y-column"
             )
+        xs, ys, implied_crs = pairs[0]
+        if len(pairs) > 1 and csv_crs is None:
+            gap = _disagreement(frame, pairs[0], pairs[1], default_crs)
+            if gap is None or gap > 10.0:
+                names = " and ".join(f"{p[0]}/{p[1]}" for p in pairs)
+                detail = f" and they disagree by {gap:,.0f} m (median)" if gap is not None else ""
+                raise InputError(
+                    f"{what} {path}: two sets of coordinate columns ({names}){detail}; name the "
+                    "ones to use with --x-column and --y-column"
+                )
     assert xs is not None and ys is not None
+    x_all = pd.to_numeric(frame[xs], errors="coerce")
+    y_all = pd.to_numeric(frame[ys], errors="coerce")
+    if len(frame) and not (x_all.notna() & y_all.notna()).any():
+        _unusable_coordinates(frame, xs, ys, what, path)
     if clauses:  # filter first: building point geometries is the slow part
         frame = apply_where(frame, clauses, what=f"{what} {path}")
-    x = pd.to_numeric(frame[xs], errors="coerce")
-    y = pd.to_numeric(frame[ys], errors="coerce")
+    x, y = x_all.loc[frame.index], y_all.loc[frame.index]
     missing_rows = int((x.isna() | y.isna()).sum())
     if missing_rows:
         warnings.warn(
@@ -475,7 +548,17 @@ def read_events(
     if not kinds <= {"Point", "MultiPoint"}:
         raise InputError(f"{what} {source}: events must be points, got {', '.join(sorted(kinds))}")
     if "MultiPoint" in kinds:
+        parts = shapely.get_num_geometries(np.asarray(events.geometry.values))
+        records = int((parts > 1).sum())
+        before = len(events)
         events = events.explode(index_parts=False, ignore_index=True)
+        if records:
+            warnings.warn(
+                f"{what} {source}: {records:,} multipoint records were split into their points "
+                f"({before:,} records became {len(events):,} events)",
+                RTMWarning,
+                stacklevel=2,
+            )
     return _to_crs(events, crs, f"{what} {source}")
 
 
@@ -540,6 +623,16 @@ def parse_where(text: str) -> WhereClause:
         low, high = low.strip(), high.strip()
         if not low and not high:
             raise ParameterError(f"--where {text!r}: a range needs at least one end")
+        if low and high:
+            low_n, high_n = _as_number(low), _as_number(high)
+            reversed_range = (
+                low_n > high_n if low_n is not None and high_n is not None else low > high
+            )
+            if reversed_range:
+                raise ParameterError(
+                    f"--where {text!r}: the range's low end {low!r} is above its high end "
+                    f"{high!r}; write LO..HI"
+                )
         return WhereClause(column, low=low or None, high=high or None, text=text)
     values = tuple(v.strip() for v in value.split(",") if v.strip())
     return WhereClause(column, values=values, text=text)
@@ -567,10 +660,46 @@ def apply_where(
             )
         series = frame[column]
         if clause.values is not None:
-            keep &= _match_values(series, clause)
+            hit = _match_values(series, clause)
+            _warn_unmatched(series, clause, what)
         else:
-            keep &= _match_range(series, clause)
+            hit = _match_range(series, clause)
+            if len(frame) and not hit.any():
+                warnings.warn(
+                    f"--where {clause.text!r}: no row of {what} has {column} in that range",
+                    RTMWarning,
+                    stacklevel=3,
+                )
+        keep &= hit
     return frame.loc[keep]
+
+
+def _warn_unmatched(series: pd.Series, clause: WhereClause, what: str) -> None:
+    """Warn about each value of a ``COL=V1,V2`` filter that no row has (a typo, most often)."""
+    import difflib
+
+    assert clause.values is not None
+    present = {str(v).strip() for v in pd.unique(series.dropna())}
+    folded = {v.casefold() for v in present}
+    numbers = {n for n in (_as_number(v) for v in present) if n is not None}
+    missing = [
+        v
+        for v in clause.values
+        if v.casefold() not in folded and (_as_number(v) is None or _as_number(v) not in numbers)
+    ]
+    if not missing or not present:
+        return
+    hints = []
+    for value in missing:
+        close = difflib.get_close_matches(value, sorted(present), n=1, cutoff=0.5)
+        hints.append(f"{value!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    shown = ", ".join(sorted(present)[:8]) + (", ..." if len(present) > 8 else "")
+    warnings.warn(
+        f"--where {clause.text!r}: no row of {what} has {clause.column} = "
+        f"{', '.join(hints)}; its values are {shown}",
+        RTMWarning,
+        stacklevel=3,
+    )
 
 
 def _per_distinct_value(series: pd.Series, test: Callable[[pd.Series], np.ndarray]) -> np.ndarray:
@@ -684,7 +813,14 @@ def factor_sources(
         pairs.extend((p.stem, str(p)) for p in files)
     for spec in specs:
         name, sep, source = spec.partition("=")
-        if sep and name and not Path(spec).exists():
+        if sep and not Path(spec).exists():
+            if not name.strip():
+                raise ParameterError(
+                    f"--factor {spec!r}: the name before '=' is empty; write NAME=FILE, or FILE "
+                    "alone to name the factor after its file"
+                )
+            if not source.strip():
+                raise ParameterError(f"--factor {spec!r}: no file after '='; write NAME=FILE")
             pairs.append((name.strip(), source.strip()))
         else:
             path, layer = _split_layer(spec)

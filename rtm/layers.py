@@ -508,7 +508,7 @@ def build_candidates(
             why = (
                 "has no features"
                 if factor.n_features == 0
-                else (f"has no feature within {reach:g} of the study area")
+                else (f"has no feature within {reach:g} {grid.unit} of the study area")
             )
             warnings.warn(f"factor {factor.name!r} {why}: skipped", RTMWarning, stacklevel=2)
             skipped.append(factor.name)

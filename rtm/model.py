@@ -51,12 +51,12 @@ MIN_EVENTS = 10
 MIN_CELLS = 100
 
 
-def check_grid_size(n_active: int, cell_size: float) -> None:
+def check_grid_size(n_active: int, cell_size: float, unit: str = "m") -> None:
     """Refuse a grid with fewer than :data:`MIN_CELLS` active cells (``FitError``)."""
     if n_active < MIN_CELLS:
         raise FitError(
-            f"--cell-size {cell_size:g} leaves only {n_active} cells in the study area; rtm needs "
-            f"at least {MIN_CELLS} cells to fit a model: choose a smaller cell size"
+            f"--cell-size {cell_size:g} {unit} leaves only {n_active} cells in the study area; "
+            f"rtm needs at least {MIN_CELLS} cells to fit a model: choose a smaller cell size"
         )
 
 
@@ -89,6 +89,7 @@ class ModelFactor:
     p_value: float
     protective: bool
     candidate: str
+    coverage: float = math.nan
 
     def as_dict(self) -> dict[str, Any]:
         """The report's representation."""
@@ -101,6 +102,7 @@ class ModelFactor:
             "standard_error": self.standard_error,
             "p_value": self.p_value,
             "protective": self.protective,
+            "coverage": self.coverage,
         }
 
 
@@ -205,6 +207,7 @@ class RTMResult:
                 "Relative Risk Value": f.relative_risk_value,
                 "Standard Error": f.standard_error,
                 "p-value": f.p_value,
+                "Coverage": f.coverage,
             }
             for f in sorted(self.factors, key=lambda f: -f.relative_risk_value)
         ]
@@ -218,6 +221,7 @@ class RTMResult:
                 "Relative Risk Value": math.nan,
                 "Standard Error": float(self.selection.best.fit.se[0]),
                 "p-value": float(self.selection.best.fit.pvalues[0]),
+                "Coverage": math.nan,
             }
         )
         return pd.DataFrame(rows)
@@ -240,7 +244,8 @@ class RTMResult:
         tested = len(self.candidates.candidates) + len(self.candidates.dropped)
         factor_count = len({c.factor for c in self.candidates.candidates})
         lines = [
-            f"{self.n_events:,} events on {self.grid.n_active:,} cells of {self.grid.cell_size:g}; "
+            f"{self.n_events:,} events on {self.grid.n_active:,} cells of "
+            f"{self.grid.cell_size:g} {self.grid.unit}; "
             f"{factor_count} factors, {tested} candidates, "
             f"{len(self.cull_result.survivors)} survived culling.",
         ]
@@ -259,7 +264,8 @@ class RTMResult:
             kind = " (protective)" if f.protective else ""
             lines.append(
                 f"  {f.name:<24} {f.operationalization:<9} {f.spatial_influence:>7g}  "
-                f"RRV {f.relative_risk_value:6.2f}  p {f.p_value:.2g}{kind}"
+                f"RRV {f.relative_risk_value:6.2f}  p {f.p_value:<7.2g} "
+                f"in {f.coverage:.0%} of cells{kind}"
             )
         assert self.relative_risk_score is not None
         lines.append(f"Relative risk score: 1 to {float(self.relative_risk_score.max()):.2f}.")
@@ -368,7 +374,7 @@ class RiskTerrainModel:
     >>> round(result.factors[0].relative_risk_value, 2)
     2.41
     >>> print(result.summary().splitlines()[0])
-    1,847 events on 1,356 cells of 75; 8 factors, 48 candidates, 11 survived culling.
+    1,847 events on 1,356 cells of 75 m; 8 factors, 48 candidates, 11 survived culling.
     """
 
     def __init__(
@@ -405,8 +411,12 @@ class RiskTerrainModel:
     def _validate(self) -> None:
         check_choice("cv_rule", self.cv_rule, RULES)
         check_choice("nb_form", self.nb_form, NB_FORMS)
-        if not isinstance(self.seed, int | np.integer) or isinstance(self.seed, bool):
-            raise ParameterError(f"seed must be a whole number, got {self.seed!r}")
+        if (
+            not isinstance(self.seed, int | np.integer)
+            or isinstance(self.seed, bool)
+            or not 0 <= int(self.seed) < 2**32
+        ):
+            raise ParameterError(f"--seed must be a whole number 0..4294967295, got {self.seed!r}")
         if not 0 < float(self.alpha) < 1:
             raise ParameterError(f"alpha must be between 0 and 1, got {self.alpha!r}")
 
@@ -437,7 +447,7 @@ class RiskTerrainModel:
             or fewer than :data:`MIN_CELLS` active cells.
         """
         self._validate()
-        check_grid_size(candidates.grid.n_active, candidates.grid.cell_size)
+        check_grid_size(candidates.grid.n_active, candidates.grid.cell_size, candidates.grid.unit)
         say = progress or (lambda message: None)
         y = np.asarray(counts, dtype=np.int64)
         if y.shape != (candidates.grid.n_active,):
@@ -487,7 +497,13 @@ class RiskTerrainModel:
                 f"{'Poisson' if selection.winner == 'poisson' else 'negative binomial'} wins"
             )
         factors = tuple(
-            _model_factor(candidates.candidates[column], best.fit, position)
+            _model_factor(
+                candidates.candidates[column],
+                best.fit,
+                position,
+                coverage=float(np.count_nonzero(candidates.values[:, column]))
+                / max(candidates.grid.n_active, 1),
+            )
             for position, column in enumerate(best.selected, start=1)
         )
         intercept = float(best.fit.coef[0])
@@ -547,7 +563,9 @@ def _event_equivalents(harm: np.ndarray | None, counts: np.ndarray) -> np.ndarra
     return y
 
 
-def _model_factor(candidate: Candidate, fit: Any, position: int) -> ModelFactor:
+def _model_factor(
+    candidate: Candidate, fit: Any, position: int, *, coverage: float = math.nan
+) -> ModelFactor:
     coefficient = float(fit.coef[position])
     return ModelFactor(
         name=candidate.factor,
@@ -559,6 +577,7 @@ def _model_factor(candidate: Candidate, fit: Any, position: int) -> ModelFactor:
         p_value=float(fit.pvalues[position]),
         protective=candidate.protective,
         candidate=candidate.name,
+        coverage=coverage,
     )
 
 

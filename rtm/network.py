@@ -45,7 +45,8 @@ SNAP_TOLERANCE = 1.0
 
 APPROXIMATION = (
     "Proximity is measured along the street network: cells and features join it at their "
-    "nearest node (nodes every {spacing:g} along streets; ends within {tolerance:g} merged) "
+    "nearest node (nodes every {spacing:g} {unit} along streets; ends within {tolerance:g} {unit} "
+    "merged) "
     "and the straight-line snapping distances are added; density stays Euclidean."
 )
 
@@ -104,9 +105,11 @@ class StreetNetwork:
         if self.node_spacing is not None and not self.node_spacing > 0:
             raise ParameterError(f"node spacing must be positive, got {self.node_spacing!r}")
 
-    def describe(self, cell_size: float) -> str:
+    def describe(self, cell_size: float, unit: str = "m") -> str:
         """The approximation in one sentence, for the report."""
-        return APPROXIMATION.format(spacing=self._spacing(cell_size), tolerance=self.snap_tolerance)
+        return APPROXIMATION.format(
+            spacing=self._spacing(cell_size), tolerance=self.snap_tolerance, unit=unit
+        )
 
     def _spacing(self, cell_size: float) -> float:
         return float(self.node_spacing or cell_size / 2.0)

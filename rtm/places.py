@@ -70,6 +70,11 @@ class FactorLayer:
     protective: bool
     values: np.ndarray = field(repr=False)
 
+    @property
+    def coverage(self) -> float:
+        """Share of the active cells where the factor is present."""
+        return float(np.count_nonzero(self.values)) / max(int(self.values.size), 1)
+
     def describe(self, unit: str = "m") -> str:
         """Plain words, e.g. ``within 150 m of bars`` or ``high density of ATMs (300 m)``."""
         if self.operationalization == "proximity":
@@ -244,6 +249,7 @@ class PlaceAnalysis:
     priority_tier: int
     recent_distance: float
     connectivity: int = CONNECTIVITY
+    unit: str = "m"
 
     def report(self) -> dict[str, Any]:
         """The ``tiers``, ``places`` and ``priority_places`` keys of ``report.json``."""
@@ -258,7 +264,8 @@ class PlaceAnalysis:
             },
             "priority_places": {
                 "definition": f"clusters of cells in tier {self.priority_tier} or higher with at "
-                f"least one recent event in the cell or within {self.recent_distance:g} of its "
+                f"least one recent event in the cell or within {self.recent_distance:g} "
+                f"{self.unit} of its "
                 "centre, ranked by those recent events",
                 "tier": self.priority_tier,
                 "distance": self.recent_distance,
@@ -475,7 +482,9 @@ def analyze_places(
         _build_places(surface, priority_labels, recent_per_label),
         lambda p: (-(p.recent_events or 0), -p.max_rrs, -p.mean_rrs),
     )
-    return PlaceAnalysis(tiers, places, priority, recent, priority_tier, distance, connectivity)
+    return PlaceAnalysis(
+        tiers, places, priority, recent, priority_tier, distance, connectivity, grid.unit
+    )
 
 
 def _recent_per_place(

@@ -186,6 +186,7 @@ def temporal_validation(
 
     say = progress or (lambda message: None)
     model = model or RiskTerrainModel()
+    model._validate()
     study = load_study(
         area=area,
         block_length=block_length,

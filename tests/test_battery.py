@@ -149,6 +149,38 @@ def _events_outside(city: Path) -> Spec:
     return {"events": city / "far.csv", "where": []}
 
 
+def _crimes(city: Path) -> pd.DataFrame:
+    return pd.read_csv(city / "crimes.csv")
+
+
+def _decimal_commas(city: Path) -> Spec:
+    """European Excel: coordinates written with decimal commas (the file is ;-separated)."""
+    frame = _crimes(city)
+    for column in ("x", "y"):
+        frame[column] = frame[column].map(lambda v: f"{v:.2f}".replace(".", ","))
+    frame.to_csv(city / "commas.csv", index=False, sep=",", quoting=1)
+    return {"events": city / "commas.csv"}
+
+
+def _repeated_header(city: Path) -> Spec:
+    text = (city / "crimes.csv").read_text().splitlines()
+    text[0] = text[0].replace("month", "x")  # two columns called x
+    (city / "twice.csv").write_text("\n".join(text) + "\n")
+    return {"events": city / "twice.csv"}
+
+
+def _disagreeing_coordinates(city: Path) -> Spec:
+    """lon/lat and x/y that point at different places: which is meant is unknowable."""
+    import pyproj
+
+    frame = _crimes(city)
+    to_degrees = pyproj.Transformer.from_crs("EPSG:32630", "EPSG:4326", always_xy=True)
+    lon, lat = to_degrees.transform(frame["x"].to_numpy() + 5000, frame["y"].to_numpy())
+    frame["longitude"], frame["latitude"] = lon, lat
+    frame.to_csv(city / "both.csv", index=False)
+    return {"events": city / "both.csv"}
+
+
 def _out_parent_is_file(city: Path) -> Spec:
     (city / "afile").write_text("not a folder")
     return {"out": city / "afile" / "run"}
@@ -294,14 +326,14 @@ CASES = [
         "zero cell size",
         ("layers",),
         2,
-        "cell size must be a positive number",
+        "--cell-size must be a positive, finite number of metres",
         lambda c: {"cell_size": 0.0},
     ),
     Case(
         "cell size too small (> 10^8 cells)",
         ("layers",),
         2,
-        "more than 100,000,000",
+        "would need about",
         lambda c: {"cell_size": 0.01},
     ),
     Case(
@@ -322,11 +354,91 @@ CASES = [
         lambda c: {"out": c / "out.txt"},
     ),
     Case(
-        "output exists without --overwrite",
+        "output exists (not rtm's) without --overwrite",
         ("analyze", "layers", "api"),
         5,
-        "already exists (use --overwrite",
+        "rtm never replaces",
         out_exists=True,
+    ),
+    Case(
+        "zero block length",
+        ("layers", "api"),
+        2,
+        "--block-length must be a positive, finite number of metres, got 0",
+        lambda c: {"block_length": 0.0},
+    ),
+    Case(
+        "negative block length",
+        ("layers",),
+        2,
+        "--block-length must be a positive, finite number of metres, got -5",
+        lambda c: {"block_length": -5.0},
+    ),
+    Case(
+        "block length nan",
+        ("layers", "api"),
+        2,
+        "--block-length must be a positive, finite number of metres, got nan",
+        lambda c: {"block_length": float("nan")},
+    ),
+    Case(
+        "block length inf",
+        ("layers",),
+        2,
+        "--block-length must be a positive, finite number of metres, got inf",
+        lambda c: {"block_length": float("inf")},
+    ),
+    Case(
+        "block length larger than the area",
+        ("layers", "api"),
+        2,
+        "--block-length 1e+09 m is larger than the study area",
+        lambda c: {"block_length": 1e9},
+    ),
+    Case(
+        "negative seed", ("analyze",), 2, "'--seed': -1 is not in the range", args=("--seed", "-1")
+    ),
+    Case(
+        "empty factor name",
+        ("layers", "api"),
+        2,
+        "the name before '=' is empty",
+        lambda c: {"factors_dir": None, "protective": [], "factors": [f"={c}/factors/bars.shp"]},
+    ),
+    Case(
+        "reversed --where range",
+        ("analyze", "api"),
+        2,
+        "the range's low end '12' is above its high end '1'",
+        lambda c: {"where": ["month=12..1"]},
+    ),
+    Case(
+        "decimal commas in the coordinates",
+        ("analyze", "api"),
+        4,
+        "use decimal commas",
+        _decimal_commas,
+    ),
+    Case(
+        "a repeated CSV header",
+        ("analyze", "api"),
+        4,
+        "the header repeats the column name(s) 'x'",
+        _repeated_header,
+    ),
+    Case(
+        "lon/lat and x/y that disagree",
+        ("analyze", "api"),
+        4,
+        "two sets of coordinate columns (longitude/latitude and x/y) and they disagree by 5,000 m",
+        _disagreeing_coordinates,
+    ),
+    Case(
+        "--recent-days 0",
+        ("analyze",),
+        2,
+        "--recent-days must be more than 0 days, got 0",
+        args=("--recent-days", "0"),
     ),
     Case(
         "output folder cannot be created",

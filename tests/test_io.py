@@ -262,6 +262,7 @@ _WHERE_VALUES = [
 ]  # fmt: skip
 
 
+@pytest.mark.filterwarnings("ignore::rtm.errors.RTMWarning")
 @pytest.mark.parametrize("column", sorted(_WHERE_COLUMNS))
 def test_where_on_distinct_values_matches_row_by_row(column: str, monkeypatch) -> None:
     import rtm.io

@@ -201,6 +201,14 @@ def _analysis(table: Any, path: Path, lines: _Lines, base: Path) -> dict[str, An
                 else " or ".join(t.__name__ for t in expected)
             )
             raise _error(path, lines, "analysis", raw_key, f"must be {names}, got {value!r}")
+        if key == "seed" and not 0 <= value < 2**32:  # type: ignore[operator]
+            raise _error(
+                path,
+                lines,
+                "analysis",
+                raw_key,
+                f"must be a whole number 0..4294967295, got {value!r}",
+            )
         if key in _PATH_OPTIONS:
             value = str((base / value).resolve()) if not Path(value).is_absolute() else value  # type: ignore[arg-type, operator]
         if key == "factors":

@@ -56,3 +56,17 @@ class OutputOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tier_cuts", check_tier_cuts(self.tier_cuts))
+        if self.priority_tier not in (1, 2, 3):
+            raise ParameterError(f"--priority-tier must be 1, 2 or 3, got {self.priority_tier!r}")
+        if not (isinstance(self.recent_days, int | float) and math.isfinite(self.recent_days)):
+            raise ParameterError(
+                f"--recent-days must be a number of days, got {self.recent_days!r}"
+            )
+        if not self.recent_days > 0:
+            raise ParameterError(
+                f"--recent-days must be more than 0 days, got {self.recent_days:g} (the window "
+                "of recent events counts back from the latest event)"
+            )
+        distance = self.recent_distance
+        if distance is not None and not (math.isfinite(distance) and distance >= 0):
+            raise ParameterError(f"--recent-distance must be 0 or more metres, got {distance!r}")
