@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from rtm import baselines as bl
 from rtm import evaluate as ev
+from rtm._version import __version__
 from rtm.errors import FitError, InputError, ParameterError
 from rtm.grid import Grid
 
@@ -126,7 +127,7 @@ class Validation:
         for target in targets:
             check_writable(target, overwrite=overwrite)
         with atomic_file(path, overwrite=overwrite) as tmp:
-            write_json(tmp, self.report)
+            write_json(tmp, {"written_by": f"rtm {__version__}", **self.report})
             if plot is not None:
                 with atomic_file(plot, overwrite=overwrite) as png:
                     plot_capture_curves(png, self.curves)
@@ -576,7 +577,7 @@ def evaluate_models(
     test = np.asarray(test_counts, dtype=np.float64)
     surfaces: dict[str, NDArray[np.float64]] = {}
     extra: dict[str, Any] = {
-        "bandwidth": {"value": h, "rule": bl.bandwidth_rule(block_length, h)},
+        "bandwidth": {"value": h, "rule": bl.bandwidth_rule(block_length, h, grid.unit)},
         "training_events": int(result.counts.sum()),
     }
     bases = baseline_surfaces(grid, result.counts, train_x, train_y, bandwidth=h)
@@ -773,13 +774,25 @@ def validate_run(
         csv_crs=events_crs,
         what="test events",
     )
-    area = _area_geometry(run, grid)
-    test_counts, _, outside = _count(grid, frame, area)
-    say(f"test events: {int(test_counts.sum()):,} in the study cells, {outside:,} outside dropped")
+    # The run's own copy of its area and events (features.gpkg): the same geometry and
+    # points `analyze --test-crimes` used, so both paths count and smooth alike.
+    area, train_frame = _run_features(run_dir)
+    counted = grid.count_events(frame, area)
+    counted.warn_outside(f"test events {test_events}")
+    test_counts, outside = counted.counts, counted.n_outside
+    say(f"test events: {int(test_counts.sum()):,} in the study area, {outside:,} outside dropped")
     inputs = run.report["inputs"]
+    check_test_events(
+        inputs.get("where", []), where, run.train_counts, test_counts, train_frame, frame
+    )
     block_length = float(inputs["block_length"])
     h = bl.default_bandwidth(block_length) if bandwidth is None else float(bandwidth)
-    train_x, train_y, source = _training_points(run, grid, area)
+    if train_frame is not None and len(train_frame) == int(run.train_counts.sum()):
+        train_x = train_frame.geometry.x.to_numpy()
+        train_y = train_frame.geometry.y.to_numpy()
+        source = "the run's training events (features.gpkg)"
+    else:
+        train_x, train_y, source = _training_points(run, grid, area)
     bases = baseline_surfaces(grid, run.train_counts, train_x, train_y, bandwidth=h)
     validation = compare(
         grid,
@@ -792,7 +805,7 @@ def validate_run(
             "test_file": str(test_events),
             "test_where": list(where),
             "run": str(run_dir),
-            "bandwidth": {"value": h, "rule": bl.bandwidth_rule(block_length, h)},
+            "bandwidth": {"value": h, "rule": bl.bandwidth_rule(block_length, h, grid.unit)},
             "training_events": int(run.train_counts.sum()),
             "kde_points": source,
         },
@@ -805,20 +818,15 @@ def validate_run(
     return validation
 
 
-def _area_geometry(run: RunSurface, grid: Grid) -> Any:
-    """The run's study area (re-read from its file), or None when it is gone."""
+def _run_features(run_dir: str | Path) -> tuple[Any, Any]:
+    """The study area (one geometry) and the training events of a run, from features.gpkg."""
     import shapely
 
-    from rtm.io import read_study_area
+    from rtm.export.outputs import read_features
 
-    source = run.report["inputs"].get("area_file")
-    if not source or not Path(source).exists():
-        return None
-    try:
-        area = read_study_area(source, crs=grid.crs.to_string())
-    except InputError:
-        return None
-    return shapely.union_all(np.asarray(area.geometry.values))
+    area, _, events = read_features(Path(run_dir))
+    geometry = shapely.union_all(np.asarray(area.geometry.values))
+    return geometry, events
 
 
 def _count(grid: Grid, frame: Any, area: Any) -> tuple[np.ndarray, np.ndarray, int]:
@@ -834,11 +842,11 @@ def _count(grid: Grid, frame: Any, area: Any) -> tuple[np.ndarray, np.ndarray, i
 
 def _training_points(run: RunSurface, grid: Grid, area: Any) -> tuple[np.ndarray, np.ndarray, str]:
     """Training events: re-read from the report's source, else at their cell centres."""
-    from rtm.io import read_events
+    from rtm.io import _split_layer, read_events
 
     inputs = run.report["inputs"]
     source = inputs.get("events_file")
-    if source and Path(source).exists():
+    if source and _split_layer(source)[0].exists():
         try:
             frame = read_events(
                 source,
@@ -862,3 +870,94 @@ def _training_points(run: RunSurface, grid: Grid, area: Any) -> tuple[np.ndarray
         "training events at their cell centres (the training file could not be re-read "
         "to the same counts)",
     )
+
+
+# --------------------------------------------------------------------------- misuse
+
+
+def check_test_events(
+    train_where: Sequence[str],
+    test_where: Sequence[str],
+    train_counts: ArrayLike,
+    test_counts: ArrayLike,
+    train_events: Any = None,
+    test_events: Any = None,
+) -> list[str]:
+    """Warn (and return the warnings) when a validation is set up to flatter the model.
+
+    * the run filtered its events (``--where type=robbery``) by a column the test
+      events are not filtered by: a burglary map scored against every crime;
+    * the test events are the training events, or mostly the same ones (validating on
+      the training period): identical counts per cell, or at least half of the test
+      events identical to training events in place and every shared attribute.
+    """
+    import warnings
+
+    from rtm.errors import RTMWarning
+    from rtm.io import parse_where
+
+    notes = []
+    trained = {parse_where(w).column.strip().casefold(): w for w in train_where}
+    tested = {parse_where(w).column.strip().casefold() for w in test_where}
+    unfiltered = [text for column, text in trained.items() if column not in tested]
+    if unfiltered:
+        values = [text for text in unfiltered if ".." not in text]
+        advice = (
+            f"give the test events the same filter (--where {values[0]})"
+            if values
+            else "filter the test events to a later period"
+        )
+        notes.append(
+            f"the run's events were filtered by {', '.join(unfiltered)} but the test events are "
+            "not filtered on the same column(s), so the map is scored against other events than "
+            f"it models: {advice}"
+        )
+    train = np.asarray(train_counts, dtype=np.float64)
+    test = np.asarray(test_counts, dtype=np.float64)
+    same = train.shape == test.shape and test.sum() > 0 and np.array_equal(train, test)
+    shared = None if same else _shared_share(train_events, test_events)
+    if same:
+        notes.append(
+            "the test events fall in exactly the same cells as the training events: they look "
+            "like the training events themselves, and scoring the model on them overstates "
+            "its accuracy (test on a later period)"
+        )
+    elif shared is not None and shared >= 0.5:
+        notes.append(
+            f"{shared:.0%} of the test events are identical to training events (same place and "
+            "attributes): validating on the training period overstates accuracy (test on a "
+            "later period)"
+        )
+    for note in notes:
+        warnings.warn(f"validation: {note}", RTMWarning, stacklevel=2)
+    return notes
+
+
+def _shared_share(train: Any, test: Any) -> float | None:
+    """Share of test events matched one-to-one by identical training events (None: unknown)."""
+    import pandas as pd
+
+    if train is None or test is None or len(test) == 0:
+        return None
+    geometry = {getattr(train, "_geometry_column_name", "geometry"), "geometry"}
+    common = [
+        c
+        for c in train.columns
+        if c in test.columns and c not in geometry and str(c).lower() != "geometry"
+    ]
+    if not common:
+        return None  # places alone repeat (police.uk's snap points): not evidence
+
+    def keys(frame: Any) -> pd.Series:
+        table = pd.DataFrame(
+            {
+                "x": np.round(frame.geometry.x.to_numpy(), 1),
+                "y": np.round(frame.geometry.y.to_numpy(), 1),
+                **{str(c): frame[c].astype("string").str.strip().to_numpy() for c in common},
+            }
+        )
+        return pd.util.hash_pandas_object(table, index=False).value_counts()
+
+    a, b = keys(train), keys(test)
+    matched = int(np.minimum(a.reindex(b.index, fill_value=0), b).sum())
+    return matched / len(test)

@@ -126,7 +126,7 @@ def test_validate_run_folder_matches_analyze(
     assert again["baselines"]["prior_kde"]["auc"] == pytest.approx(
         first["baselines"]["prior_kde"]["auc"], rel=1e-9
     )
-    assert again["kde_points"].startswith("training events re-read")
+    assert again["kde_points"] == "the run's training events (features.gpkg)"
     assert (tmp_path / "v_capture.png").exists()
     assert "prior_kde" in done.stdout and "rtm" in done.stdout
     # an existing output is not replaced without --overwrite

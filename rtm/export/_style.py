@@ -18,6 +18,7 @@ from rtm.grid import Grid
 
 __all__ = [
     "RAMP",
+    "RAMP_STEPS",
     "TIER_COLOURS",
     "legend_ticks",
     "overlay_png",
@@ -49,7 +50,11 @@ def _hex(colour: str) -> tuple[int, int, int]:
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
-def ramp_rgb(steps: int = 254) -> np.ndarray:
+#: Colours of the risk ramp: palette indices 1..RAMP_STEPS (0 is transparent).
+RAMP_STEPS = 254
+
+
+def ramp_rgb(steps: int = RAMP_STEPS) -> np.ndarray:
     """``(steps, 3)`` uint8 colours of the risk ramp."""
     anchors = np.array([_hex(c) for c in RAMP], dtype=float)
     position = np.linspace(0, len(RAMP) - 1, steps)
@@ -60,10 +65,13 @@ def ramp_rgb(steps: int = 254) -> np.ndarray:
 
 
 def ramp_index(rrs: np.ndarray, rrs_max: float) -> np.ndarray:
-    """Palette index 1..254 of each RRS (log scale from 1 to ``rrs_max``)."""
+    """Palette index 1..:data:`RAMP_STEPS` of each RRS (log scale from 1 to ``rrs_max``).
+
+    Index ``k`` is colour ``ramp_rgb()[k - 1]``.
+    """
     top = math.log(max(rrs_max, 1.0 + 1e-9))
     scaled = np.log(np.maximum(np.asarray(rrs, dtype=float), 1.0)) / top
-    return (1 + np.round(np.clip(scaled, 0, 1) * 253)).astype(np.uint8)
+    return (1 + np.round(np.clip(scaled, 0, 1) * (RAMP_STEPS - 1))).astype(np.uint8)
 
 
 def legend_ticks(rrs_max: float, count: int = 5) -> list[tuple[float, float]]:

@@ -284,14 +284,38 @@ def read_bundle(folder: str | Path) -> RunBundle:
         cells["expected"].to_numpy(float),
         tuple(layers),
     )
-    area = features = events = None
-    features_path = run / "features.gpkg"
-    if features_path.exists():
-        present = {name for name, _ in pyogrio.list_layers(features_path)}
-        area = gpd.read_file(features_path, layer="area") if "area" in present else None
-        features = gpd.read_file(features_path, layer="factors") if "factors" in present else None
-        events = gpd.read_file(features_path, layer="events") if "events" in present else None
+    area, features, events = read_features(run)
     return RunBundle(surface, report, area, features, events)
+
+
+def read_features(run: Path) -> tuple[Any, Any, Any]:
+    """The study area, thinned factor features and events of a run folder (features.gpkg).
+
+    Raises
+    ------
+    InputError
+        features.gpkg is missing or has no ``area`` layer: without it the map would lack
+        the study area, the factor layers and the priority places, so nothing is drawn.
+    """
+    import pyogrio
+
+    path = run / "features.gpkg"
+    if not path.is_file():
+        raise InputError(
+            f"RUN_DIR {run}: features.gpkg is missing (it holds the study area, the events and "
+            "the factor features the map and priority places are drawn from); re-run "
+            "rtm analyze to make it"
+        )
+    try:
+        present = {name for name, _ in pyogrio.list_layers(path)}
+    except Exception as exc:  # noqa: BLE001 - GDAL raises many types for one cause
+        raise InputError(f"RUN_DIR {run}: features.gpkg cannot be read ({exc})") from exc
+    if "area" not in present:
+        raise InputError(f"RUN_DIR {run}: features.gpkg has no 'area' layer; re-run rtm analyze")
+    area = gpd.read_file(path, layer="area")
+    features = gpd.read_file(path, layer="factors") if "factors" in present else None
+    events = gpd.read_file(path, layer="events") if "events" in present else None
+    return area, features, events
 
 
 def _write_places(

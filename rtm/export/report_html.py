@@ -19,6 +19,8 @@ __all__ = ["TOP_PLACES", "narrative", "render_report"]
 
 #: Places listed in the report (all of them are in places.gpkg and report.json).
 TOP_PLACES = 10
+#: A factor present in more than this share of the cells never leads the narrative.
+WIDESPREAD = 0.9
 
 
 def narrative(bundle: Any, analysis: PlaceAnalysis) -> list[str]:
@@ -34,13 +36,26 @@ def narrative(bundle: Any, analysis: PlaceAnalysis) -> list[str]:
         f"{tested} risk factors were tested ({report.get('candidates', '?')} candidate variables); "
         f"{len(factors)} {'was' if len(factors) == 1 else 'were'} selected."
     )
-    aggravating = [f for f in factors if not f.protective]
+    # A factor present almost everywhere is the contrast "everywhere but a few cells":
+    # its RRV measures what those few cells lack, and nobody can act on "everywhere".
+    widespread = [f for f in factors if f.coverage > WIDESPREAD]
+    aggravating = [f for f in factors if not f.protective and f.coverage <= WIDESPREAD]
     if aggravating:
         best = max(aggravating, key=lambda f: f.relative_risk_value)
         text += (
             f" The most attractive was {best.name} ({best.describe()}), RRV "
             f"{best.relative_risk_value:.2f}: a cell under its influence is expected to see "
             f"{best.relative_risk_value:.1f} times as many {crime} as an otherwise similar cell."
+        )
+    if widespread:
+        names = ", ".join(
+            f"{f.name} ({f.describe()}, {fraction(f.coverage)} of the area)" for f in widespread
+        )
+        text += (
+            f" {names} {'covers' if len(widespread) == 1 else 'cover'} almost the whole area: "
+            f"{'its' if len(widespread) == 1 else 'their'} RRV compares the few cells outside "
+            f"{'it' if len(widespread) == 1 else 'them'} (open land, parks, water) with "
+            "everywhere else, so it says where risk is low rather than which places to act on."
         )
     protective = [f for f in factors if f.protective]
     if protective:

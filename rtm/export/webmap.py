@@ -215,7 +215,7 @@ def map_data(
     )
     palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in TIER_COLOURS], np.uint8)
     (risk_png, tier_png), (south, west, north, east) = overlay_pngs(
-        grid, [(risk_index, ramp_rgb(253)), (tier_index, palette)]
+        grid, [(risk_index, ramp_rgb()), (tier_index, palette)]
     )
     bounds = [[south, west], [north, east]]
     where = report.get("inputs", {}).get("where", [])
@@ -224,7 +224,8 @@ def map_data(
     tested = len(report.get("inputs", {}).get("factors", [])) or len(surface.factors)
     top = analysis.tiers.tiers[0]
     lines = [
-        f"{len(surface.factors)} of {tested} risk factors selected; cells of {grid.cell_size:g} m; "
+        f"{len(surface.factors)} of {tested} risk factors selected; "
+        f"cells of {grid.cell_size:g} {grid.unit}; "
         f"{int(surface.counts.sum()):,} {crime}.",
         f"Highest-risk places: {fraction_text(top.area_share)} of the area, "
         f"{fraction_text(top.event_share)} of the {crime}.",
