@@ -333,13 +333,17 @@ def analyze(
             from rtm.export.run import prefetch_output_modules
 
             prefetch = prefetch_output_modules()  # overlaps the fit (nogil kernels)
-        result = model.fit(
-            candidates, study.counts.counts, harm=study.counts.harm, progress=progress
-        ).result_
-        if prefetch is not None:
-            # the fit imports nothing; what follows does: no module is imported by two
-            # threads at once (concurrent imports of cyclic packages can meet half-built)
-            prefetch.join()
+        try:
+            result = model.fit(
+                candidates, study.counts.counts, harm=study.counts.harm, progress=progress
+            ).result_
+        finally:
+            if prefetch is not None:
+                # the fit imports nothing; what follows does: no module is imported by two
+                # threads at once (concurrent imports of cyclic packages can meet
+                # half-built). Joined on failure too (Ctrl-C): a daemon thread still
+                # importing while the interpreter shuts down can crash it.
+                prefetch.join()
         honest = _honest_inference(
             result,
             candidates,

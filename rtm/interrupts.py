@@ -50,10 +50,43 @@ class _State:
 _state = _State()
 
 
+#: Where raising ``KeyboardInterrupt`` is unsafe: numba's dispatcher calls back into these
+#: Python modules from C, and an exception raised there can crash the process (SIGSEGV) or
+#: come back as a ``SystemError``.
+_UNSAFE_MODULES = ("/numba/", "\\numba\\", "/llvmlite/", "\\llvmlite\\")
+#: Seconds before a signal that landed in such a place is raised again.
+_RETRY = 0.02
+
+
+def _unsafe(frame: FrameType | None) -> bool:
+    if frame is None:
+        return True
+    filename = frame.f_code.co_filename
+    return any(part in filename for part in _UNSAFE_MODULES)
+
+
+def _retry(signum: int) -> None:
+    """Deliver the signal to the main thread again shortly (as if it had just arrived)."""
+    import _thread
+
+    def again() -> None:
+        try:
+            _thread.interrupt_main(signum)
+        except (ValueError, RuntimeError):  # pragma: no cover - handler gone meanwhile
+            pass
+
+    timer = threading.Timer(_RETRY, again)
+    timer.daemon = True
+    timer.start()
+
+
 def _handler(signum: int, frame: FrameType | None) -> None:
     _state.signal = signum
     if _state.depth:
         _state.pending = True
+        return
+    if _unsafe(frame):
+        _retry(signum)
         return
     raise KeyboardInterrupt
 

@@ -287,9 +287,9 @@ def _check_interrupted_or_whole(out: Path, code: int, after: list[str], expected
 @pytest.mark.parametrize(
     "trigger,delays",
     [
-        ("layers:", (0.0, 0.3)),  # culling
-        ("culling:", (0.0, 0.05, 0.1)),  # stepwise
-        ("stepwise:", (0.1, 0.4, 0.7, 1.0, 1.3)),  # the outputs
+        ("layers:", (0.0, 0.5)),  # culling (~1.3 s at 20 m cells)
+        ("culling:", (0.0, 0.05)),  # stepwise (~0.1 s)
+        ("stepwise:", (0.2, 0.6, 1.0)),  # the outputs (~1.3 s)
     ],
     ids=["culling", "stepwise", "outputs"],
 )
@@ -297,7 +297,7 @@ def test_ctrl_c_at_every_stage(tmp_path: Path, trigger: str, delays: tuple[float
     outcomes = []
     for number, delay in enumerate(delays):
         out = tmp_path / f"run{number}"
-        code, after, _ = _interrupt_at(analyze_args(out, cell_size="15"), trigger, delay)
+        code, after, _ = _interrupt_at(analyze_args(out, cell_size="20"), trigger, delay)
         outcomes.append(_check_interrupted_or_whole(out, code, after, 130))
     assert "interrupted" in outcomes
 
@@ -306,7 +306,7 @@ def test_ctrl_c_at_every_stage(tmp_path: Path, trigger: str, delays: tuple[float
 def test_ctrl_c_inside_the_stepwise_kernels_on_london(tmp_path: Path, london_dir: Path) -> None:
     """London's stepwise search runs ~0.7 s of numba kernels: Ctrl-C lands inside them."""
     outcomes = []
-    for number, delay in enumerate((0.05, 0.15, 0.25, 0.35, 0.45)):
+    for number, delay in enumerate((0.05, 0.2, 0.35)):
         out = tmp_path / f"run{number}"
         args = [
             "analyze", str(london_dir / "crimes_2022.csv.gz"),
@@ -317,7 +317,7 @@ def test_ctrl_c_inside_the_stepwise_kernels_on_london(tmp_path: Path, london_dir
         ]  # fmt: skip
         code, after, _ = _interrupt_at(args, "culling:", delay)
         outcomes.append(_check_interrupted_or_whole(out, code, after, 130))
-    assert outcomes.count("interrupted") >= 4
+    assert outcomes.count("interrupted") >= 2
 
 
 def test_sigterm_is_an_interrupt_too(tmp_path: Path) -> None:
