@@ -49,7 +49,7 @@ def build_study_candidates(
     from dataclasses import replace
 
     influences = spatial_influences(block_length, max_blocks, increment)  # type: ignore[arg-type]
-    factors = [replace(f, operationalization=operationalization) for f in study.factors]  # type: ignore[arg-type]
+    factors = [replace(f, operationalization=operationalization) for f in study.factors]
     candidates = build_candidates(
         study.grid, factors, influences, progress=progress, network=study.network
     )
@@ -171,7 +171,7 @@ def analyze(
     (``bootstrap_scheme`` "block", the default, or "cells"), and with ``split_sample``
     a selection on half the cells refitted on the other half (:mod:`rtm.stability`).
     ``network`` (a street line layer) measures proximity along streets
-    (:mod:`rtm.network`).
+    (:mod:`rtm.layers.network`).
 
     Parameters
     ----------

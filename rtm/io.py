@@ -49,7 +49,7 @@ _VECTOR_SUFFIXES = {".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gml", ".kml"
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 
 
-def _split_layer(source: str | Path) -> tuple[Path, str | None]:
+def split_layer(source: str | Path) -> tuple[Path, str | None]:
     """Split ``file.gpkg:layer`` into the path and the layer name."""
     text = str(source)
     match = re.match(r"^(.*\.gpkg):([^:/\\]+)$", text, flags=re.IGNORECASE)
@@ -299,7 +299,7 @@ def read_vector(
     CRSError
         The layer has no CRS, or its coordinates contradict its CRS.
     """
-    path, layer = _split_layer(source)
+    path, layer = split_layer(source)
     if not path.exists():
         raise InputError(f"{what} {path}: file not found")
     if path.is_dir():
@@ -482,7 +482,7 @@ def read_study_area(
     return area
 
 
-def _to_crs(gdf: gpd.GeoDataFrame, crs: pyproj.CRS, what: str) -> gpd.GeoDataFrame:
+def to_crs(gdf: gpd.GeoDataFrame, crs: pyproj.CRS, what: str) -> gpd.GeoDataFrame:
     if gdf.crs is not None and pyproj.CRS(gdf.crs).equals(crs):
         return gdf
     try:
@@ -559,7 +559,7 @@ def read_events(
                 RTMWarning,
                 stacklevel=2,
             )
-    return _to_crs(events, crs, f"{what} {source}")
+    return to_crs(events, crs, f"{what} {source}")
 
 
 def read_factor(
@@ -581,7 +581,7 @@ def read_factor(
         csv_crs=csv_crs,
         default_crs=crs,
     )
-    return _to_crs(features, crs, f"{what} {source}")
+    return to_crs(features, crs, f"{what} {source}")
 
 
 # --------------------------------------------------------------------------- filters
@@ -823,7 +823,7 @@ def factor_sources(
                 raise ParameterError(f"--factor {spec!r}: no file after '='; write NAME=FILE")
             pairs.append((name.strip(), source.strip()))
         else:
-            path, layer = _split_layer(spec)
+            path, layer = split_layer(spec)
             pairs.append((layer or path.stem, spec))
     names = [n for n, _ in pairs]
     repeated = sorted({n for n in names if names.count(n) > 1})

@@ -81,7 +81,7 @@ class ModelFactor:
     """One selected risk factor in the model table."""
 
     name: str
-    operationalization: Literal["proximity", "density"]
+    operationalization: str
     spatial_influence: float
     coefficient: float
     relative_risk_value: float

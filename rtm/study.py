@@ -122,7 +122,7 @@ class Study:
         The risk factors.
     sources : dict
         Where each input came from (for the report).
-    network : rtm.network.StreetNetwork or None
+    network : rtm.layers.network.StreetNetwork or None
         The street network proximity is measured along (None: straight lines).
     """
 
@@ -184,7 +184,7 @@ def load_study(
     x_column, y_column, events_crs : str, optional
         CSV coordinate columns and their CRS for the events.
     network : path, optional
-        A street line layer: proximity is then measured along it (see :mod:`rtm.network`).
+        A street line layer: proximity is then measured along it (see :mod:`rtm.layers.network`).
     weight_column : str, optional
         A numeric column of the events (e.g. a crime harm index): ``counts.harm`` is then
         the total weight per cell. Every event that passes ``where`` must have a finite,
@@ -258,7 +258,7 @@ def load_study(
     say(f"factors: {len(loaded)} read")
     street_network = None
     if network is not None:
-        from rtm.network import read_network
+        from rtm.layers.network import read_network
 
         street_network = read_network(network, grid_crs)
     event_frame = counts = None

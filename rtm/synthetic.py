@@ -47,7 +47,7 @@ class PlantedEffect:
         """The candidate this effect acts through."""
         return Candidate(
             self.factor,
-            self.operationalization,  # type: ignore[arg-type]
+            self.operationalization,
             self.spatial_influence,
             self.protective,
         )

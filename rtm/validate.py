@@ -842,11 +842,11 @@ def _count(grid: Grid, frame: Any, area: Any) -> tuple[np.ndarray, np.ndarray, i
 
 def _training_points(run: RunSurface, grid: Grid, area: Any) -> tuple[np.ndarray, np.ndarray, str]:
     """Training events: re-read from the report's source, else at their cell centres."""
-    from rtm.io import _split_layer, read_events
+    from rtm.io import read_events, split_layer
 
     inputs = run.report["inputs"]
     source = inputs.get("events_file")
-    if source and _split_layer(source)[0].exists():
+    if source and split_layer(source)[0].exists():
         try:
             frame = read_events(
                 source,

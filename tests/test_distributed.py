@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtm.distributed import _halo, build_candidates_chunked, row_chunks
 from rtm.layers import build_candidates, kernel_density, nearest_distance, spatial_influences
+from rtm.layers.chunked import build_candidates_chunked, row_chunks
+from rtm.layers.chunked import halo as _halo
 from rtm.study import load_study
 
 

@@ -8,7 +8,8 @@ import pytest
 import shapely
 
 from rtm.grid import Grid
-from rtm.layers import _weighted_points, binarize_density, kernel_density, nearest_distance
+from rtm.layers import binarize_density, kernel_density, nearest_distance
+from rtm.layers.geometry import weighted_points as _weighted_points
 from tests.naive import naive_density, naive_distance
 
 CRS = "EPSG:27700"

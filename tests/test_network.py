@@ -12,7 +12,7 @@ import shapely
 from rtm.errors import InputError
 from rtm.grid import Grid
 from rtm.layers import Factor, build_candidates, nearest_distance
-from rtm.network import StreetNetwork, read_network
+from rtm.layers.network import StreetNetwork, read_network
 
 CRS = "EPSG:27700"
 

@@ -130,14 +130,14 @@ def _file_digest(path: Path, cache: dict[Path, str]) -> str:
 
 
 def _input_files(analysis: dict[str, Any]) -> list[Path]:
-    from rtm.io import _split_layer, factor_sources
+    from rtm.io import factor_sources, split_layer
 
     sources = [analysis["events"]]
     sources += [
         source
         for _, source in factor_sources(analysis.get("factors", ()), analysis.get("factors_dir"))
     ]
-    return [_split_layer(source)[0] for source in sources]
+    return [split_layer(source)[0] for source in sources]
 
 
 def plan_jobs(config: BatchConfig, out: Path, *, force: bool = False) -> list[Job]:

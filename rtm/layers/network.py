@@ -37,6 +37,7 @@ from scipy.spatial import cKDTree
 
 from rtm.errors import InputError, ParameterError
 from rtm.grid import Grid
+from rtm.layers.geometry import as_geometries, polygon_parts, rasterized_polygons
 
 __all__ = ["StreetNetwork", "read_network"]
 
@@ -136,9 +137,7 @@ class StreetNetwork:
         Same contract as :func:`rtm.layers.nearest_distance`: ``(n_active,)`` float64,
         ``inf`` beyond ``reach``.
         """
-        from rtm.layers import _geometries, _polygon_parts
-
-        geometries = _geometries(features)
+        geometries = as_geometries(features)
         out = np.full(grid.n_active, np.inf)
         if geometries.size == 0:
             return out
@@ -167,17 +166,9 @@ class StreetNetwork:
             x, y = grid.cell_centres()
             cell_snap, cell_node = g.tree.query(np.column_stack([x, y]))
             out = cell_snap + along[1:][cell_node]
-        polygons = _polygon_parts(geometries)
+        polygons = polygon_parts(geometries)
         if polygons.size:
-            from rasterio import features as rio_features
-
-            inside = rio_features.rasterize(
-                [(p, 1) for p in polygons],
-                out_shape=grid.shape,
-                transform=grid.transform,
-                fill=0,
-                dtype="uint8",
-            ).astype(bool)
+            inside = rasterized_polygons(grid, polygons)
             out[inside.ravel()[grid.active_index]] = 0.0
         out[out > reach] = np.inf
         return out
@@ -247,7 +238,7 @@ def read_network(
     source: str | Path, crs: pyproj.CRS, *, snap_tolerance: float = SNAP_TOLERANCE
 ) -> StreetNetwork:
     """Read a line layer (``--network FILE``) into a :class:`StreetNetwork` in ``crs``."""
-    from rtm.io import _to_crs, read_vector
+    from rtm.io import read_vector, to_crs
 
     lines = read_vector(source, what="--network")
     kinds = set(lines.geom_type.unique())
@@ -256,5 +247,5 @@ def read_network(
             f"--network {source}: must be lines (streets), "
             f"got {', '.join(sorted(kinds)) or 'nothing'}"
         )
-    lines = _to_crs(lines, crs, f"--network {source}")
+    lines = to_crs(lines, crs, f"--network {source}")
     return StreetNetwork(lines, snap_tolerance=snap_tolerance, crs=crs)

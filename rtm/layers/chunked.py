@@ -19,16 +19,10 @@ import shapely
 
 from rtm.errors import ParameterError
 from rtm.grid import Grid
-from rtm.layers import (
-    CandidateSet,
-    Factor,
-    RawLayers,
-    build_candidates,
-    kernel_density,
-    nearest_distance,
-)
+from rtm.layers.candidates import CandidateSet, Factor, LayerComputer, build_candidates
+from rtm.layers.operationalizations.base import LayerContext, Operationalization
 
-__all__ = ["build_candidates_chunked", "chunked_layers", "row_chunks"]
+__all__ = ["build_candidates_chunked", "chunked_layers", "halo", "row_chunks"]
 
 
 def row_chunks(grid: Grid, chunk_rows: int) -> list[tuple[int, int]]:
@@ -38,7 +32,7 @@ def row_chunks(grid: Grid, chunk_rows: int) -> list[tuple[int, int]]:
     return [(r, min(r + chunk_rows, grid.n_rows)) for r in range(0, grid.n_rows, chunk_rows)]
 
 
-def _halo(grid: Grid, rows: tuple[int, int], geometries: np.ndarray, reach: float) -> np.ndarray:
+def halo(grid: Grid, rows: tuple[int, int], geometries: np.ndarray, reach: float) -> np.ndarray:
     """The features within ``reach`` of the band's cell centres (its halo)."""
     top = grid.y_max - (rows[0] + 0.5) * grid.cell_size
     bottom = grid.y_max - (rows[1] - 0.5) * grid.cell_size
@@ -51,17 +45,22 @@ def _halo(grid: Grid, rows: tuple[int, int], geometries: np.ndarray, reach: floa
 
 
 def _chunk(
-    grid: Grid, rows: tuple[int, int], geometries: np.ndarray, reach: float, distances: list[float]
-) -> tuple[np.ndarray, np.ndarray]:
-    near = _halo(grid, rows, geometries, reach)
-    return (
-        nearest_distance(grid, near, reach, rows=rows),
-        kernel_density(grid, near, distances, rows=rows),
-    )
+    grid: Grid,
+    rows: tuple[int, int],
+    op: Operationalization,
+    geometries: np.ndarray,
+    distances: list[float],
+    context: LayerContext,
+) -> np.ndarray:
+    near = halo(grid, rows, geometries, max(distances))
+    return op.raw(grid, near, distances, context, rows=rows)
 
 
-def chunked_layers(grid: Grid, *, chunk_rows: int = 256, client: Any = None) -> RawLayers:
-    """A ``raw_layers`` hook for :func:`rtm.layers.build_candidates` computing in chunks.
+def chunked_layers(grid: Grid, *, chunk_rows: int = 256, client: Any = None) -> LayerComputer:
+    """A ``compute`` hook for :func:`rtm.layers.build_candidates` working in row chunks.
+
+    Every operationalization computes its raw layers band by band (each band with the
+    features of its halo); the bands are joined before the binary cut.
 
     Parameters
     ----------
@@ -76,11 +75,12 @@ def chunked_layers(grid: Grid, *, chunk_rows: int = 256, client: Any = None) -> 
 
     bands = row_chunks(grid, chunk_rows)
 
-    def raw(
-        geometries: np.ndarray, reach: float, distances: list[float]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def compute(
+        op: Operationalization, geometries: np.ndarray, distances: list[float], context: Any
+    ) -> np.ndarray:
         tasks = [
-            dask.delayed(_chunk)(grid, band, geometries, reach, list(distances)) for band in bands
+            dask.delayed(_chunk)(grid, band, op, geometries, list(distances), context)
+            for band in bands
         ]
         if client is not None:
             parts = client.gather(client.compute(tasks))
@@ -88,11 +88,9 @@ def chunked_layers(grid: Grid, *, chunk_rows: int = 256, client: Any = None) -> 
             parts = dask.compute(*tasks, scheduler="threads")
         # active cells are numbered row by row: joining the bands in order gives
         # the whole grid's active order
-        distance = np.concatenate([p[0] for p in parts])
-        density = np.concatenate([p[1] for p in parts], axis=1)
-        return distance, density
+        return np.concatenate(parts, axis=1)
 
-    return raw
+    return compute
 
 
 def build_candidates_chunked(
@@ -102,8 +100,11 @@ def build_candidates_chunked(
     *,
     chunk_rows: int = 256,
     client: Any = None,
+    network: Any = None,
 ) -> CandidateSet:
     """:func:`rtm.layers.build_candidates`, with the layers computed in row chunks on Dask.
+
+    Every operationalization runs chunked, network proximity (``network``) included.
 
     Examples
     --------
@@ -121,5 +122,6 @@ def build_candidates_chunked(
         grid,
         factors,
         influences,
-        raw_layers=chunked_layers(grid, chunk_rows=chunk_rows, client=client),
+        network=network,
+        compute=chunked_layers(grid, chunk_rows=chunk_rows, client=client),
     )
