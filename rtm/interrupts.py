@@ -71,7 +71,7 @@ def _retry(signum: int) -> None:
 
     def again() -> None:
         try:
-            _thread.interrupt_main(signum)
+            _thread.interrupt_main(signal.Signals(signum))
         except (ValueError, RuntimeError):  # pragma: no cover - handler gone meanwhile
             pass
 
