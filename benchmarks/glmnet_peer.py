@@ -87,7 +87,7 @@ def _problem(params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
 
 def compare(params: dict[str, Any], alpha: float = 0.95) -> dict[str, Any]:
     """Time rtm's culling and cv.glmnet on the same problem; compare survivors."""
-    from rtm.culling import cull
+    from rtm.selection.culling import cull
 
     X, y = _problem(params)
     cull(X[:2000], y[:2000], l1_ratios=(alpha,), n_lambdas=5)  # load the kernels

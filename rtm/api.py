@@ -266,7 +266,7 @@ def analyze(
     with ExitStack() as stack:
         # the output is checked and locked before the slow work, and held until it is written
         held = stack.enter_context(claim(out, overwrite=overwrite)) if out is not None else None
-        from rtm.glm import check_choice
+        from rtm.checks import check_choice
         from rtm.model import RiskTerrainModel, report_dict
         from rtm.stability import SCHEMES
 

@@ -35,9 +35,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special, stats
+from scipy import stats
 
 from rtm.errors import FitError, ParameterError
+from rtm.selection.glm import fit_glm
 
 __all__ = [
     "FOREST_DEFAULTS",
@@ -121,46 +122,6 @@ class ExposureFit:
         return rows
 
 
-def _poisson_newton(
-    X: NDArray[np.float64], y: NDArray[np.float64], offset: NDArray[np.float64], max_iter: int
-) -> tuple[NDArray[np.float64], NDArray[np.float64], float, bool]:
-    design = np.column_stack([np.ones(X.shape[0]), X])
-    beta = np.zeros(design.shape[1])
-    beta[0] = math.log(y.sum() / np.exp(offset).sum())
-
-    def loglik(b: NDArray[np.float64]) -> float:
-        eta = design @ b + offset
-        return float(np.sum(y * eta - np.exp(eta)))
-
-    current = loglik(beta)
-    converged = False
-    hessian = np.eye(design.shape[1])
-    for _ in range(max_iter):
-        mu = np.exp(design @ beta + offset)
-        hessian = design.T @ (design * mu[:, None])
-        try:
-            step = np.linalg.solve(hessian, design.T @ (y - mu))
-        except np.linalg.LinAlgError as exc:
-            raise FitError(
-                "the risk + exposure design is rank deficient (a covariate is constant or "
-                "duplicates another)"
-            ) from exc
-        scale = 1.0
-        while scale > 1e-8:
-            trial = beta + scale * step
-            value = loglik(trial)
-            if np.isfinite(value) and value >= current - 1e-12 * abs(current):
-                break
-            scale /= 2
-        beta, previous, current = trial, current, value
-        if np.max(np.abs(scale * step)) < 1e-9 or abs(current - previous) < 1e-12 * abs(current):
-            converged = True
-            break
-    mu = np.exp(design @ beta + offset)
-    hessian = design.T @ (design * mu[:, None])
-    return beta, hessian, current, converged
-
-
 def fit_exposure_model(
     environment: ArrayLike,
     environment_names: Sequence[str],
@@ -169,7 +130,6 @@ def fit_exposure_model(
     *,
     covariates: Mapping[str, ArrayLike] | None = None,
     offset: ArrayLike | None = None,
-    max_iter: int = 100,
 ) -> ExposureFit:
     """Fit the risk + exposure model.
 
@@ -189,8 +149,6 @@ def fit_exposure_model(
         Adjustment covariates (e.g. land use shares), one value per cell.
     offset : array_like, optional
         Log-scale offset per cell (e.g. ``log(population)`` to model rates).
-    max_iter : int
-        Newton iterations.
 
     Returns
     -------
@@ -229,16 +187,23 @@ def fit_exposure_model(
         raise ParameterError(f"offset has {off.size} values; there are {n} cells")
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(off))):
         raise ParameterError("covariates and offset must be finite in every cell (log(0)?)")
-    beta, hessian, loglik, converged = _poisson_newton(X, y, off, max_iter)
+    try:
+        fit = fit_glm(X, y, offset=off)  # rtm's one Poisson solver
+    except FitError as exc:
+        raise FitError(
+            "the risk + exposure design is rank deficient (a covariate is constant or "
+            "duplicates another)"
+        ) from exc
+    beta = np.array(fit.coef, dtype=np.float64)
     design = np.column_stack([np.ones(n), X])
     mu = np.exp(design @ beta + off)
+    hessian = design.T @ (design * mu[:, None])
     bread = np.linalg.pinv(hessian)
     meat = design.T @ (design * ((y - mu) ** 2)[:, None])
     cov = bread @ meat @ bread
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         pvalues = 2 * stats.norm.sf(np.abs(beta / se))
-    loglik -= float(special.gammaln(y + 1.0).sum())
     return ExposureFit(
         names=tuple(names),
         coef=beta,
@@ -246,8 +211,8 @@ def fit_exposure_model(
         pvalues=pvalues,
         environment=tuple(environment_names),
         exposure=tuple(exposure_names),
-        loglik=loglik,
-        converged=converged,
+        loglik=float(fit.loglik),
+        converged=bool(fit.converged),
     )
 
 

@@ -130,15 +130,12 @@ def morans_i(
 
 def pearson_residuals(result: Any) -> np.ndarray:
     """``(y - mu) / sqrt(V(mu))`` per active cell, with the winning model's variance."""
+    from rtm.selection import get_family
+
     mu = np.asarray(result.expected, dtype=np.float64)
     y = np.asarray(result.counts, dtype=np.float64)
-    if result.distribution == "poisson" or result.dispersion is None:
-        variance = mu
-    elif result.nb_form == "nbii":
-        variance = mu * (1.0 + float(result.dispersion))
-    else:
-        theta = float(result.dispersion)
-        variance = mu + (mu * mu / theta if math.isfinite(theta) and theta > 0 else 0.0)
+    family = "poisson" if result.distribution == "poisson" else result.nb_form
+    variance = get_family(family).variance(mu, result.dispersion)
     return (y - mu) / np.sqrt(variance)
 
 

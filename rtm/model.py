@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from rtm._version import __version__
+from rtm.checks import check_choice
 from rtm.errors import FitError, ParameterError
-from rtm.glm import check_choice
 from rtm.grid import Grid
 from rtm.layers import Candidate, CandidateSet
 from rtm.selection import (
@@ -30,6 +30,7 @@ from rtm.selection import (
     Rule,
     SelectionResult,
     cull,
+    get_family,
     select_model,
 )
 
@@ -60,12 +61,6 @@ def check_grid_size(n_active: int, cell_size: float, unit: str = "m") -> None:
         )
 
 
-#: Variance functions, as the report states them.
-VARIANCE = {
-    "poisson": "var = mu",
-    "nbii": "var = mu * (1 + sigma)  (NBII, as gamlss and RTMDx)",
-    "nb2": "var = mu + mu^2 / theta  (NB2)",
-}
 
 CAVEATS = (
     "p-values are computed after a data-driven selection on the same data; they overstate "
@@ -177,6 +172,11 @@ class RTMResult:
 
     # ------------------------------------------------------------------ views
     @property
+    def family(self) -> str:
+        """The winning model's family: ``poisson`` or the negative binomial's form."""
+        return "poisson" if self.distribution == "poisson" else self.nb_form
+
+    @property
     def significant(self) -> bool:
         """Whether any factor was selected."""
         return bool(self.factors)
@@ -253,7 +253,7 @@ class RTMResult:
             lines.append("No risk factor is significant: no risk map.")
             return "\n".join(lines)
         dist = (
-            "Poisson" if self.distribution == "poisson" else f"negative binomial ({self.nb_form})"
+            get_family(self.family).label
         )
         if self.dispersion_quasi is not None:
             dist = f"quasi-Poisson on harm (event-equivalents), phi {self.dispersion_quasi:.3g}"
@@ -625,14 +625,12 @@ def report_dict(result: RTMResult, inputs: dict[str, Any]) -> dict[str, Any]:
         "model": {
             "distribution": result.distribution,
             "nb_form": result.nb_form,
-            "variance": VARIANCE["poisson" if result.distribution == "poisson" else result.nb_form],
+            "variance": get_family(result.family).variance_text,
             "intercept": result.intercept,
             "bic": result.bic,
             "loglik": result.loglik,
             "dispersion": result.dispersion,
-            "dispersion_parameter": None
-            if result.distribution == "poisson"
-            else ("sigma" if result.nb_form == "nbii" else "theta"),
+            "dispersion_parameter": get_family(result.family).dispersion_name,
             "bic_poisson": float(result.selection.poisson.fit.bic),
             "bic_negative_binomial": None
             if result.selection.negative_binomial is None

@@ -31,10 +31,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rtm.checks import check_choice
 from rtm.errors import FitError, ParameterError
-from rtm.glm import check_choice, fit_glm
 from rtm.layers import CandidateSet
-from rtm.selection import cull, select_model
+from rtm.selection import cull, fit_glm, select_model
 
 __all__ = ["SCHEMES", "block_ids", "bootstrap_selection", "split_sample"]
 

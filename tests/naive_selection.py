@@ -1,4 +1,4 @@
-"""Slow, obviously-correct twins of rtm.selection / rtm.glm used by the tests.
+"""Slow, obviously-correct twins of rtm.selection used by the tests.
 
 No collapsing, no kernels: statsmodels fits on the raw rows, scipy's L-BFGS-B on
 the penalized objective, plain loops for the folds.

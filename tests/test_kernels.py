@@ -162,7 +162,7 @@ def test_design_kernels_match_numpy(seed: int) -> None:
 
 
 def test_group_rows_numbers_groups_by_first_appearance() -> None:
-    from rtm.glm import group_rows
+    from rtm.selection.data import group_rows
 
     rng = np.random.default_rng(3)
     keys = rng.integers(0, 3, size=(500, 2)).astype(np.uint8)

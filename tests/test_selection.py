@@ -1,4 +1,4 @@
-"""Tests of rtm.glm and rtm.selection against slow twins (tests/naive_selection.py)."""
+"""Tests of rtm.selection (glm, culling, stepwise) against slow twins (tests/naive_selection.py)."""
 
 from __future__ import annotations
 
@@ -15,17 +15,11 @@ from hypothesis import strategies as st
 from statsmodels.discrete.discrete_model import NegativeBinomial
 
 from rtm.errors import FitError, ParameterError
-from rtm.glm import CollapsedData, GLMFit, collapse, fit_collapsed, fit_glm, loglik_constant
-from rtm.selection import (
-    _column_scale,
-    _lambda_max,
-    _ModelFitter,
-    cull,
-    enet_path,
-    fold_assignment,
-    select_model,
-    stepwise,
-)
+from rtm.selection import cull, enet_path, fold_assignment, select_model, stepwise
+from rtm.selection.culling import _column_scale, _lambda_max
+from rtm.selection.data import CollapsedData, collapse, loglik_constant
+from rtm.selection.glm import GLMFit, fit_collapsed, fit_glm
+from rtm.selection.stepwise import _ModelFitter
 
 sys.path.insert(0, str(Path(__file__).parent))
 from naive_selection import (  # noqa: E402
@@ -139,7 +133,7 @@ def test_collapsed_equals_uncollapsed(distribution):
     np.testing.assert_allclose(folded.se, raw.se, rtol=1e-8)
     assert folded.loglik == pytest.approx(raw.loglik, rel=1e-12)
     # the bit-pattern collapse used by stepwise gives the same fit
-    from rtm.glm import validate_binary_design
+    from rtm.selection.data import validate_binary_design
 
     Xb, sign = validate_binary_design(X)
     fitter = _ModelFitter(Xb, sign, y, w, distribution)
@@ -326,7 +320,7 @@ def test_select_model_keeps_lower_bic(nb_form):
 @pytest.mark.parametrize("nb_form", ["nbii", "nb2"])
 def test_select_model_threaded_and_serial_searches_agree(nb_form, monkeypatch):
     """The two searches give the same models whether they run in two threads or in turn."""
-    import rtm.selection as selection
+    import rtm.selection.select as selection
 
     X, y, groups = _stepwise_case(*STEPWISE_CASES[4])
     results = {}

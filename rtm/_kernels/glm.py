@@ -1,7 +1,7 @@
-"""Numba kernels for the count-model fits of :mod:`rtm.glm` and :mod:`rtm.selection`.
+"""Numba kernels for the count-model fits of :mod:`rtm.selection` (glm, culling).
 
 Every kernel takes contiguous arrays and scalars only and reads no module globals
-(numeric status codes are passed back as plain integers and named in ``rtm.glm``).
+(numeric status codes are passed back as plain integers and named in ``rtm.selection.glm``).
 
 Status codes returned by the Newton kernels
 -------------------------------------------

@@ -1,41 +1,22 @@
-"""Model selection as RTMDx does it: culling by elastic net, then stepwise BIC.
+"""Stepwise BIC as RTMDx runs it: bidirectional, from the null model, under three rules.
 
-1. :func:`cull` keeps the candidates with a nonzero coefficient in a Poisson
-   elastic net whose coefficients are constrained to be >= 0 and whose penalty is
-   chosen by cross-validation on folds balanced on the outcome.
-2. :func:`stepwise` runs a bidirectional stepwise search from the null model,
-   minimizing the BIC under RTMDx's rules: at most one variable per factor and
-   every factor coefficient positive and significant.
-3. :func:`select_model` runs :func:`stepwise` with a Poisson and with a negative
-   binomial distribution and keeps the lower BIC.
-
-Culling lives in :mod:`rtm.culling` (re-exported here, so ``from rtm.selection
-import cull`` keeps working); its decisions are documented there.
+:func:`stepwise` adds or removes one candidate per step while the BIC falls, keeping
+only admissible models: at most one variable per factor, every factor coefficient
+positive and significant at ``alpha``. Sub-models are fitted on rows collapsed by
+design pattern (:class:`_ModelFitter`), warm-started from the current model.
 
 Decisions that change results (recorded in the result objects)
 ---------------------------------------------------------------
-* Stepwise BIC uses ``n`` = number of cells (sum of frequency weights) and counts
-  the NB dispersion parameter. A model is admissible only if its fit converged
-  without separation and every non-intercept coefficient is > 0 with a Wald
-  p-value < ``alpha``. Protective candidates are coded 0/-1, so "> 0" is the
-  right sign test for both kinds.
-* Harm-weighted outcomes (``select_model(..., quasi=True)``): the outcome is harm
-  per cell in event-equivalents (non-integer). Only the Poisson pseudo-likelihood
-  is fitted (consistent for the mean model; the negative binomial is no valid
-  pseudo-likelihood for non-integer outcomes). The Pearson dispersion ``phi`` is
-  estimated once, on the Poisson fit of all the search pool (the culling
-  survivors; the null model if that fit is degenerate), floored at 1, and every
-  model of the search is scored quasi-Poisson style with that same ``phi``: the
-  log-likelihood (hence BIC differences) divided by ``phi``, standard errors
-  multiplied by ``sqrt(phi)``. Non-integer outcomes are split into floor and
-  ceiling rows (:func:`rtm.glm.split_fractional`), exact for the Poisson fit.
+* The BIC uses ``n`` = number of cells (sum of frequency weights) and counts the NB
+  dispersion parameter. A model is admissible only if its fit converged without
+  separation and every non-intercept coefficient is > 0 with a Wald p-value <
+  ``alpha``. Protective candidates are coded 0/-1, so "> 0" is the right sign test for
+  both kinds.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,59 +24,35 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rtm._kernels import design as _design
-from rtm.culling import (
-    RULES,
-    CullResult,
-    Rule,
-    _column_scale,
-    _lambda_max,
-    cull,
-    enet_path,
-    fold_assignment,
-)
+from rtm.checks import check_choice
 from rtm.errors import FitError, ParameterError
-from rtm.glm import (
-    DISTRIBUTIONS,
+from rtm.selection.data import (
     CollapsedData,
-    Distribution,
-    GLMFit,
-    check_choice,
     collapse_patterns,
-    fit_collapsed,
-    fit_poisson_collapsed,
     group_rows,
     loglik_constant,
-    pearson_dispersion,
-    quasi_poisson,
-    split_fractional,
     validate_binary_design,
     validate_counts,
     validate_weights,
 )
+from rtm.selection.families import DISTRIBUTIONS, Distribution
+from rtm.selection.glm import GLMFit, fit_collapsed, quasi_poisson
 
 __all__ = [
-    "RULES",
-    "CullResult",
-    "Rule",
-    "SelectionResult",
+    "ReducedRows",
     "StepRecord",
     "StepwiseResult",
-    "cull",
-    "enet_path",
-    "fold_assignment",
-    "select_model",
+    "check_alpha",
+    "check_candidates",
+    "check_groups",
+    "check_max_steps",
+    "reduce_rows",
+    "search",
     "stepwise",
 ]
-# private helpers kept importable from their old home
-_REEXPORTED = (_column_scale, _lambda_max)
 
 #: largest (pattern, count) table :func:`rtm._kernels.design.extend_patterns` is given
 _EXTEND_MAX_KEYS = 4_000_000
-#: collapsed rows from which :func:`select_model` runs its two searches in two threads
-_THREADED_SEARCH_ROWS = 20_000
-
-NBForm = Literal["nbii", "nb2"]
-NB_FORMS: tuple[NBForm, ...] = ("nbii", "nb2")
 
 
 @dataclass(frozen=True)
@@ -299,7 +256,8 @@ def _admissible(fit: GLMFit | None, alpha: float) -> bool:
     return bool(np.all(coef > 0) and np.all(pvalues < alpha))
 
 
-def _validate_groups(groups: ArrayLike, n_candidates: int) -> NDArray[np.int64]:
+def check_groups(groups: ArrayLike, n_candidates: int) -> NDArray[np.int64]:
+    """The factor (group) of every candidate column, as int64."""
     arr = np.asarray(groups)
     if arr.shape != (n_candidates,):
         raise ParameterError(
@@ -310,13 +268,15 @@ def _validate_groups(groups: ArrayLike, n_candidates: int) -> NDArray[np.int64]:
     return arr.astype(np.int64)
 
 
-def _validate_alpha(alpha: float) -> float:
+def check_alpha(alpha: float) -> float:
+    """The significance level, a number strictly between 0 and 1."""
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
         raise ParameterError(f"alpha must be in (0, 1); got {alpha!r}")
     return float(alpha)
 
 
-def _validate_candidates(candidates: Sequence[int] | None, n_candidates: int) -> tuple[int, ...]:
+def check_candidates(candidates: Sequence[int] | None, n_candidates: int) -> tuple[int, ...]:
+    """The search pool: distinct, valid column indices, ascending (all columns by default)."""
     if candidates is None:
         return tuple(range(n_candidates))
     values = sorted({int(c) for c in candidates})
@@ -327,7 +287,8 @@ def _validate_candidates(candidates: Sequence[int] | None, n_candidates: int) ->
     return tuple(values)
 
 
-def _validate_max_steps(max_steps: int | None, pool_size: int) -> int:
+def check_max_steps(max_steps: int | None, pool_size: int) -> int:
+    """The most steps a search takes (default twice the pool, plus two)."""
     if max_steps is None:
         return 2 * pool_size + 2
     if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps < 0:
@@ -390,16 +351,16 @@ def stepwise(
     Xb, sign = validate_binary_design(X)
     counts = validate_counts(y, Xb.shape[0])
     w = validate_weights(weights, Xb.shape[0])
-    factor = _validate_groups(groups, Xb.shape[1])
-    alpha = _validate_alpha(alpha)
-    pool = _validate_candidates(candidates, Xb.shape[1])
-    steps = _validate_max_steps(max_steps, len(pool))
-    reduced = _reduce(Xb, sign, counts, w, pool)
-    return _search(reduced, pool, factor, distribution, alpha, steps)
+    factor = check_groups(groups, Xb.shape[1])
+    alpha = check_alpha(alpha)
+    pool = check_candidates(candidates, Xb.shape[1])
+    steps = check_max_steps(max_steps, len(pool))
+    reduced = reduce_rows(Xb, sign, counts, w, pool)
+    return search(reduced, pool, factor, distribution, alpha, steps)
 
 
 @dataclass(frozen=True)
-class _Reduced:
+class ReducedRows:
     """The search pool's columns over cells collapsed by (pattern, count).
 
     Cells with the same values in every pool column and the same count are
@@ -414,13 +375,14 @@ class _Reduced:
     w: NDArray[np.float64]
 
 
-def _reduce(
+def reduce_rows(
     X: NDArray[np.int8],
     sign: NDArray[np.int8],
     y: NDArray[np.int64],
     w: NDArray[np.float64],
     pool: tuple[int, ...],
-) -> _Reduced:
+) -> ReducedRows:
+    """The rows of the pool's columns with a positive weight, collapsed by (pattern, count)."""
     kept = np.flatnonzero(w > 0)
     columns = np.asarray(pool, dtype=np.int64)
     keys = _design.pack_rows(X, columns, y, 8)
@@ -429,7 +391,7 @@ def _reduce(
     first, inverse = group_rows(keys)
     del keys
     rows = kept[first]
-    return _Reduced(
+    return ReducedRows(
         X=np.ascontiguousarray(X[np.ix_(rows, columns)]),
         sign=np.ascontiguousarray(sign[columns]),
         y=y[rows],
@@ -437,8 +399,8 @@ def _reduce(
     )
 
 
-def _search(
-    reduced: _Reduced,
+def search(
+    reduced: ReducedRows,
     pool: tuple[int, ...],
     factor: NDArray[np.int64],
     distribution: Distribution,
@@ -499,181 +461,4 @@ def _search(
         history=tuple(history),
         distribution=distribution,
         n_fits=len(fitter.cache),
-    )
-
-
-# ===========================================================================
-# Poisson vs negative binomial
-# ===========================================================================
-
-
-@dataclass(frozen=True, eq=False)
-class SelectionResult:
-    """Outcome of :func:`select_model`.
-
-    Attributes
-    ----------
-    poisson : StepwiseResult
-    negative_binomial : StepwiseResult or None
-        The stepwise search with the NB form asked for (``nb_form``); ``None`` for a
-        harm-weighted (``quasi``) selection, where only the quasi-Poisson is fitted.
-    winner : {"poisson", "nb2", "nbii"}
-        Distribution of the lower-BIC result (Poisson on an exact tie).
-    dispersion_quasi : float or None
-        Quasi-Poisson selection only: the Pearson dispersion ``phi`` used throughout.
-    dispersion_basis : str or None
-        The model ``phi`` was estimated on (``"culled full model"`` or ``"null model"``).
-    dispersion_raw : float or None
-        Pearson chi2 / df of that model before flooring at 1.
-    """
-
-    poisson: StepwiseResult
-    negative_binomial: StepwiseResult | None
-    winner: Distribution
-    dispersion_quasi: float | None = None
-    dispersion_basis: str | None = None
-    dispersion_raw: float | None = None
-
-    @property
-    def best(self) -> StepwiseResult:
-        """The winning stepwise result."""
-        if self.winner == "poisson":
-            return self.poisson
-        assert self.negative_binomial is not None
-        return self.negative_binomial
-
-    @property
-    def selected(self) -> tuple[int, ...]:
-        """Columns of the winning model (empty: no significant factor)."""
-        return self.best.selected
-
-
-def select_model(
-    X: ArrayLike,
-    y: ArrayLike,
-    groups: ArrayLike,
-    *,
-    weights: ArrayLike | None = None,
-    nb_form: NBForm = "nbii",
-    alpha: float = 0.05,
-    candidates: Sequence[int] | None = None,
-    max_steps: int | None = None,
-    quasi: bool = False,
-) -> SelectionResult:
-    """Run :func:`stepwise` with Poisson and with a negative binomial; keep the lower BIC.
-
-    Parameters
-    ----------
-    X, y, groups, weights, alpha, candidates, max_steps
-        As for :func:`stepwise`.
-    nb_form : {"nbii", "nb2"}, default "nbii"
-        ``"nbii"`` is RTMDx's (gamlss NBII, variance ``mu (1 + sigma)``);
-        ``"nb2"`` the common variance ``mu + mu**2 / theta``.
-    quasi : bool, default False
-        ``y`` is a non-negative real outcome (harm in event-equivalents): run only the
-        quasi-Poisson search (see the module notes); ``nb_form`` is then unused.
-
-    Returns
-    -------
-    SelectionResult
-        The null model may win (``selected`` empty): no factor is significant.
-        That is a result, not an error; the caller reports it.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> X = (rng.random((600, 2)) < 0.3).astype(np.int8)
-    >>> y = rng.poisson(np.exp(-1 + 1.2 * X[:, 0]))
-    >>> select_model(X, y, [0, 1]).selected
-    (0,)
-    """
-    nb_form = check_choice("nb_form", nb_form, NB_FORMS)
-    Xb, sign = validate_binary_design(X)
-    counts = validate_counts(y, Xb.shape[0], fractional=quasi)
-    w = validate_weights(weights, Xb.shape[0])
-    factor = _validate_groups(groups, Xb.shape[1])
-    alpha = _validate_alpha(alpha)
-    pool = _validate_candidates(candidates, Xb.shape[1])
-    steps = _validate_max_steps(max_steps, len(pool))
-    if quasi:
-        outcome = np.asarray(counts, dtype=np.float64)
-        return _select_quasi(Xb, sign, outcome, w, factor, alpha, pool, steps)
-    reduced = _reduce(Xb, sign, counts, w, pool)
-    # The two searches are independent and their fits run in nogil kernels, but each
-    # fit is also a dozen numpy calls on the collapsed rows, which hand the GIL back and
-    # forth. Side by side pays only when those rows are many (London 25 m, 27,470 rows:
-    # 5% faster); on fewer rows the hand-offs cost more than the overlap saves (London
-    # 100 m, 7,810 rows: 15% slower), so the searches run one after the other. The
-    # result does not depend on it.
-    if reduced.y.shape[0] >= _THREADED_SEARCH_ROWS:
-        with ThreadPoolExecutor(max_workers=2) as executor:
-            searches = [
-                executor.submit(_search, reduced, pool, factor, dist, alpha, steps)
-                for dist in ("poisson", nb_form)
-            ]
-            poisson, negbin = (search.result() for search in searches)
-    else:
-        poisson, negbin = (
-            _search(reduced, pool, factor, dist, alpha, steps) for dist in ("poisson", nb_form)
-        )
-    winner: Distribution = nb_form if negbin.fit.bic < poisson.fit.bic else "poisson"
-    if math.isnan(negbin.fit.bic):
-        winner = "poisson"
-    return SelectionResult(poisson=poisson, negative_binomial=negbin, winner=winner)
-
-
-def _pool_dispersion(
-    X: NDArray[np.int8], y: NDArray[np.float64], w: NDArray[np.float64], pool: tuple[int, ...]
-) -> tuple[float, str]:
-    """Pearson chi2 / df of the Poisson fit with every pool column (else the null model)."""
-    n = y.shape[0]
-    for basis, columns in (("culled full model", pool), ("null model", ())):
-        cols = np.asarray(columns, dtype=np.int64)
-        if cols.size:
-            first, inverse = group_rows(_design.pack_rows(X, cols, np.zeros(n, dtype=np.int64), 0))
-        else:
-            first, inverse = np.zeros(1, dtype=np.int64), np.zeros(n, dtype=np.int64)
-        rows = np.column_stack([np.ones(first.size), X[np.ix_(first, cols)].astype(np.float64)])
-        wsum = np.bincount(inverse, weights=w, minlength=first.size).astype(np.float64)
-        ysum = np.bincount(inverse, weights=w * y, minlength=first.size).astype(np.float64)
-        used = wsum > 0
-        data = CollapsedData(rows[used], ysum[used], wsum[used], 0.0, float(w.sum()))
-        try:
-            fit = fit_poisson_collapsed(data)
-        except FitError:
-            continue
-        if not fit.converged and not fit.separated:
-            continue
-        # fitted on the used rows only: zero-weight patterns get mu but no weight
-        return pearson_dispersion(rows, y, w, np.asarray(fit.coef), inverse), basis
-    raise FitError("cannot fit the null model")
-
-
-def _select_quasi(
-    Xb: NDArray[np.int8],
-    sign: NDArray[np.int8],
-    y: NDArray[np.float64],
-    w: NDArray[np.float64],
-    factor: NDArray[np.int64],
-    alpha: float,
-    pool: tuple[int, ...],
-    steps: int,
-) -> SelectionResult:
-    """The quasi-Poisson stepwise search for a non-integer outcome (harm)."""
-    raw, basis = _pool_dispersion(Xb, y, w, pool)
-    phi = max(raw, 1.0)
-    y_int, w_split, source = split_fractional(y, w)
-    columns = np.asarray(pool, dtype=np.int64)
-    # only the pool's columns are copied for the extra (ceiling) rows
-    X_pool = np.ascontiguousarray(Xb[np.ix_(source, columns)])
-    reduced = _reduce(X_pool, sign[columns], y_int, w_split, tuple(range(len(pool))))
-    poisson = _search(reduced, pool, factor, "poisson", alpha, steps, scale=phi)
-    return SelectionResult(
-        poisson=poisson,
-        negative_binomial=None,
-        winner="poisson",
-        dispersion_quasi=float(phi),
-        dispersion_basis=basis,
-        dispersion_raw=float(raw),
     )

@@ -48,9 +48,9 @@ from scipy import special
 
 from rtm._kernels import design as _design
 from rtm._kernels import glm as _k
+from rtm.checks import check_choice
 from rtm.errors import FitError, ParameterError
-from rtm.glm import (
-    check_choice,
+from rtm.selection.data import (
     group_rows,
     validate_binary_design,
     validate_counts,
