@@ -61,7 +61,6 @@ def check_grid_size(n_active: int, cell_size: float, unit: str = "m") -> None:
         )
 
 
-
 CAVEATS = (
     "p-values are computed after a data-driven selection on the same data; they overstate "
     "significance and are not valid inference.",
@@ -252,9 +251,7 @@ class RTMResult:
         if not self.factors:
             lines.append("No risk factor is significant: no risk map.")
             return "\n".join(lines)
-        dist = (
-            get_family(self.family).label
-        )
+        dist = get_family(self.family).label
         if self.dispersion_quasi is not None:
             dist = f"quasi-Poisson on harm (event-equivalents), phi {self.dispersion_quasi:.3g}"
         elif self.harm_weighted:

@@ -11,9 +11,9 @@ import pytest
 import statsmodels.api as sm
 
 from rtm.api import analyze, build_study_candidates
+from rtm.model import RiskTerrainModel, report_dict
 from rtm.selection.data import split_fractional
 from rtm.selection.glm import fit_glm
-from rtm.model import RiskTerrainModel, report_dict
 from rtm.study import load_study
 from tests.conftest import run_rtm
 
