@@ -65,8 +65,7 @@ def glmnet_available() -> bool:
 def _problem(params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     if params["source"] == "london":
         from benchmarks.run import LONDON
-        from rtm.api import build_study_candidates
-        from rtm.study import load_study
+        from rtm.study import build_study_candidates, load_study
 
         study = load_study(
             area=LONDON / "study_area.shp",
@@ -76,7 +75,7 @@ def _problem(params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
             factors_dir=LONDON / "factors",
             where=["type=robbery", "month=1..6"],
         )
-        candidates = build_study_candidates(study, block_length=200)
+        candidates = build_study_candidates(study)
         assert study.counts is not None
         return candidates.values, study.counts.counts
     from benchmarks.scale_city import generate

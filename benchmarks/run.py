@@ -106,7 +106,8 @@ def _synthetic_run(out: Path, n_cells: int) -> tuple[dict[str, float], dict[str,
     from benchmarks.scale_city import generate
     from rtm.export.atomic import atomic_dir
     from rtm.export.run import write_run
-    from rtm.model import RiskTerrainModel, report_dict
+    from rtm.model import RiskTerrainModel
+    from rtm.runs import report_from_fit
 
     city = generate(n_cells)
     result = RiskTerrainModel().fit(city.candidates, city.counts).result_
@@ -114,7 +115,7 @@ def _synthetic_run(out: Path, n_cells: int) -> tuple[dict[str, float], dict[str,
     timings["read_and_grid"] = city.seconds["grid"]
     timings["layers"] = city.seconds["layers"]
     start = time.perf_counter()
-    report = report_dict(result, {"events": int(city.counts.sum()), "generator": "scale_city"})
+    report = report_from_fit(result)
     with atomic_dir(out, overwrite=True) as folder:
         write_run(folder, result, report)
     timings["outputs"] = time.perf_counter() - start

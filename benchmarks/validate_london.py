@@ -35,11 +35,9 @@ def main() -> int:
         print(f"London data not found at {LONDON}", file=sys.stderr)
         return 2
 
-    from rtm.api import build_study_candidates
-    from rtm.model import RiskTerrainModel
-    from rtm.study import load_study
-    from rtm.temporal import event_periods, temporal_validation
-    from rtm.validate import evaluate_models
+    from rtm.periods import event_periods
+    from rtm.study import build_study_candidates, load_study
+    from rtm.validation import FittedSurface, TestEvents, temporal_validation, validate
 
     common = dict(
         area=LONDON / "study_area.shp",
@@ -50,18 +48,18 @@ def main() -> int:
     )
     start = time.perf_counter()
     study = load_study(events=LONDON / "crimes_2022.csv.gz", **common)
-    candidates = build_study_candidates(study, block_length=200.0)
+    candidates = build_study_candidates(study)
     month = event_periods(study.events, "month")
     train, test = month <= 6, month >= 7
     area = study.area_geometry
     train_counts = study.grid.count_events(study.events.loc[train], area).counts
     test_counts = study.grid.count_events(study.events.loc[test], area).counts
-    result = RiskTerrainModel(seed=0).fit(candidates, train_counts).result_
+    assert study.spec is not None
+    result = study.spec.model().fit(candidates, train_counts).result_
     fitted = time.perf_counter()
-    x = study.events.geometry.x.to_numpy()
-    y = study.events.geometry.y.to_numpy()
-    validation = evaluate_models(
-        result, x[train], y[train], test_counts, block_length=200.0, train_periods=month[train]
+    validation = validate(
+        FittedSurface.from_analysis(result, study, period_column="month", events=train),
+        TestEvents.from_counts(test_counts, source="months 7-12"),
     )
     done = time.perf_counter()
 
@@ -120,7 +118,7 @@ def main() -> int:
                 f"{surface:<16} AUC {auc['mean']:.3f} ({auc['sd'] or 0:.3f})  "
                 f"capture@10% {cap['mean']:.3f} ({cap['sd'] or 0:.3f})"
             )
-    from rtm.export.run import write_json
+    from rtm.runs import write_json
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, output)

@@ -60,93 +60,63 @@ def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
-study_options = _stack(
-    click.option(
-        "--area",
-        required=True,
-        metavar="FILE",
-        help="Study-area polygons (shapefile, GeoPackage FILE.gpkg:LAYER, GeoJSON).",
-    ),
-    click.option(
-        "--factor",
-        "factors",
-        multiple=True,
-        metavar="[NAME=]FILE",
-        help="A risk-factor layer; repeat for each factor. NAME defaults to the file name.",
-    ),
-    click.option(
-        "--factors-dir",
-        metavar="DIR",
-        help="Use every vector layer in DIR as a factor.",
-    ),
-    click.option(
-        "--protective",
-        multiple=True,
-        metavar="NAME",
-        help="A factor that lowers risk (coded 0/-1); repeatable.",
-    ),
-    click.option(
-        "--block-length",
-        required=True,
-        type=float,
-        metavar="M",
-        help="Average street-block length, in the CRS's units (metres).",
-    ),
-    click.option(
-        "--cell-size", type=float, metavar="M", help="Cell side; default half the block length."
-    ),
-    click.option(
-        "--max-blocks",
-        type=int,
-        default=3,
-        show_default=True,
-        help="Largest spatial influence, in blocks.",
-    ),
-    click.option(
-        "--increment",
-        type=click.Choice(["whole", "half"]),
-        default="whole",
-        show_default=True,
-        help="Spatial-influence steps of whole or half blocks.",
-    ),
-    click.option(
-        "--operationalization",
-        type=click.Choice(["both", "proximity", "density"]),
-        default="both",
-        show_default=True,
-        help="How factors become candidate variables.",
-    ),
-    click.option(
-        "--crs", metavar="CRS", help="Projected CRS to work in (default: the study area's own)."
-    ),
-)
+def _click_option(option: Any, *, required: bool = False) -> Callable[[F], F]:
+    """The click option of one field of :class:`rtm.spec.StudySpec`."""
+    from rtm.spec import StudySpec
 
-network_option = click.option(
-    "--network",
-    metavar="FILE",
-    help="Street lines: measure proximity along this network instead of straight lines "
-    "(cells and features snap to the nearest node; density stays Euclidean).",
-)
+    default = StudySpec.__dataclass_fields__[option.name].default
+    kwargs: dict[str, Any] = {"help": option.help, "metavar": option.metavar}
+    if option.kind == "flag":
+        return click.option(option.flag, option.name, is_flag=True, help=option.help)
+    if option.kind == "switch":
+        no = "--no-" + option.flag.removeprefix("--")
+        return click.option(
+            f"{option.flag}/{no}", option.name, default=default, show_default=True, help=option.help
+        )
+    if option.kind == "list":
+        kwargs.update(multiple=True, type=float if option.item == "float" else str)
+    elif option.kind == "choice":
+        kwargs.update(type=click.Choice(list(option.choices)), default=default, show_default=True)
+    elif option.kind in ("int", "float"):
+        # values are checked by the spec, so that every entry point says the same
+        kwargs.update(type=int if option.kind == "int" else float)
+        if default is not None:
+            kwargs.update(default=default, show_default=True)
+    return click.option(option.flag, option.name, required=required, **kwargs)
 
-event_options = _stack(
-    click.option(
-        "--where",
-        multiple=True,
-        metavar="COL=V1,V2|COL=LO..HI",
-        help="Keep events whose COL is one of the values, or within the inclusive range; repeat to combine (all must hold).",
-    ),
-    click.option(
-        "--x-column", metavar="NAME", help="CSV column of x/longitude (default: detected)."
-    ),
-    click.option(
-        "--y-column", metavar="NAME", help="CSV column of y/latitude (default: detected)."
-    ),
-    click.option(
-        "--events-crs",
-        metavar="CRS",
-        help="CRS of CSV coordinates (default: lon/lat columns EPSG:4326, x/y the area's CRS).",
-    ),
-)
+
+def spec_options(
+    *groups: str,
+    exclude: tuple[str, ...] = (),
+    only: tuple[str, ...] = (),
+    required: tuple[str, ...] = (),
+) -> Callable[[F], F]:
+    """The click options of the study specification's fields in ``groups``.
+
+    Every option is declared once, in :class:`rtm.spec.StudySpec`; the commands take them
+    from here, and :func:`spec_from` turns the parsed values back into a spec.
+    """
+    from rtm.spec import options
+
+    chosen = [
+        o
+        for o in options(groups or None)
+        if o.flag and o.name not in exclude and (not only or o.name in only)
+    ]
+    return _stack(*(_click_option(o, required=o.name in required) for o in chosen))
+
+
+def spec_values(params: dict[str, Any]) -> dict[str, Any]:
+    """The parsed options that belong to the spec, without the ones left unset."""
+    from rtm.spec import spec_fields
+
+    fields = set(spec_fields())
+    return {
+        name: value
+        for name, value in params.items()
+        if name in fields and value is not None and value != ()
+    }
+
 
 output_options = _stack(
     click.option("--overwrite", is_flag=True, help="Replace an existing output."),

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
-from rtm_cli._options import Progress, echo, network_option, output_options, study_options
+from rtm_cli._options import Progress, echo, output_options, spec_options, spec_values
 
 
 @click.command()
-@study_options
-@network_option
+@spec_options("inputs", "grid", required=("area", "block_length"))
 @output_options
 @click.option(
     "--out",
@@ -18,7 +15,7 @@ from rtm_cli._options import Progress, echo, network_option, output_options, stu
     metavar="FILE",
     help="Output: .tif (multi-band GeoTIFF, one band per candidate) or .gpkg (one polygon per cell).",
 )
-def layers(out: str, overwrite: bool, quiet: bool, verbose: bool, **study: object) -> None:
+def layers(out: str, overwrite: bool, quiet: bool, verbose: bool, **options: object) -> None:
     """Build the proximity and density candidate layers of every factor and write them.
 
     \b
@@ -26,8 +23,10 @@ def layers(out: str, overwrite: bool, quiet: bool, verbose: bool, **study: objec
       rtm layers --area area.shp --factors-dir factors/ --block-length 200 --out layers.tif
     """
     from rtm.api import write_layers
+    from rtm.spec import StudySpec
 
+    spec = StudySpec(**spec_values(options))
     progress = Progress(quiet=quiet, verbose=verbose)
-    path = write_layers(out=Path(out), overwrite=overwrite, progress=progress, **study)  # type: ignore[arg-type]
+    path = write_layers(spec, out=out, overwrite=overwrite, progress=progress)
     if not quiet:
         echo(f"rtm: layers written to {path}", err=True)

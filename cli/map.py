@@ -2,92 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import click
-from rtm_cli._options import Progress, echo
-
-
-def _tier_cuts(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> tuple[float, ...] | None:
-    if value is None:
-        return None
-    try:
-        return tuple(float(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: give three numbers, e.g. 2,1,0") from None
-
-
-def place_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Options of tiers and priority places, shared by ``rtm analyze`` and ``rtm map``."""
-    decorators = [
-        click.option(
-            "--tiers",
-            "tier_cuts",
-            callback=_tier_cuts,
-            metavar="K1,K2,K3",
-            help="Tier cuts in SDs above the mean RRS: highest, moderately high, above "
-            "average (default 2,1,0).",
-        ),
-        click.option(
-            "--priority-tier",
-            type=click.IntRange(1, 3),
-            default=1,
-            show_default=True,
-            help="Cells in this tier or higher can be priority places (1 = highest only).",
-        ),
-        click.option(
-            "--recent-days",
-            type=float,
-            default=90.0,
-            show_default=True,
-            help="Recent window for priority places, counted back from the latest event.",
-        ),
-        click.option(
-            "--recent-distance",
-            type=float,
-            metavar="M",
-            help="How near a recent event must be to a cell centre (default: the block length).",
-        ),
-        click.option(
-            "--date-column",
-            metavar="NAME",
-            help="Event date or month column (default: detected; none = all events are recent).",
-        ),
-    ]
-    for decorator in reversed(decorators):
-        function = decorator(function)
-    return function
+from rtm_cli._options import Progress, echo, spec_options, spec_values
 
 
 def output_options_from(**options: Any) -> Any:
-    """Build :class:`rtm.export.outputs.OutputOptions` from the place options."""
+    """:class:`rtm.export.options.OutputOptions` from the tier and place options given."""
     # the light module: the output machinery is imported beside the fit, not before it
-    from rtm.export.options import DEFAULT_TIER_CUTS, OutputOptions
+    from rtm.export.options import OutputOptions
 
-    defaults = OutputOptions()
-    chosen = {key: options.get(key) for key in PLACE_KEYS}
-    return OutputOptions(
-        tier_cuts=chosen["tier_cuts"] if chosen["tier_cuts"] is not None else DEFAULT_TIER_CUTS,
-        priority_tier=chosen["priority_tier"]
-        if chosen["priority_tier"] is not None
-        else defaults.priority_tier,
-        recent_days=chosen["recent_days"]
-        if chosen["recent_days"] is not None
-        else defaults.recent_days,
-        recent_distance=chosen["recent_distance"],
-        date_column=chosen["date_column"],
-    )
-
-
-PLACE_KEYS = ("tier_cuts", "priority_tier", "recent_days", "recent_distance", "date_column")
+    return OutputOptions(**spec_values(options))
 
 
 @click.command(name="map")
 @click.argument("run_dir", metavar="RUN_DIR")
-@place_options
+@spec_options("outputs")
 @click.option(
     "--out",
     metavar="DIR",

@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rtm_cli._options import Progress, echo, event_options, output_options, study_options
+from rtm_cli._options import Progress, echo, output_options, spec_options, spec_values
+
+#: Options of rtm analyze that validate-temporal does not take, and why.
+TEMPORAL_EXCLUDES = (
+    "test_events",  # each window's test events are the next periods of the same events
+    "test_where",
+    "bootstrap",  # honest inference of one fit; a window's fit is scored instead
+    "bootstrap_scheme",
+    "split_sample",
+)
 
 
 def _print_table(rows: list[dict[str, object]]) -> None:
@@ -31,19 +40,7 @@ def _print_table(rows: list[dict[str, object]]) -> None:
     metavar="COL=V1,V2|COL=LO..HI",
     help="Filter the test events (as rtm analyze --where); repeatable.",
 )
-@click.option("--x-column", metavar="NAME", help="CSV column of x/longitude (default: detected).")
-@click.option("--y-column", metavar="NAME", help="CSV column of y/latitude (default: detected).")
-@click.option(
-    "--events-crs",
-    metavar="CRS",
-    help="CRS of CSV coordinates (default: lon/lat EPSG:4326, x/y the run's CRS).",
-)
-@click.option(
-    "--bandwidth",
-    type=float,
-    metavar="M",
-    help="Radius of the quartic kernel of the hot-spot baseline (default 2 x block length).",
-)
+@spec_options(only=("x_column", "y_column", "events_crs", "bandwidth", "challengers"))
 @click.option(
     "--out",
     metavar="FILE",
@@ -55,20 +52,18 @@ def validate(
     run_dir: str,
     test_crimes: str,
     where: tuple[str, ...],
-    x_column: str | None,
-    y_column: str | None,
-    events_crs: str | None,
-    bandwidth: float | None,
     out: str | None,
     overwrite: bool,
     quiet: bool,
     verbose: bool,
+    **options: object,
 ) -> None:
     """Score the risk map of RUN_DIR against later events in TEST_CRIMES.
 
     Reports capture rate, PAI, PEI and RRI at 1, 5, 10 and 20% of the area, the AUC,
-    the odds ratio per additional risk factor, and the same metrics for prior-period
-    hot spots (kernel density) and prior-period counts, on the same cells. Tied risk
+    the odds ratio per additional risk factor, and the same metrics for the challengers
+    (risk + exposure, random forest: their layers are rebuilt from the run's inputs) and
+    the prior-period hot spots (kernel density) and counts, on the same cells. Tied risk
     scores share their events pro rata (never ordered by grid position).
 
     \b
@@ -77,24 +72,17 @@ def validate(
       rtm validate run/ crimes.csv --where month=7..12
     """
     from rtm.export.atomic import check_writable
-    from rtm.validate import validate_run
+    from rtm.spec import check_option
+    from rtm.validation import validate_run
 
+    values = {k: check_option(k, v) for k, v in spec_values(options).items()}
     progress = Progress(quiet=quiet, verbose=verbose)
     target = Path(out) if out else Path(run_dir) / "validation.json"
     plot = target.with_name(target.stem + "_capture.png") if out else Path(run_dir) / "capture.png"
     if Path(run_dir).is_dir():  # a bad output fails before the slow work
         for path in (target, plot):
             check_writable(path, overwrite=overwrite, folder=False)
-    validation = validate_run(
-        run_dir,
-        test_crimes,
-        where=where,
-        x_column=x_column,
-        y_column=y_column,
-        events_crs=events_crs,
-        bandwidth=bandwidth,
-        progress=progress,
-    )
+    validation = validate_run(run_dir, test_crimes, where=where, progress=progress, **values)
     validation.write(target, plot=plot, overwrite=overwrite)
     if not quiet:
         echo(f"{validation.report['events']:,} test events on {validation.report['cells']:,} cells")
@@ -104,16 +92,17 @@ def validate(
 
 @click.command("validate-temporal")
 @click.argument("crimes", metavar="CRIMES")
-@study_options
-@event_options
-@output_options
-@click.option(
-    "--period-column",
-    default="month",
-    show_default=True,
-    metavar="COL",
-    help="Whole-number period (e.g. month) or date column of the events.",
+@spec_options(
+    "inputs",
+    "events",
+    "grid",
+    "model",
+    "inference",
+    "validation",
+    exclude=TEMPORAL_EXCLUDES,
+    required=("area", "block_length"),
 )
+@output_options
 @click.option(
     "--train",
     "train_periods",
@@ -131,32 +120,12 @@ def validate(
     help="Periods per test window.",
 )
 @click.option("--step", type=int, help="Periods the origin moves each time (default: --test).")
-@click.option("--no-challengers", is_flag=True, help="Score only RTM and the baselines (faster).")
-@click.option(
-    "--bandwidth", type=float, metavar="M", help="Quartic-kernel radius (default 2 x block length)."
-)
-@click.option(
-    "--seed",
-    type=click.IntRange(0, 2**32 - 1),
-    default=0,
-    show_default=True,
-    help="Seed of the folds, the forest and the permutations.",
-)
-@click.option(
-    "--out",
-    required=True,
-    metavar="FILE",
-    help="JSON file to write.",
-)
+@click.option("--out", required=True, metavar="FILE", help="JSON file to write.")
 def validate_temporal(
     crimes: str,
-    period_column: str,
     train_periods: int,
     test_periods: int,
     step: int | None,
-    no_challengers: bool,
-    bandwidth: float | None,
-    seed: int,
     out: str,
     overwrite: bool,
     quiet: bool,
@@ -167,27 +136,20 @@ def validate_temporal(
 
     With --train 6 --test 3 on months 1-12: fit 1-6, test 7-9; fit 4-9, test 10-12.
     Reports each window and the mean and SD of every metric, for RTM, the challengers
-    (risk + exposure, random forest) and the baselines.
+    (risk + exposure, random forest) and the baselines. The periods are the
+    --period-column (default: month).
     """
     from rtm import __version__
     from rtm.export.atomic import claim
-    from rtm.export.run import write_json
-    from rtm.model import RiskTerrainModel
-    from rtm.temporal import temporal_validation
+    from rtm.runs import write_json
+    from rtm.spec import StudySpec
+    from rtm.validation import temporal_validation
 
+    spec = StudySpec(events=crimes, **spec_values(options))
     progress = Progress(quiet=quiet, verbose=verbose)
     with claim(out, overwrite=overwrite, folder=False) as held:  # checked and locked first
         result = temporal_validation(
-            events=crimes,
-            period_column=period_column,
-            train=train_periods,
-            test=test_periods,
-            step=step,
-            challengers=not no_challengers,
-            bandwidth=bandwidth,
-            model=RiskTerrainModel(seed=seed),
-            progress=progress,
-            **options,  # type: ignore[arg-type]
+            spec, train=train_periods, test=test_periods, step=step, progress=progress
         )
         with held.staging() as tmp:
             write_json(tmp, {"written_by": f"rtm {__version__}", **result})

@@ -96,7 +96,7 @@ pd.DataFrame(
 
 # %%
 print("spatial influences:", rtm.spatial_influences(BLOCK))
-candidates = rtm.build_study_candidates(study, block_length=BLOCK)
+candidates = rtm.build_study_candidates(study)
 print(len(candidates.names), "candidates, e.g.", candidates.names[:3])
 print(len(candidates.dropped), "dropped as constant over the area")
 

@@ -26,7 +26,7 @@ _LAZY = {
     # file-to-file workflows
     "analyze": "rtm.api",
     "write_layers": "rtm.api",
-    "build_study_candidates": "rtm.api",
+    "build_study_candidates": "rtm.study",
     "load_study": "rtm.study",
     "Study": "rtm.study",
     # the model
@@ -39,10 +39,12 @@ _LAZY = {
     "CandidateSet": "rtm.layers",
     "build_candidates": "rtm.layers",
     "spatial_influences": "rtm.layers",
+    # the study specification
+    "StudySpec": "rtm.spec",
     # validation
-    "validate_run": "rtm.validate",
-    "evaluate_models": "rtm.validate",
-    "temporal_validation": "rtm.temporal",
+    "validate": "rtm.validation",
+    "validate_run": "rtm.validation",
+    "temporal_validation": "rtm.validation",
     # batch runs
     "run_batch": "rtm.batch",
     "load_config": "rtm.batch",
@@ -59,33 +61,34 @@ __all__ = [
     "RTMResult",
     "RiskTerrainModel",
     "Study",
+    "StudySpec",
     "__version__",
     "analyze",
     "build_candidates",
     "build_study_candidates",
     "errors",
-    "evaluate_models",
     "generate_city",
     "load_config",
     "load_study",
     "run_batch",
     "spatial_influences",
     "temporal_validation",
+    "validate",
     "validate_run",
     "write_layers",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from rtm import errors
-    from rtm.api import analyze, build_study_candidates, write_layers
+    from rtm.api import analyze, write_layers
     from rtm.batch import load_config, run_batch
     from rtm.grid import Grid
     from rtm.layers import CandidateSet, Factor, build_candidates, spatial_influences
     from rtm.model import ModelFactor, RiskTerrainModel, RTMResult
-    from rtm.study import Study, load_study
+    from rtm.spec import StudySpec
+    from rtm.study import Study, build_study_candidates, load_study
     from rtm.synthetic import generate_city
-    from rtm.temporal import temporal_validation
-    from rtm.validate import evaluate_models, validate_run
+    from rtm.validation import temporal_validation, validate, validate_run
 
 
 def __getattr__(name: str) -> Any:

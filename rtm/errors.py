@@ -74,3 +74,12 @@ EXIT_INTERRUPTED = 130
 
 class RTMWarning(UserWarning):
     """Something in the data deserves the user's attention but does not stop the run."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none).
+
+    Libraries (GDAL, pandas) raise multi-line messages; rtm's errors are one line.
+    """
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

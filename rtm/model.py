@@ -17,7 +17,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from rtm._version import __version__
 from rtm.checks import check_choice
 from rtm.errors import FitError, ParameterError
 from rtm.grid import Grid
@@ -59,15 +58,6 @@ def check_grid_size(n_active: int, cell_size: float, unit: str = "m") -> None:
             f"--cell-size {cell_size:g} {unit} leaves only {n_active} cells in the study area; "
             f"rtm needs at least {MIN_CELLS} cells to fit a model: choose a smaller cell size"
         )
-
-
-CAVEATS = (
-    "p-values are computed after a data-driven selection on the same data; they overstate "
-    "significance and are not valid inference.",
-    "Distances are straight-line (Euclidean) from cell centres, not along streets.",
-    "A risk map describes places, not people: it says where the environment is associated "
-    "with more crime in this period, not who will offend or be victimised.",
-)
 
 
 @dataclass(frozen=True)
@@ -323,8 +313,10 @@ class RTMResult:
 
         if self.relative_risk_score is None:
             raise FitError("no significant factor: there is no risk map")
+        from rtm.runs import report_from_fit
+
         settings = OutputOptions(**options)
-        report = report_dict(self, {"where": list(study.sources.get("where", [])) if study else []})
+        report = report_from_fit(self, study=study)
         bundle = bundle_from_result(self, report, study=study, max_features=settings.max_features)
         return MapView(render_map(bundle, run_places(bundle, settings)))
 
@@ -576,124 +568,3 @@ def _model_factor(
         candidate=candidate.name,
         coverage=coverage,
     )
-
-
-def report_dict(result: RTMResult, inputs: dict[str, Any]) -> dict[str, Any]:
-    """The machine-readable report (``report.json``), deterministic for the same inputs."""
-    cull_result = result.cull_result
-    best = result.selection.best
-    rrs = result.relative_risk_score
-    candidates = result.candidates
-    report: dict[str, Any] = {
-        "version": __version__,
-        "seed": int(result.settings["seed"]),
-        "inputs": {
-            **inputs,
-            "crs": result.grid.crs.to_string(),
-            "cell_size": result.grid.cell_size,
-            "cells": result.grid.n_active,
-            "grid": {
-                "x_min": result.grid.x_min,
-                "y_max": result.grid.y_max,
-                "n_rows": result.grid.n_rows,
-                "n_cols": result.grid.n_cols,
-            },
-            "events": result.n_events,
-            "cells_with_events": int(np.count_nonzero(result.counts)),
-        },
-        "candidates": len(candidates.candidates) + len(candidates.dropped),
-        "candidate_names": candidates.names,
-        "dropped_candidates": [
-            {"name": d.candidate.name, "reason": d.reason} for d in candidates.dropped
-        ],
-        "skipped_factors": list(candidates.skipped_factors),
-        "culled": len(cull_result.survivors),
-        "culling": {
-            "method": "Poisson elastic net, coefficients >= 0, penalty chosen by cross-validation",
-            "survivors": [candidates.names[i] for i in cull_result.survivors],
-            "l1_ratio": cull_result.l1_ratio,
-            "l1_ratios": list(cull_result.l1_ratios),
-            "lambda": cull_result.lambda_,
-            "rule": "lambda.min" if cull_result.rule == "min" else "1se",
-            "standardize": cull_result.standardize,
-            "n_folds": int(result.settings["n_folds"]),
-            "folds": "cells sorted by event count (ties in seeded random order), dealt in turn",
-        },
-        "model": {
-            "distribution": result.distribution,
-            "nb_form": result.nb_form,
-            "variance": get_family(result.family).variance_text,
-            "intercept": result.intercept,
-            "bic": result.bic,
-            "loglik": result.loglik,
-            "dispersion": result.dispersion,
-            "dispersion_parameter": get_family(result.family).dispersion_name,
-            "bic_poisson": float(result.selection.poisson.fit.bic),
-            "bic_negative_binomial": None
-            if result.selection.negative_binomial is None
-            else float(result.selection.negative_binomial.fit.bic),
-            "alpha": float(result.settings["alpha"]),
-            "factors": [
-                f.as_dict() for f in sorted(result.factors, key=lambda f: -f.relative_risk_value)
-            ],
-            "steps": [
-                {
-                    "action": step.action,
-                    "candidate": None if step.column is None else candidates.names[step.column],
-                    "bic": step.bic,
-                }
-                for step in best.history
-            ],
-        },
-        "significant": result.significant,
-        "rrs": {
-            "min": None if rrs is None else float(rrs.min()),
-            "max": None if rrs is None else float(rrs.max()),
-            "mean": None if rrs is None else float(rrs.mean()),
-            "definition": "predicted count / smallest predicted count over the study area",
-        },
-        "caveats": list(CAVEATS),
-    }
-    if result.harm_weighted:
-        _harm_report(result, report)
-    if not result.significant:
-        report["message"] = (
-            "No risk factor was significant: no factor survived culling and stepwise selection "
-            "with a positive coefficient at the chosen significance level. No risk map was made."
-        )
-    return report
-
-
-def _harm_report(result: RTMResult, report: dict[str, Any]) -> None:
-    """What a harm-weighted fit changes in the report."""
-    model = report["model"]
-    model["outcome"] = "harm-weighted (event-equivalents)"
-    if result.outcome is None:
-        model["outcome_note"] = (
-            "Every event carries the same harm, so harm in event-equivalents equals the event "
-            "counts: the count model (Poisson vs negative binomial) was fitted as without weights."
-        )
-        model["dispersion_quasi"] = None
-        return
-    selection = result.selection
-    model["variance"] = "var = phi * mu  (quasi-Poisson)"
-    model["dispersion_quasi"] = result.dispersion_quasi
-    model["dispersion_quasi_raw"] = selection.dispersion_raw
-    model["dispersion_quasi_basis"] = selection.dispersion_basis
-    model["outcome_note"] = (
-        "The outcome per cell is the total harm of its events divided by the mean harm per "
-        "event (event-equivalents; they sum to the number of events). Coefficients are Poisson "
-        "pseudo-likelihood estimates (consistent for the mean model). Because the variance of "
-        "harm is not Poisson, inference is quasi-Poisson: the Pearson dispersion phi (chi2/df) "
-        f"of the Poisson fit of the {selection.dispersion_basis}, floored at 1, divides the "
-        "log-likelihood (hence BIC differences) and multiplies the variances (standard errors "
-        "by sqrt(phi)) of every model in the stepwise search and of the model table. The "
-        "negative binomial was not fitted: its likelihood is not a valid pseudo-likelihood for "
-        "non-integer outcomes."
-    )
-    report["rrs"]["definition"] = "predicted harm / smallest predicted harm over the study area"
-    report["caveats"] = list(report["caveats"]) + [
-        "The outcome is harm-weighted: the model describes where harm concentrates, and the "
-        "quasi-Poisson p-values assume the harm per event is independent of place given the "
-        "factors.",
-    ]

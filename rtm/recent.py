@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from rtm.errors import ParameterError
+from rtm.filters import WhereClause, as_clauses
+from rtm.periods import month_label, month_ordinals
+from rtm.spec_values import DEFAULT_RECENT_DAYS
 
 __all__ = ["DEFAULT_RECENT_DAYS", "RecentWindow", "crime_word", "select_recent"]
 
-#: The recent window of priority places: a quarter of a year.
-DEFAULT_RECENT_DAYS = 90.0
 _DATE_COLUMNS = ("date", "datetime", "date_time", "occurred", "occurred_at", "timestamp")
 _DAYS_PER_MONTH = 365.25 / 12
 
@@ -49,17 +50,6 @@ class RecentWindow:
             "events": self.events,
             "note": self.note,
         }
-
-
-def _month_ordinals(values: pd.Series) -> np.ndarray | None:
-    """Months as ordinal integers (``2022-03`` -> 2022*12+2; plain 1..12 kept), or None."""
-    if pd.api.types.is_numeric_dtype(values):
-        numbers = pd.to_numeric(values, errors="coerce")
-        return None if numbers.isna().mean() > 0.1 else numbers.to_numpy(dtype=float)
-    parsed = pd.to_datetime(values.astype(str), format="%Y-%m", errors="coerce")
-    if parsed.isna().mean() > 0.1:
-        return None
-    return (parsed.dt.year * 12 + parsed.dt.month - 1).to_numpy(dtype=float)
 
 
 def select_recent(
@@ -105,7 +95,7 @@ def select_recent(
             )
     month_column = date_column or columns.get("month")
     if month_column is not None:
-        months = _month_ordinals(events[month_column])
+        months = month_ordinals(events[month_column])
         if months is not None:
             n_months = max(1, round(window_days / _DAYS_PER_MONTH))
             latest = np.nanmax(months)
@@ -114,8 +104,8 @@ def select_recent(
                 str(month_column),
                 "month",
                 window_days,
-                _month_label(latest - n_months + 1),
-                _month_label(latest),
+                month_label(latest - n_months + 1),
+                month_label(latest),
                 int(mask.sum()),
                 f"month resolution: the last {n_months} month(s) of data",
                 mask,
@@ -132,26 +122,27 @@ def select_recent(
     )
 
 
-def _month_label(ordinal: float) -> str:
-    value = int(ordinal)
-    if value > 1000:  # year * 12 + month - 1
-        return f"{value // 12:04d}-{value % 12 + 1:02d}"
-    return f"month {value}"
+#: Columns whose values name the kind of event (``--where type=robbery``).
+TYPE_COLUMNS = ("type", "crime_type", "crime type", "category", "offence", "offense", "crime")
 
 
-def crime_word(where: Sequence[str]) -> str:
-    """The events' name from a ``--where type=...`` filter (``robberies``), else ``events``."""
-    for clause in where:
-        match = re.match(
-            r"\s*(type|crime_type|crime type|category|offence|offense|crime)\s*=(.+)", clause, re.I
-        )
-        if not match or ".." in match.group(2):
+def crime_word(where: Sequence[WhereClause | str]) -> str:
+    """The events' name from a ``type=...`` filter (``robberies``), else ``events``.
+
+    Examples
+    --------
+    >>> crime_word(["type=robbery", "month=1..6"])
+    'robberies'
+    >>> crime_word(["type=burglary,robbery"])
+    'burglary and robbery events'
+    """
+    for clause in as_clauses(where):
+        if clause.column.strip().lower() not in TYPE_COLUMNS or not clause.values:
             continue
-        values = [v.strip() for v in match.group(2).split(",") if v.strip()]
+        values = list(clause.values)
         if len(values) == 1 and re.fullmatch(r"[A-Za-z-]+", values[0]):
             return _plural(values[0].lower())
-        if values:
-            return " and ".join(values) + " events"
+        return " and ".join(values) + " events"
     return "events"
 
 

@@ -1,11 +1,15 @@
-"""Load a study from files: the area, its grid, the events counted on it, the factors."""
+"""Load a study: the area, its grid, the events counted on it, the factors, in one CRS.
+
+:func:`load_study` reads everything a :class:`~rtm.spec.StudySpec` names, in an order
+that fails fast: the factor list and the scale of the grid are checked (and the memory
+the run needs estimated, :mod:`rtm.resources`) before the grid is built, and the grid
+before the factors and events are read.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -15,52 +19,13 @@ import shapely
 from rtm.errors import InputError, ParameterError
 from rtm.grid import EventCounts, Grid, crs_unit
 from rtm.io import factor_sources, read_events, read_factor, read_study_area
-from rtm.layers import Factor
+from rtm.layers import CandidateSet, Factor, build_candidates
 from rtm.resources import check_memory
+from rtm.spec import StudySpec
 
-__all__ = [
-    "Study",
-    "check_length",
-    "crs_unit",
-    "event_weights",
-    "load_study",
-    "resolve_cell_size",
-]
+__all__ = ["Study", "build_study_candidates", "event_weights", "load_study"]
 
-
-def resolve_cell_size(block_length: float, cell_size: float | None) -> float:
-    """The cell size, defaulting to half the block length."""
-    if cell_size is None:
-        return float(block_length) / 2.0
-    return float(cell_size)
-
-
-def check_length(value: object, option: str) -> float:
-    """A positive, finite length (block length, cell size), or an error naming ``option``."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ParameterError(f"{option} must be a positive number of metres, got {value!r}")
-    if not math.isfinite(float(value)) or float(value) <= 0:
-        raise ParameterError(f"{option} must be a positive, finite number of metres, got {value!r}")
-    return float(value)
-
-
-def _check_scale(
-    area: gpd.GeoDataFrame, block_length: float, cell_size: float, unit: str, derived: bool
-) -> None:
-    """Refuse a block length or cell size larger than the study area itself."""
-    minx, miny, maxx, maxy = area.total_bounds
-    extent = float(max(maxx - minx, maxy - miny))
-    if block_length > extent:
-        raise ParameterError(
-            f"--block-length {block_length:g} {unit} is larger than the study area "
-            f"({extent:,.0f} {unit} across): give the average length of a street block "
-            "(typically 50 to 300 m)"
-        )
-    if not derived and cell_size > extent:
-        raise ParameterError(
-            f"--cell-size {cell_size:g} {unit} is larger than the study area "
-            f"({extent:,.0f} {unit} across)"
-        )
+Progress = Callable[[str], None]
 
 
 def event_weights(frame: gpd.GeoDataFrame, column: str, *, what: str = "events") -> np.ndarray:
@@ -121,9 +86,12 @@ class Study:
     factors : tuple of Factor
         The risk factors.
     sources : dict
-        Where each input came from (for the report).
+        Where each input came from (for the report): ``area``, ``events``, ``factors``
+        (name -> source).
     network : rtm.layers.network.StreetNetwork or None
         The street network proximity is measured along (None: straight lines).
+    spec : StudySpec
+        The specification the study was loaded from.
     """
 
     area: gpd.GeoDataFrame = field(repr=False)
@@ -133,6 +101,7 @@ class Study:
     factors: tuple[Factor, ...]
     sources: dict[str, object] = field(default_factory=dict)
     network: Any = field(default=None, repr=False)
+    spec: StudySpec | None = field(default=None, repr=False)
 
     @property
     def area_geometry(self) -> shapely.Geometry:
@@ -140,58 +109,41 @@ class Study:
         return shapely.union_all(np.asarray(self.area.geometry.values))
 
 
+def _check_scale(
+    area: gpd.GeoDataFrame, block_length: float, cell_size: float, unit: str, derived: bool
+) -> None:
+    """Refuse a block length or cell size larger than the study area itself."""
+    minx, miny, maxx, maxy = area.total_bounds
+    extent = float(max(maxx - minx, maxy - miny))
+    if block_length > extent:
+        raise ParameterError(
+            f"--block-length {block_length:g} {unit} is larger than the study area "
+            f"({extent:,.0f} {unit} across): give the average length of a street block "
+            "(typically 50 to 300 m)"
+        )
+    if not derived and cell_size > extent:
+        raise ParameterError(
+            f"--cell-size {cell_size:g} {unit} is larger than the study area "
+            f"({extent:,.0f} {unit} across)"
+        )
+
+
 def load_study(
+    spec: StudySpec | None = None,
+    /,
     *,
-    area: str | Path | gpd.GeoDataFrame,
-    block_length: float,
-    cell_size: float | None = None,
-    events: str | Path | None = None,
-    factors: Sequence[str] = (),
-    factors_dir: str | Path | None = None,
-    protective: Sequence[str] = (),
-    where: Sequence[str] = (),
-    crs: str | None = None,
-    x_column: str | None = None,
-    y_column: str | None = None,
-    events_crs: str | None = None,
-    network: str | Path | None = None,
-    weight_column: str | None = None,
-    candidates_per_factor: int | None = None,
-    progress: Callable[[str], None] | None = None,
+    with_events: bool = True,
+    progress: Progress | None = None,
+    **options: Any,
 ) -> Study:
-    """Read the study area, events and factors from files and build the grid.
+    """Read the study area, events and factors a specification names, and build the grid.
 
     Parameters
     ----------
-    area : path or GeoDataFrame
-        Study-area polygons (a file, or polygons in memory).
-    block_length : float
-        Average street-block length (CRS units), used for the default cell size.
-    cell_size : float, optional
-        Cell side; default half the block length.
-    events : path, optional
-        Outcome events (points); omitted when only layers are wanted.
-    factors : sequence of str
-        ``FILE`` or ``NAME=FILE`` specs.
-    factors_dir : path, optional
-        A folder whose every vector layer is a factor.
-    protective : sequence of str
-        Names of protective factors.
-    where : sequence of str
-        Event filters, see :func:`rtm.io.parse_where`.
-    crs : str, optional
-        Projected CRS to work in (default: the area's own).
-    x_column, y_column, events_crs : str, optional
-        CSV coordinate columns and their CRS for the events.
-    network : path, optional
-        A street line layer: proximity is then measured along it (see :mod:`rtm.layers.network`).
-    weight_column : str, optional
-        A numeric column of the events (e.g. a crime harm index): ``counts.harm`` is then
-        the total weight per cell. Every event that passes ``where`` must have a finite,
-        non-negative value (``InputError`` otherwise); zero is allowed.
-    candidates_per_factor : int, optional
-        Candidate layers each factor will give: with it, a study too large for the memory
-        available is refused before the grid is built (:func:`rtm.resources.check_memory`).
+    spec : StudySpec, optional
+        The study; or give its options as keywords (``area=..., block_length=...``).
+    with_events : bool
+        Read and count the events (``spec.events``); False when only layers are wanted.
     progress : callable, optional
         Receives short progress messages.
 
@@ -215,88 +167,137 @@ def load_study(
     >>> [f.name for f in study.factors if f.protective]
     ['parks']
     """
+    if spec is None:
+        spec = StudySpec(**options)
+    elif options:
+        spec = spec.replace(**options)
     say = progress or (lambda message: None)
-    check_length(block_length, "--block-length")
-    if cell_size is not None:
-        check_length(cell_size, "--cell-size")
-    sources = factor_sources(factors, factors_dir)
+    sources = factor_sources(spec.factors, spec.factors_dir)
     if not sources:
         raise ParameterError("no risk factor given: use --factor FILE or --factors-dir DIR")
-    study_area = read_study_area(area, crs=crs)
-    size = resolve_cell_size(block_length, cell_size)
-    unit = crs_unit(study_area.crs)
-    _check_scale(study_area, float(block_length), size, unit, cell_size is None)
-    if candidates_per_factor:
-        geometry = shapely.union_all(np.asarray(study_area.geometry.values))
-        minx, miny, maxx, maxy = geometry.bounds
-        check_memory(
-            geometry.area,
-            geometry.length,
-            maxx - minx,
-            maxy - miny,
-            size,
-            candidates_per_factor * len(sources),
-            option="--cell-size" if cell_size is not None else "--block-length (cell size)",
-        )
-    grid = Grid.from_area(study_area, size)
-    say(
-        f"grid: {grid.n_rows} x {grid.n_cols} cells of {size:g} {unit}, "
-        f"{grid.n_active:,} in the area"
-    )
     names = {name for name, _ in sources}
-    unknown = sorted(set(protective) - names)
+    unknown = sorted(set(spec.protective) - names)
     if unknown:
         raise ParameterError(
             f"--protective {', '.join(unknown)}: no such factor; "
             f"factors are {', '.join(sorted(names))}"
         )
+    study_area = read_study_area(spec.area, crs=spec.crs)
+    grid = _grid(spec, study_area, n_factors=len(sources))
+    say(
+        f"grid: {grid.n_rows} x {grid.n_cols} cells of {grid.cell_size:g} {grid.unit}, "
+        f"{grid.n_active:,} in the area"
+    )
     grid_crs = grid.crs  # parsed from WKT on every access: once is enough
-    loaded = []
-    for name, source in sources:
-        features = read_factor(source, grid_crs, name=name)
-        loaded.append(Factor(name, features, protective=name in set(protective)))
+    loaded = tuple(
+        Factor(name, read_factor(source, grid_crs, name=name), name in set(spec.protective))
+        for name, source in sources
+    )
     say(f"factors: {len(loaded)} read")
     street_network = None
-    if network is not None:
+    if spec.network is not None:
         from rtm.layers.network import read_network
 
-        street_network = read_network(network, grid_crs)
+        street_network = read_network(spec.network, grid_crs)
     event_frame = counts = None
-    if events is not None:
-        event_frame = read_events(
-            events, grid_crs, where=where, x_column=x_column, y_column=y_column, csv_crs=events_crs
-        )
-        weights = None
-        if weight_column is not None:
-            weights = event_weights(event_frame, weight_column, what=f"events {events}")
-        geometry = shapely.union_all(np.asarray(study_area.geometry.values))
-        counts = grid.count_events(event_frame, geometry, weights)
-        if counts.n_used == 0:
-            raise InputError(
-                f"events {events}: all {counts.n_outside} events lie outside the study area "
-                "(check that both are in the right CRS)"
-            )
-        event_frame = event_frame.loc[counts.inside]
-        counts.warn_outside(f"events {events}")
+    if with_events and spec.events is not None:
+        event_frame, counts = _count_events(spec, grid, study_area)
         say(f"events: {counts.n_used:,} used, {counts.n_outside:,} outside the area dropped")
-        if counts.harm is not None and not float(counts.harm.sum()) > 0:
-            raise InputError(
-                f"events {events}: --weight-column {weight_column}: the events in the study "
-                "area have a total weight of zero"
-            )
     return Study(
         area=study_area,
         grid=grid,
         events=event_frame,
         counts=counts,
-        factors=tuple(loaded),
+        factors=loaded,
         sources={
-            "area": "(in memory)" if isinstance(area, gpd.GeoDataFrame) else str(area),
-            "events": None if events is None else str(events),
+            "area": _label(spec.area),
+            "events": None if spec.events is None else _label(spec.events),
             "factors": dict(sources),
-            "where": list(where),
-            "network": None if network is None else str(network),
-            **({} if weight_column is None else {"weight_column": weight_column}),
         },
         network=street_network,
+        spec=spec,
     )
+
+
+def _label(source: Any) -> str:
+    return source if isinstance(source, str) else "(in memory)"
+
+
+def _grid(spec: StudySpec, area: gpd.GeoDataFrame, *, n_factors: int) -> Grid:
+    """The grid: its scale checked and its memory estimated before it is built."""
+    size = spec.cell_size_or_default
+    unit = crs_unit(area.crs)
+    _check_scale(area, spec.block_length, size, unit, spec.cell_size is None)
+    geometry = shapely.union_all(np.asarray(area.geometry.values))
+    minx, miny, maxx, maxy = geometry.bounds
+    check_memory(
+        geometry.area,
+        geometry.length,
+        maxx - minx,
+        maxy - miny,
+        size,
+        spec.candidates_per_factor * n_factors,
+        option="--cell-size" if spec.cell_size is not None else "--block-length (cell size)",
+    )
+    return Grid.from_area(area, size)
+
+
+def _count_events(
+    spec: StudySpec, grid: Grid, area: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, EventCounts]:
+    """The events (filtered, inside the area) and their counts (and harm) per cell."""
+    source = spec.events
+    frame = read_events(
+        source,
+        grid.crs,
+        where=spec.where,
+        x_column=spec.x_column,
+        y_column=spec.y_column,
+        csv_crs=spec.events_crs,
+    )
+    weights = None
+    if spec.weight_column is not None:
+        weights = event_weights(frame, spec.weight_column, what=f"events {source}")
+    counts = grid.count_events(frame, shapely.union_all(np.asarray(area.geometry.values)), weights)
+    if counts.n_used == 0:
+        raise InputError(
+            f"events {source}: all {counts.n_outside} events lie outside the study area "
+            "(check that both are in the right CRS)"
+        )
+    counts.warn_outside(f"events {source}")
+    if counts.harm is not None and not float(counts.harm.sum()) > 0:
+        raise InputError(
+            f"events {source}: --weight-column {spec.weight_column}: the events in the study "
+            "area have a total weight of zero"
+        )
+    return frame.loc[counts.inside], counts
+
+
+def build_study_candidates(
+    study: Study, *, progress: Progress | None = None, compute: Any = None
+) -> CandidateSet:
+    """Candidate layers for every factor of ``study``, as its specification asks.
+
+    ``compute`` is :func:`rtm.layers.build_candidates`'s hook (e.g. the chunked,
+    Dask-backed :func:`rtm.layers.chunked.chunked_layers`).
+    """
+    from dataclasses import replace
+
+    spec = study.spec
+    if spec is None:
+        raise ParameterError("the study has no specification: load it with load_study")
+    factors = [replace(f, operationalization=spec.operationalization) for f in study.factors]
+    candidates = build_candidates(
+        study.grid,
+        factors,
+        spec.spatial_influences,
+        progress=progress,
+        network=study.network,
+        compute=compute,
+    )
+    if progress:
+        progress(
+            f"layers: {len(candidates.candidates)} candidates, "
+            f"{len(candidates.dropped)} constant dropped"
+        )
+    return candidates

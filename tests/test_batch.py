@@ -72,7 +72,7 @@ file = "{sample / "area.gpkg"}"
     [
         (
             ("block_length = 150", 'block_length = "wide"'),
-            "line 6: analysis.block_length: must be int or float",
+            "line 6: analysis.block_length: --block-length must be a positive number of metres",
         ),
         (
             ("block_length = 150", "block_length = 150\ncolour = 3"),
@@ -164,7 +164,7 @@ def test_serial_batch_skips_unchanged_and_recomputes_changed(
     summary = json.loads((out / "batch.json").read_text())
     assert summary["jobs"] == 4 and summary["failed"] == 0
     report = json.loads((out / "jobs" / "area-robbery-h1" / "report.json").read_text())
-    assert report["inputs"]["where"] == ["type=robbery", "month=1..6"]
+    assert [c["label"] for c in report["inputs"]["where"]] == ["type=robbery", "month=1..6"]
     assert report["inputs"]["events"] == first.outcomes[0].events
     risk_before = (out / "jobs" / "area-robbery-h1" / "risk.tif").stat().st_mtime_ns
 

@@ -396,7 +396,11 @@ CASES = [
         lambda c: {"block_length": 1e9},
     ),
     Case(
-        "negative seed", ("analyze",), 2, "'--seed': -1 is not in the range", args=("--seed", "-1")
+        "negative seed",
+        ("analyze",),
+        2,
+        "--seed must be a whole number 0..4294967295, got -1",
+        args=("--seed", "-1"),
     ),
     Case(
         "empty factor name",
@@ -643,13 +647,12 @@ def test_layers_cases_that_are_not_errors(tmp_path: Path, setup, warning, check)
 
 
 def test_constant_candidates_are_dropped_and_reported(tmp_path: Path) -> None:
-    from rtm.api import build_study_candidates
-    from rtm.study import load_study
+    from rtm.study import build_study_candidates, load_study
 
     city = _city(tmp_path)
     _whole_area_factor(city)
     study = load_study(area=city / "area.gpkg", block_length=150, factors_dir=city / "factors")
-    candidates = build_study_candidates(study, block_length=150)
+    candidates = build_study_candidates(study)
     dropped = {d.candidate.name: d.reason for d in candidates.dropped}
     assert dropped["everywhere:proximity:150"] == "constant: every cell is 1"
     assert not any(name.startswith("everywhere:proximity") for name in candidates.names)

@@ -69,7 +69,7 @@ def test_layers_geopackage_and_protective(sample_dir: Path, tmp_path: Path) -> N
 
 @pytest.mark.london
 def test_london_layers(london_dir: Path) -> None:
-    from rtm.api import build_study_candidates
+    from rtm.study import build_study_candidates
 
     study = load_study(
         area=london_dir / "study_area.shp",
@@ -78,7 +78,7 @@ def test_london_layers(london_dir: Path) -> None:
         factors_dir=london_dir / "factors",
     )
     assert len(study.factors) == 19
-    candidates = build_study_candidates(study, block_length=200)
+    candidates = build_study_candidates(study)
     assert study.grid.n_active == 16444
     assert len(candidates.candidates) + len(candidates.dropped) == 114
     # proximity is monotone in distance; density layers are the top tail

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from rtm import baselines as bl
-from rtm import evaluate as ev
-from rtm.challengers import fit_exposure_model, fit_forest, permutation_importance_by_group
 from rtm.errors import FitError, ParameterError
 from rtm.grid import Grid
-from rtm.temporal import rolling_windows, summarize_folds
+from rtm.validation import baselines as bl
+from rtm.validation import metrics as ev
+from rtm.validation.models import fit_exposure_model, fit_forest, permutation_importance_by_group
+from rtm.validation.temporal import rolling_windows, summarize_folds
 
 # --------------------------------------------------------------------------- capture / PAI / PEI
 

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from rtm.api import analyze, build_study_candidates
-from rtm.model import RiskTerrainModel, report_dict
+from rtm.api import analyze
+from rtm.model import RiskTerrainModel
+from rtm.runs import report_from_fit
 from rtm.selection.data import split_fractional
 from rtm.selection.glm import fit_glm
-from rtm.study import load_study
+from rtm.study import build_study_candidates, load_study
 from tests.conftest import run_rtm
 
 AGGRAVATING = "bars:proximity:300"  # counts concentrate here (many low-harm events)
@@ -57,7 +58,7 @@ def candidates(sample_dir: Path):
         block_length=150,
         where=["type=robbery"],
     )
-    return build_study_candidates(study, block_length=150)
+    return build_study_candidates(study)
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +97,11 @@ def test_constant_weights_give_the_unweighted_model(sample_dir: Path, weighted_c
     )
     assert constant.intercept == pytest.approx(plain.intercept, rel=1e-12)
     assert constant.bic == pytest.approx(plain.bic, rel=1e-12)
-    model = report_dict(constant, {})["model"]
+    model = report_from_fit(constant).model.as_dict()
     assert model["outcome"] == "harm-weighted (event-equivalents)"
     assert model["dispersion_quasi"] is None and "same harm" in model["outcome_note"]
     # the unweighted report has none of the harm keys
-    assert "outcome" not in report_dict(plain, {})["model"]
+    assert "outcome" not in report_from_fit(plain).model.as_dict()
 
 
 def test_weighted_model_picks_the_harm_factor(planted) -> None:
@@ -115,7 +116,7 @@ def test_weighted_model_picks_the_harm_factor(planted) -> None:
     assert weighted.selection.negative_binomial is None
     assert weighted.dispersion_quasi is not None and weighted.dispersion_quasi > 1
     assert weighted.outcome.sum() == pytest.approx(weighted.counts.sum())
-    model = report_dict(weighted, {})["model"]
+    model = report_from_fit(weighted).model.as_dict()
     assert model["outcome"] == "harm-weighted (event-equivalents)"
     assert model["dispersion_quasi"] == weighted.dispersion_quasi
     assert model["dispersion_quasi_basis"] == "culled full model"

@@ -237,7 +237,7 @@ def test_london_inputs_load(london_dir: Path) -> None:
     assert counts["bus_stops"] == 3498 and counts["pubs"] == 733 and counts["police_stations"] == 14
 
 
-# Text columns are matched on their distinct values only (see rtm.io._per_distinct_value);
+# Text columns are matched on their distinct values only (see rtm.filters._per_distinct_value);
 # the twin below matches row by row, the plain way, and both must keep the same rows.
 _WHERE_COLUMNS = {
     "text": pd.Series(
@@ -265,7 +265,7 @@ _WHERE_VALUES = [
 @pytest.mark.filterwarnings("ignore::rtm.errors.RTMWarning")
 @pytest.mark.parametrize("column", sorted(_WHERE_COLUMNS))
 def test_where_on_distinct_values_matches_row_by_row(column: str, monkeypatch) -> None:
-    import rtm.io
+    import rtm.filters
 
     frame = pd.DataFrame({column: _WHERE_COLUMNS[column]})
     clauses = []
@@ -282,12 +282,12 @@ def test_where_on_distinct_values_matches_row_by_row(column: str, monkeypatch) -
             return [str(exc)]
 
     fast = [keep(c) for c in clauses]
-    monkeypatch.setattr(rtm.io, "_per_distinct_value", lambda series, test: test(series))
+    monkeypatch.setattr(rtm.filters, "_per_distinct_value", lambda series, test: test(series))
     assert fast == [keep(c) for c in clauses]
 
 
 # An ESRI .prj as ArcGIS writes it: GDAL matches it to EPSG:27700 only by searching the PROJ
-# database, which rtm does once per distinct .prj (see rtm.io._read_shapefile).
+# database, which rtm does once per distinct .prj (see rtm.io.vectors._read_shapefile).
 _ESRI_BNG = (
     'PROJCS["British_National_Grid",GEOGCS["GCS_OSGB_1936",DATUM["D_OSGB_1936",'
     'SPHEROID["Airy_1830",6377563.396,299.3249646]],PRIMEM["Greenwich",0.0],'
@@ -301,16 +301,16 @@ _ESRI_BNG = (
 def test_shapefiles_sharing_a_prj_get_the_crs_gdal_matches(tmp_path: Path, points_bng) -> None:
     import pyogrio
 
-    import rtm.io
+    import rtm.io.vectors
 
-    rtm.io._PRJ_CRS.clear()
+    rtm.io.vectors._PRJ_CRS.clear()
     for name in ("first", "second"):
         points_bng.to_file(tmp_path / f"{name}.shp", engine="pyogrio")
         (tmp_path / f"{name}.prj").write_text(_ESRI_BNG)
     points_bng.to_crs("EPSG:32630").to_file(tmp_path / "other.shp", engine="pyogrio")
     before = pyogrio.get_gdal_config_option("USE_OSR_FIND_MATCHES")
     layers = {name: read_vector(tmp_path / f"{name}.shp") for name in ("first", "second", "other")}
-    assert len(rtm.io._PRJ_CRS) == 2  # "second" reused the CRS found for "first"
+    assert len(rtm.io.vectors._PRJ_CRS) == 2  # "second" reused the CRS found for "first"
     assert pyogrio.get_gdal_config_option("USE_OSR_FIND_MATCHES") == before
     for name, layer in layers.items():
         plain = pyogrio.read_dataframe(tmp_path / f"{name}.shp")  # GDAL matching every time

@@ -9,8 +9,8 @@ import numpy as np
 import pyproj
 import pytest
 
-from rtm import baselines as bl
 from rtm.grid import Grid
+from rtm.validation import baselines as bl
 
 
 def _grid(n: int = 7, size: float = 10.0) -> Grid:
@@ -54,20 +54,39 @@ def test_lag_features_match_a_hand_computation() -> None:
         assert features[name][cell] == pytest.approx(expected, rel=1e-12)
 
 
+def evaluate_models(result, x, y, test, *, block_length, train_periods, seed):
+    """The validation entry point on a fit in memory and test counts."""
+    from rtm.validation import FittedSurface, TestEvents, validate
+
+    fitted = FittedSurface(
+        grid=result.grid,
+        rrs=result.relative_risk_score,
+        train_counts=result.counts,
+        selected=result.selected_values(),
+        candidates=result.candidates,
+        train_x=x,
+        train_y=y,
+        train_periods=train_periods,
+        area=None,
+        block_length=block_length,
+        seed=seed,
+    )
+    return validate(fitted, TestEvents.from_counts(test, source="test periods"))
+
+
 @pytest.fixture(autouse=True)
 def _small_forest(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fewer trees: these tests are about which events the design uses, not accuracy."""
-    from rtm import challengers as ch
+    from rtm.validation import models as ch
 
     monkeypatch.setitem(ch.FOREST_DEFAULTS, "n_estimators", 40)
 
 
 @pytest.fixture(scope="module")
 def sample_fit(sample_dir: Path) -> dict[str, Any]:
-    from rtm.api import build_study_candidates
     from rtm.model import RiskTerrainModel
-    from rtm.study import load_study
-    from rtm.temporal import event_periods
+    from rtm.periods import event_periods
+    from rtm.study import build_study_candidates, load_study
 
     study = load_study(
         area=sample_dir / "area.gpkg",
@@ -77,7 +96,7 @@ def sample_fit(sample_dir: Path) -> dict[str, Any]:
         protective=["parks"],
         where=["type=robbery"],
     )
-    candidates = build_study_candidates(study, block_length=150.0)
+    candidates = build_study_candidates(study)
     month = event_periods(study.events, "month")
     train = month <= 6
     area = study.area_geometry
@@ -95,8 +114,8 @@ def sample_fit(sample_dir: Path) -> dict[str, Any]:
 
 
 def test_lagged_challengers_never_use_test_events(sample_fit: dict[str, Any]) -> None:
-    from rtm import evaluate as ev
-    from rtm.validate import challenger_surfaces, evaluate_models
+    from rtm.validation import metrics as ev
+    from rtm.validation.design import challenger_surfaces
 
     f = sample_fit
     fits = challenger_surfaces(
@@ -152,7 +171,7 @@ def test_lagged_challengers_never_use_test_events(sample_fit: dict[str, Any]) ->
 def test_lagged_prediction_features_come_from_the_recent_window(
     sample_fit: dict[str, Any],
 ) -> None:
-    from rtm.validate import challenger_surfaces
+    from rtm.validation.design import challenger_surfaces
 
     f = sample_fit
     fits = challenger_surfaces(
@@ -174,7 +193,7 @@ def test_lagged_prediction_features_come_from_the_recent_window(
 
 
 def test_without_periods_the_same_period_design_is_used(sample_fit: dict[str, Any]) -> None:
-    from rtm.validate import challenger_surfaces, choose_model
+    from rtm.validation.design import challenger_surfaces, choose_model
 
     f = sample_fit
     fits = challenger_surfaces(

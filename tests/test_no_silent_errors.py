@@ -170,9 +170,15 @@ def test_the_narrative_never_leads_with_a_factor_present_almost_everywhere() -> 
         recent_distance=200.0,
         recent=SimpleNamespace(note="all events"),
     )
+    from rtm.filters import as_clauses
+
+    report = SimpleNamespace(
+        where=as_clauses(["type=burglary"]),
+        inputs=SimpleNamespace(factors=("a",) * 19),
+        candidates=114,
+    )
     bundle = SimpleNamespace(
-        report={"inputs": {"where": ["type=burglary"], "factors": ["a"] * 19}, "candidates": 114},
-        surface=SimpleNamespace(factors=layers, counts=np.ones(n)),
+        report=report, surface=SimpleNamespace(factors=layers, counts=np.ones(n))
     )
     text = narrative(bundle, analysis)[0]
     assert "The most attractive was bars" in text

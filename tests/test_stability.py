@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 import shapely
 
-from rtm.api import build_study_candidates
 from rtm.diagnostics import morans_i, queen_weights
 from rtm.grid import Grid
 from rtm.model import RiskTerrainModel
 from rtm.stability import block_ids, bootstrap_selection, split_sample
-from rtm.study import load_study
+from rtm.study import build_study_candidates, load_study
 from tests.conftest import SAMPLE, run_rtm
 
 
@@ -74,7 +73,7 @@ def robbery():
         protective=["parks"],
         where=["type=robbery"],
     )
-    return build_study_candidates(study, block_length=150), study.counts.counts
+    return build_study_candidates(study), study.counts.counts
 
 
 def test_blocks_are_square_and_cover_every_cell(robbery) -> None:

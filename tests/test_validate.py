@@ -137,7 +137,7 @@ def test_validate_run_folder_matches_analyze(
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (("validate", "no_such_run", "crimes.csv"), 4, "report.json is missing"),
+        (("validate", "no_such_run", "crimes.csv"), 4, "no_such_run: no such folder"),
         (("validate", "RUN", "crimes.csv", "--where", "nosuchcol=1"), None, "nosuchcol"),
         (("validate", "RUN", "nosuch.csv"), 4, "nosuch.csv"),
     ],
@@ -160,7 +160,7 @@ def test_validate_bad_input_is_one_line(
 
 
 def test_temporal_validation_on_sample(sample_dir: Path) -> None:
-    from rtm.temporal import temporal_validation
+    from rtm.validation import temporal_validation
 
     result = temporal_validation(
         events=sample_dir / "crimes.csv",
@@ -192,7 +192,7 @@ def test_temporal_validation_on_sample(sample_dir: Path) -> None:
 def test_validate_run_api_writes_out_and_reads_like_a_mapping(
     validated_run: Path, sample_dir: Path, tmp_path: Path
 ) -> None:
-    from rtm.validate import validate_run
+    from rtm.validation import validate_run
 
     out = tmp_path / "api.json"
     validation = validate_run(

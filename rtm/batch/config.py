@@ -1,7 +1,8 @@
 """Batch configuration files (TOML): areas x crime types x periods, validated with line numbers.
 
-A configuration names everything ``rtm analyze`` takes, plus the lists a nightly job
-iterates over::
+A configuration names everything ``rtm analyze`` takes (``[analysis]`` takes every
+option of the study specification, :class:`rtm.spec.StudySpec`, under the same names),
+plus the lists a nightly job iterates over::
 
     [analysis]                      # any rtm analyze option, CLI names with - or _
     events = "crimes.csv.gz"        # paths are relative to this file
@@ -40,31 +41,18 @@ from rtm.errors import ParameterError
 
 __all__ = ["AreaSpec", "BatchConfig", "CrimeType", "Period", "load_config"]
 
-#: Options of ``[analysis]`` and their types (as ``rtm analyze`` takes them).
-ANALYSIS_OPTIONS: dict[str, type | tuple[type, ...]] = {
-    "events": str,
-    "area": str,
-    "factors": list,
-    "factors_dir": str,
-    "protective": list,
-    "block_length": (int, float),
-    "cell_size": (int, float),
-    "max_blocks": int,
-    "increment": str,
-    "operationalization": str,
-    "where": list,
-    "crs": str,
-    "x_column": str,
-    "y_column": str,
-    "events_crs": str,
-    "seed": int,
-    "nb_form": str,
-    "cv_rule": str,
-    "l1_ratios": list,
-    "alpha": (int, float),
-}
-_PATH_OPTIONS = {"events", "area", "factors_dir"}
+#: ``[analysis]`` options that name files (relative paths are taken from the config's folder).
+_PATH_OPTIONS = {"events", "area", "factors_dir", "network", "test_events"}
+#: Set by the batch itself for each job.
+_JOB_OPTIONS = {"area_label"}
 _REQUIRED = ("events", "block_length")
+
+
+def analysis_options() -> tuple[str, ...]:
+    """The options ``[analysis]`` takes: every option of ``rtm analyze`` (the spec's fields)."""
+    from rtm.spec import spec_fields
+
+    return tuple(name for name in spec_fields() if name not in _JOB_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -180,39 +168,30 @@ def load_config(path: str | Path) -> BatchConfig:
 
 
 def _analysis(table: Any, path: Path, lines: _Lines, base: Path) -> dict[str, Any]:
+    from rtm.spec import check_option
+
     if not isinstance(table, dict):
         raise _error(path, lines, None, None, "[analysis] must be a table")
+    known = analysis_options()
     out: dict[str, Any] = {}
     for raw_key, value in table.items():
         key = raw_key.replace("-", "_")
-        if key not in ANALYSIS_OPTIONS:
+        if key not in known:
             raise _error(
                 path,
                 lines,
                 "analysis",
                 raw_key,
-                f"unknown option; options are {', '.join(sorted(ANALYSIS_OPTIONS))}",
+                f"unknown option; options are {', '.join(sorted(known))}",
             )
-        expected = ANALYSIS_OPTIONS[key]
-        if isinstance(value, bool) or not isinstance(value, expected):
-            names = (
-                expected.__name__
-                if isinstance(expected, type)
-                else " or ".join(t.__name__ for t in expected)
-            )
-            raise _error(path, lines, "analysis", raw_key, f"must be {names}, got {value!r}")
-        if key == "seed" and not 0 <= value < 2**32:  # type: ignore[operator]
-            raise _error(
-                path,
-                lines,
-                "analysis",
-                raw_key,
-                f"must be a whole number 0..4294967295, got {value!r}",
-            )
-        if key in _PATH_OPTIONS:
-            value = str((base / value).resolve()) if not Path(value).is_absolute() else value  # type: ignore[arg-type, operator]
-        if key == "factors":
-            value = [_resolve_factor(v, base) for v in value]  # type: ignore[attr-defined]
+        if key in _PATH_OPTIONS and isinstance(value, str):
+            value = str((base / value).resolve()) if not Path(value).is_absolute() else value
+        if key == "factors" and isinstance(value, list):
+            value = [_resolve_factor(v, base) if isinstance(v, str) else v for v in value]
+        try:
+            check_option(key, value)  # the same check rtm analyze runs
+        except ParameterError as exc:
+            raise _error(path, lines, "analysis", raw_key, str(exc)) from None
         out[key] = value
     for key in _REQUIRED:
         if key not in out:

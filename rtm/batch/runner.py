@@ -185,10 +185,11 @@ def plan_jobs(config: BatchConfig, out: Path, *, force: bool = False) -> list[Jo
         sorted(
             (k, tuple(v) if isinstance(v, list) else v)
             for k, v in config.analysis.items()
-            if k not in {"area", "where"}
+            if k not in {"area", "where", "test_where"}
         )
     )
     base_where = tuple(config.analysis.get("where", ()))
+    base_test_where = tuple(config.analysis.get("test_where", ()))
     jobs = []
     for area_name, geometry, crs in areas:
         wkb = shapely.to_wkb(geometry)
@@ -197,7 +198,9 @@ def plan_jobs(config: BatchConfig, out: Path, *, force: bool = False) -> list[Jo
                 job_id = "-".join(_slug(p) for p in (area_name, crime.name, period.name))
                 where = base_where + crime.where + period.fit_where
                 test_where = (
-                    (base_where + crime.where + period.test_where) if period.test_where else ()
+                    (base_where + base_test_where + crime.where + period.test_where)
+                    if period.test_where
+                    else ()
                 )
                 identity = json.dumps(
                     {
@@ -270,13 +273,8 @@ def run_job(job: Job) -> JobOutcome:
 
 
 def _run_job(job: Job) -> JobOutcome:
-    import geopandas as gpd
-    import shapely
-
-    from rtm.api import analyze
-    from rtm.export.atomic import atomic_dir
-    from rtm.export.run import write_json
-    from rtm.model import RiskTerrainModel
+    from rtm.export.atomic import atomic_file
+    from rtm.runs import write_json
 
     start = time.perf_counter()
     common = {
@@ -301,37 +299,10 @@ def _run_job(job: Job) -> JobOutcome:
             warnings=tuple(kept.get("warnings", ())),
         )
         return JobOutcome(**kept)
-    options = job.options()
-    model_keys = {"seed", "nb_form", "cv_rule", "alpha", "l1_ratios"}
-    model = RiskTerrainModel(
-        **{k: (tuple(v) if k == "l1_ratios" else v) for k, v in options.items() if k in model_keys}  # type: ignore[arg-type]
-    )
-    analysis = {k: v for k, v in options.items() if k not in model_keys}
-    area = gpd.GeoDataFrame(geometry=[shapely.from_wkb(job.area_wkb)], crs=job.crs_wkt)
     try:
-        with atomic_dir(job.out_dir, overwrite=True) as folder:
-            result = analyze(
-                area=area,
-                area_label=job.area_name,
-                where=list(job.where),
-                out=folder,
-                overwrite=True,
-                model=model,
-                **analysis,
-            )
-            outcome = JobOutcome(
-                **common,  # type: ignore[arg-type]
-                status="ok" if result.significant else "no_significant_factor",
-                events=result.n_events,
-                factors=tuple(f.candidate for f in result.factors),
-                distribution=result.distribution,
-            )
-            if job.test_where and result.significant:
-                outcome = _validate_job(job, folder, outcome, analysis)
-            outcome = dataclasses.replace(outcome, duration=time.perf_counter() - start)
-            write_json(
-                folder / JOB_MARKER, {"digest": job.digest, "outcome": dataclasses.asdict(outcome)}
-            )
+        outcome = _fit_job(job, common, start)
+        with atomic_file(Path(job.out_dir) / JOB_MARKER, overwrite=True) as marker:
+            write_json(marker, {"digest": job.digest, "outcome": dataclasses.asdict(outcome)})
         return outcome
     except RTMError as exc:
         return JobOutcome(
@@ -350,24 +321,42 @@ def _run_job(job: Job) -> JobOutcome:
         )
 
 
-def _validate_job(
-    job: Job, folder: Path, outcome: JobOutcome, analysis: dict[str, Any]
-) -> JobOutcome:
-    """Score the job's model on its test period (validation.json in the job folder)."""
-    from rtm.validate import validate_run
+def _fit_job(job: Job, common: dict[str, Any], start: float) -> JobOutcome:
+    """Analyse one job into its folder (validated on its test period, if it has one)."""
+    import geopandas as gpd
+    import shapely
 
-    report = validate_run(
-        folder,
-        analysis["events"],
-        where=list(job.test_where),
-        x_column=analysis.get("x_column"),
-        y_column=analysis.get("y_column"),
-        events_crs=analysis.get("events_crs"),
+    from rtm.api import analyze
+    from rtm.filters import as_clauses
+    from rtm.spec import StudySpec
+
+    options = job.options()
+    events = options["events"]
+    test_events = options.pop("test_events", None) or events
+    options.pop("test_where", None)
+    area = gpd.GeoDataFrame(geometry=[shapely.from_wkb(job.area_wkb)], crs=job.crs_wkt)
+    spec = StudySpec(
+        **options,
+        area=area,
+        area_label=job.area_name,
+        where=as_clauses(job.where),
+        test_events=test_events if job.test_where else None,
+        test_where=as_clauses(job.test_where),
     )
-    report.report["run"] = job.out_dir  # the folder being filled is a temporary one
-    report.write(folder / "validation.json", plot=folder / "capture.png", overwrite=True)
-    capture = report.get("capture", {}).get("10")
-    return dataclasses.replace(outcome, auc=report.get("auc"), capture_10=capture)
+    result = analyze(spec, out=job.out_dir, overwrite=True)
+    outcome = JobOutcome(
+        **common,
+        status="ok" if result.significant else "no_significant_factor",
+        events=result.n_events,
+        factors=tuple(f.candidate for f in result.factors),
+        distribution=result.distribution,
+    )
+    if job.test_where and result.significant:
+        validation = json.loads((Path(job.out_dir) / "validation.json").read_text())
+        outcome = dataclasses.replace(
+            outcome, auc=validation.get("auc"), capture_10=validation.get("capture", {}).get("10")
+        )
+    return dataclasses.replace(outcome, duration=time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------- the batch
@@ -579,7 +568,7 @@ def _execute(
 
 def _write_summary(summary: BatchSummary, config: BatchConfig) -> None:
     from rtm.export.atomic import atomic_file
-    from rtm.export.run import write_json
+    from rtm.runs import write_json
 
     rows = [dataclasses.asdict(o) for o in summary.outcomes]
     with atomic_file(summary.out / "batch.json", overwrite=True) as tmp:

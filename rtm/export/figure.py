@@ -202,7 +202,7 @@ def render_risk_png(
             0.7 * map_height / fig_height,
         )
     )
-    crime = crime_word(bundle.report.get("inputs", {}).get("where", []))
+    crime = crime_word(bundle.report.where)
     places = None
     if analysis.places:
         shown = analysis.places[:50]

@@ -11,6 +11,7 @@ and a thinned copy of every factor's features for the map's layers).
 from __future__ import annotations
 
 import json
+import math
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,16 +31,20 @@ from rtm.places import (
     analyze_places,
     place_frame,
 )
+from rtm.runs import Run, RunReport, load_run
 
 __all__ = [
     "OutputOptions",
     "RunBundle",
     "bundle_from_result",
+    "bundle_from_run",
     "cell_tiers",
     "fraction",
     "options_report",
     "read_bundle",
+    "read_features",
     "run_places",
+    "with_places",
     "write_features",
     "write_presentation",
 ]
@@ -63,7 +68,7 @@ class RunBundle:
     """What the presentation outputs are drawn from."""
 
     surface: RiskSurface
-    report: dict[str, Any] = field(repr=False)
+    report: RunReport = field(repr=False)
     area: gpd.GeoDataFrame | None = field(default=None, repr=False)
     features: gpd.GeoDataFrame | None = field(default=None, repr=False)
     events: gpd.GeoDataFrame | None = field(default=None, repr=False)
@@ -72,6 +77,10 @@ class RunBundle:
     def grid(self) -> Grid:
         """The analysis grid."""
         return self.surface.grid
+
+    def with_report(self, report: RunReport) -> RunBundle:
+        """The same bundle with another report (e.g. with new tiers and places)."""
+        return RunBundle(self.surface, report, self.area, self.features, self.events)
 
 
 def _items(series: pd.Series) -> list[Any]:
@@ -153,7 +162,7 @@ def _thin_parts(
 
 
 def bundle_from_result(
-    result: Any, report: dict[str, Any], *, study: Any = None, max_features: int = MAX_FEATURES
+    result: Any, report: RunReport, *, study: Any = None, max_features: int = MAX_FEATURES
 ) -> RunBundle:
     """Build a bundle from a fitted :class:`rtm.model.RTMResult` (and its Study, if any)."""
     surface = RiskSurface.from_result(result)
@@ -190,8 +199,8 @@ def bundle_from_result(
 def run_places(bundle: RunBundle, options: OutputOptions) -> PlaceAnalysis:
     """Tiers and places of a bundle (the recent distance defaults to one block length)."""
     distance = options.recent_distance
-    if distance is None:
-        distance = bundle.report.get("inputs", {}).get("block_length")
+    if distance is None and math.isfinite(bundle.report.inputs.block_length):
+        distance = bundle.report.inputs.block_length
     return analyze_places(
         bundle.surface,
         bundle.events,
@@ -224,68 +233,41 @@ def write_features(path: Path, bundle: RunBundle) -> None:
 
 def read_bundle(folder: str | Path) -> RunBundle:
     """Read a bundle back from a run folder written by ``rtm analyze``."""
-    import pyogrio
+    return bundle_from_run(load_run(folder))
 
-    run = Path(folder)
-    report_path, cells_path = run / "report.json", run / "cells.gpkg"
-    for path in (report_path, cells_path):
-        if not path.exists():
-            raise InputError(f"RUN_DIR {run}: {path.name} is missing; is this an rtm run folder?")
-    try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-        grid_info, inputs = report["inputs"]["grid"], report["inputs"]
-        factors = report["model"]["factors"]
-    except (ValueError, KeyError) as exc:
-        raise InputError(f"RUN_DIR {run}: report.json is not an rtm report ({exc})") from exc
-    if not report.get("significant"):
+
+def bundle_from_run(run: Run) -> RunBundle:
+    """The bundle of a run folder read back (:func:`rtm.runs.load_run`)."""
+    if not run.report.significant or run.rrs is None:
         raise InputError(
-            f"RUN_DIR {run}: the run found no significant factor; there is no risk map"
+            f"RUN_DIR {run.folder}: the run found no significant factor; there is no risk map"
         )
-    cells = pyogrio.read_dataframe(cells_path, read_geometry=False)
-    crs = pyogrio.read_info(cells_path)["crs"]
-    n_rows, n_cols = int(grid_info["n_rows"]), int(grid_info["n_cols"])
-    flat = cells["row"].to_numpy(np.int64) * n_cols + cells["col"].to_numpy(np.int64)
-    order = np.argsort(flat, kind="stable")
-    cells = cells.iloc[order].reset_index(drop=True)
-    mask = np.zeros(n_rows * n_cols, bool)
-    mask[flat] = True
-    import pyproj
-
-    grid = Grid(
-        float(grid_info["x_min"]),
-        float(grid_info["y_max"]),
-        float(inputs["cell_size"]),
-        n_rows,
-        n_cols,
-        pyproj.CRS.from_user_input(crs).to_wkt(),
-        mask.reshape(n_rows, n_cols),
-    )
     layers = []
-    for f in factors:
-        column = f"{f['name']}:{f['operationalization']}:{float(f['spatial_influence']):g}"
-        if column not in cells.columns:
+    for f in run.report.model.factors:
+        if f.candidate not in run.cells.columns:
             raise InputError(
-                f"RUN_DIR {run}: cells.gpkg has no column {column!r} for factor {f['name']!r}"
+                f"RUN_DIR {run.folder}: cells.gpkg has no column {f.candidate!r} for factor "
+                f"{f.name!r}"
             )
         layers.append(
             FactorLayer(
-                f["name"],
-                f["operationalization"],
-                float(f["spatial_influence"]),
-                float(f["rrv"]),
-                bool(f["protective"]),
-                cells[column].to_numpy(np.int8),
+                f.name,
+                f.operationalization,
+                f.spatial_influence,
+                f.rrv,
+                f.protective,
+                run.column(f.candidate, np.int8),
             )
         )
     surface = RiskSurface(
-        grid,
-        cells["rrs"].to_numpy(float),
-        cells["events"].to_numpy(np.int64),
-        cells["expected"].to_numpy(float),
+        run.grid,
+        run.column("rrs"),
+        run.column("events", np.int64),
+        run.column("expected"),
         tuple(layers),
     )
-    area, features, events = read_features(run)
-    return RunBundle(surface, report, area, features, events)
+    area, features, events = read_features(run.folder)
+    return RunBundle(surface, run.report, area, features, events)
 
 
 def read_features(run: Path) -> tuple[Any, Any, Any]:
@@ -373,6 +355,13 @@ def write_presentation(
     report_path.write_text(render_report(bundle, analysis, png), encoding="utf-8")
     written.append(report_path)
     return written
+
+
+def with_places(report: RunReport, options: OutputOptions, analysis: PlaceAnalysis) -> RunReport:
+    """``report`` with the tiers, places and output settings of ``analysis``."""
+    return report.with_sections(
+        **analysis.report(), output_settings=options_report(options, analysis)
+    )
 
 
 def options_report(options: OutputOptions, analysis: PlaceAnalysis) -> dict[str, Any]:

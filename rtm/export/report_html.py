@@ -14,6 +14,7 @@ from rtm.export._style import TIER_COLOURS, data_uri
 from rtm.export.outputs import fraction
 from rtm.places import TIE_RULE, PlaceAnalysis
 from rtm.recent import crime_word
+from rtm.runs import RunReport
 
 __all__ = ["TOP_PLACES", "narrative", "render_report"]
 
@@ -26,14 +27,13 @@ WIDESPREAD = 0.9
 def narrative(bundle: Any, analysis: PlaceAnalysis) -> list[str]:
     """The risk narrative for briefings, one paragraph per item."""
     report = bundle.report
-    inputs = report.get("inputs", {})
-    crime = crime_word(inputs.get("where", []))
+    crime = crime_word(report.where)
     factors = bundle.surface.factors
-    tested = len(inputs.get("factors", [])) or len(factors)
+    tested = len(report.inputs.factors) or len(factors)
     top = analysis.tiers.tiers[0]
     paragraphs = []
     text = (
-        f"{tested} risk factors were tested ({report.get('candidates', '?')} candidate variables); "
+        f"{tested} risk factors were tested ({report.candidates} candidate variables); "
         f"{len(factors)} {'was' if len(factors) == 1 else 'were'} selected."
     )
     # A factor present almost everywhere is the contrast "everywhere but a few cells":
@@ -89,30 +89,28 @@ def narrative(bundle: Any, analysis: PlaceAnalysis) -> list[str]:
     return paragraphs
 
 
-def procedure(report: dict[str, Any]) -> list[str]:
+def procedure(report: RunReport) -> list[str]:
     """The statistical procedure in words, from the report's settings."""
-    inputs, culling, model = report["inputs"], report["culling"], report["model"]
-    influences = ", ".join(f"{d:g}" for d in inputs.get("spatial_influences", []))
+    inputs, culling, model = report.inputs, report.culling, report.model
+    influences = ", ".join(f"{d:g}" for d in inputs.spatial_influences)
     distribution = (
-        "Poisson"
-        if model["distribution"] == "poisson"
-        else f"negative binomial ({model['variance']})"
+        "Poisson" if model.distribution == "poisson" else f"negative binomial ({model.variance})"
     )
     return [
-        f"The study area was divided into {inputs['cells']:,} cells of {inputs['cell_size']:g} m; "
-        f"{inputs['events']:,} {crime_word(inputs.get('where', []))} were counted per cell "
-        f"({inputs.get('events_outside', 0):,} outside the area were dropped).",
+        f"The study area was divided into {inputs.cells:,} cells of {inputs.cell_size:g} m; "
+        f"{inputs.events:,} {crime_word(inputs.where)} were counted per cell "
+        f"({inputs.events_outside:,} outside the area were dropped).",
         "Each factor became binary candidate variables "
-        f"({inputs.get('operationalization', 'both')}: proximity = within the distance of the "
+        f"({inputs.operationalization}: proximity = within the distance of the "
         "nearest feature; density = Epanechnikov kernel "
         f"density at least mean + 2 SD) at spatial influences of {influences} m.",
         f"Culling: {culling['method']} ({culling['n_folds']}-fold cross-validation, "
-        f"{culling['rule']}, elastic-net mixing {culling['l1_ratio']}); {report['culled']} of "
-        f"{report['candidates']} candidates survived.",
+        f"{culling['rule']}, elastic-net mixing {culling['l1_ratio']}); {report.culled} of "
+        f"{report.candidates} candidates survived.",
         "Selection: bidirectional stepwise search lowering the BIC, at most one variable per "
-        f"factor, every coefficient positive and significant at {model['alpha']:g}; run with "
+        f"factor, every coefficient positive and significant at {model.alpha:g}; run with "
         "Poisson and negative binomial distributions, the lower BIC won: "
-        f"{distribution}, BIC {model['bic']:.1f}.",
+        f"{distribution}, BIC {model.bic:.1f}.",
         "Relative risk value (RRV) = exp(coefficient); relative risk score (RRS) of a cell = "
         "product of the RRVs of the factors present, so the lowest-risk cell scores 1.",
     ]
@@ -123,32 +121,20 @@ def render_report(bundle: Any, analysis: PlaceAnalysis, png: bytes) -> str:
     from rtm.export.webmap import environment
 
     report = bundle.report
-    inputs = report.get("inputs", {})
-    crime = crime_word(inputs.get("where", []))
+    inputs = report.inputs
+    crime = crime_word(inputs.where)
     parameters = [
-        ("Events file", inputs.get("events_file", "")),
-        ("Event filters", ", ".join(inputs.get("where", [])) or "none"),
-        (
-            "Events used / outside the area",
-            f"{inputs.get('events', 0):,} / {inputs.get('events_outside', 0):,}",
-        ),
-        ("Study area", inputs.get("area_file", "")),
-        ("CRS", inputs.get("crs", "")),
-        ("Risk factors tested", ", ".join(inputs.get("factors", []))),
-        ("Protective factors", ", ".join(inputs.get("protective", [])) or "none"),
-        (
-            "Block length / cell size",
-            f"{inputs.get('block_length', 0):g} m / {inputs.get('cell_size', 0):g} m",
-        ),
-        (
-            "Cells (with events)",
-            f"{inputs.get('cells', 0):,} ({inputs.get('cells_with_events', 0):,})",
-        ),
-        (
-            "Spatial influences",
-            f"{inputs.get('max_blocks', '')} blocks, {inputs.get('increment', '')} increments",
-        ),
-        ("Seed", str(report.get("seed", ""))),
+        ("Events file", inputs.events_file or ""),
+        ("Event filters", ", ".join(c.label for c in inputs.where) or "none"),
+        ("Events used / outside the area", f"{inputs.events:,} / {inputs.events_outside:,}"),
+        ("Study area", inputs.area_file),
+        ("CRS", inputs.crs),
+        ("Risk factors tested", ", ".join(inputs.factors)),
+        ("Protective factors", ", ".join(inputs.protective) or "none"),
+        ("Block length / cell size", f"{inputs.block_length:g} m / {inputs.cell_size:g} m"),
+        ("Cells (with events)", f"{inputs.cells:,} ({inputs.cells_with_events:,})"),
+        ("Spatial influences", f"{inputs.max_blocks} blocks, {inputs.increment} increments"),
+        ("Seed", str(report.seed)),
         ("Tier cuts (SD above mean RRS)", ", ".join(f"{t.sd_cut:g}" for t in analysis.tiers.tiers)),
         (
             "Priority places",
@@ -156,7 +142,7 @@ def render_report(bundle: Any, analysis: PlaceAnalysis, png: bytes) -> str:
             f"{analysis.recent_distance:g} m; {analysis.recent.note}",
         ),
     ]
-    caveats = list(report.get("caveats", [])) + [
+    caveats = list(report.caveats) + [
         f"Tiers: {TIE_RULE}; the RRS took {analysis.tiers.distinct_scores} distinct values here.",
         "Highest-risk places are clusters of top-tier cells touching at an edge or a corner "
         "(8-connectivity).",
@@ -173,8 +159,8 @@ def render_report(bundle: Any, analysis: PlaceAnalysis, png: bytes) -> str:
             narrative=narrative(bundle, analysis),
             procedure=procedure(report),
             parameters=parameters,
-            factors=report.get("model", {}).get("factors", []),
-            intercept=report.get("model", {}).get("intercept"),
+            factors=report.model.factors,
+            intercept=report.model.intercept,
             tiers=list(zip(analysis.tiers.tiers, TIER_COLOURS, strict=True)),
             places=analysis.places[:TOP_PLACES],
             n_places=len(analysis.places),

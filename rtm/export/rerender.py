@@ -6,16 +6,14 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from rtm.errors import InputError, OutputError
 from rtm.export.atomic import MARKER, atomic_dir, foreign_entries
 from rtm.export.outputs import (
     OutputOptions,
+    bundle_from_run,
     cell_tiers,
-    options_report,
-    read_bundle,
     run_places,
+    with_places,
     write_presentation,
 )
 
@@ -51,8 +49,8 @@ def rerender(
     Path
         The folder written. It is replaced atomically: a failure leaves it as it was.
     """
-    from rtm.export.run import write_json
     from rtm.export.vector import write_cells
+    from rtm.runs import load_run, write_report
 
     say = progress or (lambda message: None)
     run = Path(run_dir)
@@ -67,29 +65,22 @@ def rerender(
             "places.gpkg, report.json and cells.gpkg (use --overwrite, or --out DIR for a copy)"
         )
     options = options or OutputOptions()
-    bundle = read_bundle(run)
+    loaded = load_run(run)
+    bundle = bundle_from_run(loaded)
     analysis = run_places(bundle, options)
     say(f"places: {len(analysis.places)} highest-risk, {len(analysis.priority_places)} priority")
-    import pyogrio
-
-    cells = pyogrio.read_dataframe(run / "cells.gpkg", read_geometry=False)
-    flat = cells["row"].to_numpy(np.int64) * bundle.grid.n_cols + cells["col"].to_numpy(np.int64)
-    cells = cells.iloc[np.argsort(flat, kind="stable")]
+    cells = loaded.cells
     columns = {c: cells[c].to_numpy() for c in cells.columns if c not in ("row", "col", "tier")}
     columns["tier"] = cell_tiers(analysis)
-    report = dict(bundle.report)
-    report.update(analysis.report())
-    report["output_settings"] = options_report(options, analysis)
+    report = with_places(bundle.report, options, analysis)
     with atomic_dir(target, overwrite=overwrite or in_place, what="--out") as folder:
         foreign = set(foreign_entries(run))
         for path in run.iterdir():
             # only rtm's own files travel: a user's notes stay where they are
             if path.is_file() and path.name not in foreign and path.name != MARKER:
                 shutil.copy2(path, folder / path.name)
-        write_json(folder / "report.json", report)
+        write_report(folder / "report.json", report)
         write_cells(folder / "cells.gpkg", bundle.grid, columns)
-        from dataclasses import replace
-
-        write_presentation(folder, replace(bundle, report=report), analysis)
+        write_presentation(folder, bundle.with_report(report), analysis)
     say(f"outputs written to {target}")
     return target

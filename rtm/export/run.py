@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import json
-import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +19,9 @@ import numpy as np
 from rtm.export.raster import write_geotiff
 from rtm.export.vector import write_cells
 from rtm.model import RTMResult
+from rtm.runs import RunReport, write_report
 
-__all__ = ["RISK_NODATA", "json_default", "prefetch_output_modules", "write_run"]
+__all__ = ["RISK_NODATA", "prefetch_output_modules", "write_run"]
 
 #: What :func:`write_run` imports to draw and write a risk map (matplotlib among them).
 _OUTPUT_MODULES = (
@@ -36,34 +35,6 @@ _OUTPUT_MODULES = (
 
 #: nodata of risk.tif (outside the study area).
 RISK_NODATA = -9999.0
-
-
-def json_default(value: Any) -> Any:
-    """Make numpy scalars and non-finite floats JSON-safe."""
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-def _finite(value: Any) -> Any:
-    """Replace NaN and infinities by None, recursively (JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Deterministic, human-readable JSON."""
-    text = json.dumps(_finite(data), indent=2, default=json_default, allow_nan=False)
-    path.write_text(text + "\n", encoding="utf-8")
 
 
 def prefetch_output_modules() -> threading.Thread:
@@ -91,7 +62,7 @@ def prefetch_output_modules() -> threading.Thread:
 def write_run(
     folder: Path,
     result: RTMResult,
-    report: dict[str, Any],
+    report: RunReport,
     *,
     study: Any = None,
     options: Any = None,
@@ -99,7 +70,7 @@ def write_run(
     """Write every output of a fit into ``folder``; returns the files written.
 
     With a risk surface, also the outputs people act on (see :mod:`rtm.export.outputs`):
-    tiers and places (added to ``report``), places.gpkg, features.gpkg, risk.png,
+    tiers and places (added to the report), places.gpkg, features.gpkg, risk.png,
     map.html and report.html. ``study`` (an :class:`rtm.study.Study`) supplies the area,
     events and factor features for the map; ``options`` an ``OutputOptions``.
     """
@@ -128,7 +99,7 @@ def _paused_gc() -> Iterator[None]:
 def _write_run(
     folder: Path,
     result: RTMResult,
-    report: dict[str, Any],
+    report: RunReport,
     *,
     study: Any = None,
     options: Any = None,
@@ -136,15 +107,15 @@ def _write_run(
     written = []
     bundle = analysis = None
     if result.relative_risk_score is not None:
-        from rtm.export.outputs import OutputOptions, bundle_from_result, options_report, run_places
+        from rtm.export.outputs import OutputOptions, bundle_from_result, run_places, with_places
 
         options = options or OutputOptions()
         bundle = bundle_from_result(result, report, study=study, max_features=options.max_features)
         analysis = run_places(bundle, options)
-        report.update(analysis.report())
-        report["output_settings"] = options_report(options, analysis)
+        report = with_places(report, options, analysis)
+        bundle = bundle.with_report(report)
     report_path = folder / "report.json"
-    write_json(report_path, report)
+    write_report(report_path, report)
     written.append(report_path)
     table = result.model_table()
     table_path = folder / "factors.csv"

@@ -218,10 +218,9 @@ def map_data(
         grid, [(risk_index, ramp_rgb()), (tier_index, palette)]
     )
     bounds = [[south, west], [north, east]]
-    where = report.get("inputs", {}).get("where", [])
-    crime = crime_word(where)
+    crime = crime_word(report.where)
     recent = analysis.recent
-    tested = len(report.get("inputs", {}).get("factors", [])) or len(surface.factors)
+    tested = len(report.inputs.factors) or len(surface.factors)
     top = analysis.tiers.tiers[0]
     lines = [
         f"{len(surface.factors)} of {tested} risk factors selected; "

@@ -10,11 +10,10 @@ constant over the study area carry no information: they are dropped and reported
 from __future__ import annotations
 
 import hashlib
-import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -25,6 +24,7 @@ from rtm.grid import Grid
 from rtm.layers.geometry import as_geometries, within_reach
 from rtm.layers.operationalizations.base import LayerContext, Operationalization
 from rtm.layers.registry import resolve_operationalizations
+from rtm.spec import MAX_BLOCKS, spatial_influences
 
 if TYPE_CHECKING:
     from rtm.layers.network import StreetNetwork
@@ -45,45 +45,6 @@ __all__ = [
 LayerComputer = Callable[[Operationalization, np.ndarray, list[float], LayerContext], np.ndarray]
 
 Increment = Literal["whole", "half"]
-
-#: The largest ``max_blocks`` accepted (RTMDx allows 4; larger ladders get slow and vague).
-MAX_BLOCKS = 20
-
-
-def spatial_influences(
-    block_length: float, max_blocks: int = 3, increment: Increment = "whole"
-) -> tuple[float, ...]:
-    """The spatial-influence ladder: ``k x block_length``.
-
-    Parameters
-    ----------
-    block_length : float
-        Average street-block length, in CRS units.
-    max_blocks : int
-        Largest multiple of the block length (default 3).
-    increment : {"whole", "half"}
-        Steps of one block (1, 2, 3) or half a block (0.5, 1, 1.5, ...).
-
-    Examples
-    --------
-    >>> spatial_influences(200)
-    (200.0, 400.0, 600.0)
-    >>> spatial_influences(100, max_blocks=2, increment="half")
-    (50.0, 100.0, 150.0, 200.0)
-    """
-    if not (isinstance(block_length, int | float) and math.isfinite(block_length)) or (
-        block_length <= 0
-    ):
-        raise ParameterError(f"block length must be a positive distance, got {block_length!r}")
-    if not isinstance(max_blocks, int) or not 1 <= max_blocks <= MAX_BLOCKS:
-        raise ParameterError(
-            f"max blocks must be a whole number 1..{MAX_BLOCKS}, got {max_blocks!r}"
-        )
-    if increment not in get_args(Increment):
-        raise ParameterError(f"increment must be one of 'whole', 'half'; got {increment!r}")
-    step = 1.0 if increment == "whole" else 0.5
-    count = int(round(max_blocks / step))
-    return tuple(float(block_length) * step * k for k in range(1, count + 1))
 
 
 @dataclass(frozen=True, eq=False)

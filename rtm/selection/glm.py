@@ -460,7 +460,7 @@ def fit_glm(
     Examples
     --------
     >>> import numpy as np
-    >>> from rtm.glm import fit_glm
+    >>> from rtm.selection.glm import fit_glm
     >>> X = np.array([[0], [0], [1], [1]])
     >>> fit = fit_glm(X, [1, 1, 3, 5])
     >>> round(float(np.exp(fit.coef[1])), 6)

@@ -2,7 +2,7 @@
 
 These are the baselines every risk model is compared with (a risk model is only useful
 where it beats or complements them), and the source of the recent-crime *exposure*
-covariate of :mod:`rtm.challengers`.
+covariate of :mod:`rtm.validation.models`.
 
 Bandwidth rule
 --------------
@@ -30,6 +30,7 @@ __all__ = [
     "LAG_BLOCKS",
     "LagSplit",
     "bandwidth_rule",
+    "baseline_surfaces",
     "counts_in_cells",
     "default_bandwidth",
     "exposure_covariate",
@@ -133,7 +134,7 @@ def smoothed_counts(
     py = np.asarray(y, dtype=np.float64).ravel()
     density = quartic_density(grid, px, py, bandwidth)
     if exclude_own_cell and px.size:
-        cell = _active_cell(grid, px, py)
+        cell = active_cell(grid, px, py)
         inside = cell >= 0
         cx, cy = grid.cell_centres()
         r2 = (px[inside] - cx[cell[inside]]) ** 2 + (py[inside] - cy[cell[inside]]) ** 2
@@ -144,7 +145,7 @@ def smoothed_counts(
     return density * grid.cell_size**2
 
 
-def _active_cell(grid: Grid, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.int64]:
+def active_cell(grid: Grid, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.int64]:
     """Active-cell index of each point, -1 outside the active cells."""
     row, col = grid.cell_of(x, y)
     ok = (row >= 0) & (row < grid.n_rows) & (col >= 0) & (col < grid.n_cols)
@@ -159,7 +160,7 @@ def counts_in_cells(grid: Grid, x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.
     """Events per active cell, and how many points fall outside the active cells."""
     px = np.asarray(x, dtype=np.float64).ravel()
     py = np.asarray(y, dtype=np.float64).ravel()
-    cell = _active_cell(grid, px, py)
+    cell = active_cell(grid, px, py)
     inside = cell >= 0
     counts = np.bincount(cell[inside], minlength=grid.n_active).astype(np.int64)
     return counts, int((~inside).sum())
@@ -287,3 +288,18 @@ def lag_features(
             smoothed_counts(grid, x, y, radius, exclude_own_cell=True) * scale
         )
     return features
+
+
+def baseline_surfaces(
+    grid: Grid,
+    train_counts: ArrayLike,
+    train_x: ArrayLike,
+    train_y: ArrayLike,
+    *,
+    bandwidth: float,
+) -> dict[str, NDArray[np.float64]]:
+    """The prior-period baselines: counts per cell and the quartic kernel density."""
+    return {
+        "prior_counts": np.asarray(train_counts, dtype=np.float64),
+        "prior_kde": quartic_density(grid, train_x, train_y, bandwidth),
+    }

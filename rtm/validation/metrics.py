@@ -19,7 +19,7 @@ The AUC gives tied (event, no-event) pairs half credit (Mann-Whitney with mid-ra
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,10 @@ from rtm.errors import FitError, ParameterError
 
 __all__ = [
     "AREA_SHARES",
+    "CURVE_SHARES",
+    "METRICS",
     "TIE_RULE",
+    "Metric",
     "OddsRatio",
     "auc",
     "best_capture",
@@ -41,6 +44,8 @@ __all__ = [
     "pei",
     "predicted_share",
     "rri",
+    "curve",
+    "score_surface",
 ]
 
 Shares = float | Sequence[float] | NDArray[np.float64]
@@ -289,3 +294,78 @@ def logistic_odds_ratio(
         slope_se=se,
         n=int(x.size),
     )
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric of a surface against test events, as validation reports it.
+
+    Attributes
+    ----------
+    name : str
+        Its key in ``validation.json``.
+    compute : callable
+        ``compute(scores, events)`` for a scalar metric, ``compute(scores, events, shares)``
+        for one evaluated at each area share.
+    per_share : bool
+        Reported at each of :data:`AREA_SHARES` (``capture`` at 1, 5, 10, 20%).
+    proportional_only : bool
+        Only for scores proportional to predicted counts (RRI).
+    """
+
+    name: str
+    compute: Callable[..., Any]
+    per_share: bool = True
+    proportional_only: bool = False
+
+
+#: Every metric validation reports, in report order. A new metric is one entry here.
+METRICS: tuple[Metric, ...] = (
+    Metric("auc", auc, per_share=False),
+    Metric("capture", capture),
+    Metric("pai", pai),
+    Metric("pei", pei),
+    Metric("rri", rri, proportional_only=True),
+)
+
+#: Area shares at which capture curves are drawn.
+CURVE_SHARES = np.linspace(0.0, 1.0, 401)
+
+
+def _key(share: float) -> str:
+    return f"{100 * share:g}"
+
+
+def score_surface(
+    scores: ArrayLike, events: ArrayLike, *, proportional: bool = True
+) -> dict[str, Any]:
+    """Every metric of :data:`METRICS` for one surface, and its number of distinct scores.
+
+    Parameters
+    ----------
+    scores : array_like
+        Score per cell (higher = riskier).
+    events : array_like
+        Test events per cell.
+    proportional : bool
+        Whether scores are proportional to predicted counts (then RRI is reported).
+    """
+    out: dict[str, Any] = {}
+    for metric in METRICS:
+        if metric.proportional_only and not proportional:
+            continue
+        if metric.per_share:
+            values = metric.compute(scores, events, AREA_SHARES).tolist()
+            out[metric.name] = dict(zip(map(_key, AREA_SHARES), values, strict=True))
+        else:
+            out[metric.name] = metric.compute(scores, events)
+    out["distinct_scores"] = int(np.unique(np.asarray(scores)).size)
+    return out
+
+
+def curve(scores: ArrayLike, events: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The capture curve: (area shares, capture) at :data:`CURVE_SHARES`."""
+    return CURVE_SHARES, capture(scores, events, CURVE_SHARES)

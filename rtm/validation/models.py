@@ -1,8 +1,9 @@
-"""Models that challenge plain RTM: risk + exposure, and a random forest.
+"""The challenger models of plain RTM: risk + exposure, and a random forest.
 
 Risk + exposure
     The RTM-selected environmental factors plus recent crime exposure, the log of
-    kernel-smoothed prior events around the cell (:func:`rtm.baselines.exposure_covariate`),
+    kernel-smoothed prior events around the cell
+    (:func:`rtm.validation.baselines.exposure_covariate`),
     in one Poisson log-linear model, optionally with adjustment covariates and an
     offset (e.g. log population, for rates)::
 
@@ -17,9 +18,9 @@ Random forest
     candidate columns permuted together).
 
 Design. When the fit period's events carry a period (e.g. month), both challengers use
-the *lagged* forecasting design (:func:`rtm.validate.challenger_surfaces`): features
-computed from the earlier part of the fit period (own-cell events, and events
-kernel-smoothed at 1 and 2 block lengths, see :func:`rtm.baselines.lag_features`)
+the *lagged* forecasting design (:func:`rtm.validation.design.challenger_surfaces`):
+features computed from the earlier part of the fit period (own-cell events, and events
+kernel-smoothed at 1 and 2 block lengths, see :func:`rtm.validation.baselines.lag_features`)
 explain the events of the later part, and the test period is predicted from the same
 features computed on the most recent window of the same length. Without periods, the
 exposure is built from the same events the model is fitted to, each cell's own events
@@ -142,7 +143,7 @@ def fit_exposure_model(
     counts : array_like, shape (n_cells,)
         Events per cell.
     exposure : array_like, shape (n_cells,), or mapping of str to array_like, optional
-        The exposure covariate (see :func:`rtm.baselines.exposure_covariate`), or
+        The exposure covariate (see :func:`rtm.validation.baselines.exposure_covariate`), or
         several named exposure covariates (the lagged design's own-cell and ring
         features, on the log scale); None fits the environment (and adjustments) alone.
     covariates : mapping of str to array_like, optional
@@ -325,7 +326,7 @@ def permutation_importance_by_group(
     dict
         ``{group: {"auc_drop": mean, "sd": sd}}``, largest drop first.
     """
-    from rtm.evaluate import auc
+    from rtm.validation.metrics import auc
 
     X = np.array(design, dtype=np.float32)
     rng = np.random.default_rng(seed)

@@ -11,37 +11,19 @@ The candidate layers do not depend on the events, so they are built once.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from rtm.errors import InputError, ParameterError
+from rtm.periods import event_periods
+from rtm.spec import StudySpec
+from rtm.validation.inputs import FittedSurface, TestEvents
+from rtm.validation.workflow import validate
 
-__all__ = ["event_periods", "rolling_windows", "summarize_folds", "temporal_validation"]
+__all__ = ["rolling_windows", "summarize_folds", "temporal_validation"]
 
 Window = tuple[tuple[int, ...], tuple[int, ...]]
-
-
-def event_periods(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """Integer period of each event: the column itself if numeric, else calendar months."""
-    if column not in frame.columns:
-        raise ParameterError(
-            f"--period-column {column}: no such column; columns are "
-            + ", ".join(c for c in frame.columns if c != "geometry")
-        )
-    values = frame[column]
-    if pd.api.types.is_numeric_dtype(values):
-        numbers = values.to_numpy(np.float64)
-        if np.any(np.isnan(numbers)) or np.any(numbers != np.round(numbers)):
-            raise InputError(f"period column {column}: needs whole numbers (e.g. months 1-12)")
-        return numbers.astype(np.int64)
-    dates = pd.to_datetime(values, errors="coerce")
-    if dates.isna().any():
-        bad = values[dates.isna()].iloc[0]
-        raise InputError(f"period column {column}: {bad!r} is neither a whole number nor a date")
-    return (dates.dt.year * 12 + dates.dt.month - 1).to_numpy(np.int64)
 
 
 def rolling_windows(
@@ -121,55 +103,31 @@ def _numbers(metrics: dict[str, Any]) -> list[tuple[str, float]]:
 
 
 def temporal_validation(
+    spec: StudySpec | None = None,
+    /,
     *,
-    events: str | Path,
-    area: str | Path,
-    block_length: float,
-    period_column: str,
     train: int,
     test: int,
     step: int | None = None,
-    factors: Sequence[str] = (),
-    factors_dir: str | Path | None = None,
-    protective: Sequence[str] = (),
-    cell_size: float | None = None,
-    max_blocks: int = 3,
-    increment: str = "whole",
-    operationalization: str = "both",
-    where: Sequence[str] = (),
-    crs: str | None = None,
-    x_column: str | None = None,
-    y_column: str | None = None,
-    events_crs: str | None = None,
-    model: Any = None,
-    challengers: bool = True,
-    bandwidth: float | None = None,
     progress: Callable[[str], None] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Rolling-origin validation of RTM, the challengers and the baselines.
 
     Each window fits on ``train`` consecutive periods and scores the next ``test``
-    periods; windows move on by ``step`` periods (default ``test``). The arguments
-    shared with :func:`rtm.api.analyze` mean the same there.
+    periods; windows move on by ``step`` periods (default ``test``). Every option of the
+    study (its events, filters, grid, model, ``challengers``, ``bandwidth``) is the
+    specification's, as for :func:`rtm.api.analyze`; the period column is
+    ``spec.period_column`` (default ``month``).
 
     Parameters
     ----------
-    events, area, block_length, factors, factors_dir, protective, cell_size : optional
-        As :func:`rtm.api.analyze`.
-    max_blocks, increment, operationalization, where, crs : optional
-        As :func:`rtm.api.analyze`.
-    x_column, y_column, events_crs, model : optional
-        As :func:`rtm.api.analyze`.
-    period_column : str
-        Column of the events holding the period: numbers, or dates (calendar months).
+    spec : StudySpec, optional
+        The study; or give its options as keywords.
     train, test : int
         Periods fitted and scored in each window.
     step : int, optional
         Periods between window starts (default ``test``).
-    challengers : bool
-        Also score the risk + exposure model and the random forest.
-    bandwidth : float, optional
-        Radius of the hot-spot baseline's quartic kernel (default two blocks).
     progress : callable, optional
         Receives short progress messages.
 
@@ -177,68 +135,41 @@ def temporal_validation(
     -------
     dict
         ``windows`` (each with its training/test periods, events and full validation
-        report), ``summary`` (mean and SD of each metric per surface) and ``settings``.
+        report), ``summary`` (mean and SD of each metric per surface) and the scheme.
     """
-    from rtm.api import build_study_candidates
-    from rtm.model import RiskTerrainModel
-    from rtm.study import load_study
-    from rtm.validate import evaluate_models
+    from rtm.study import build_study_candidates, load_study
 
+    spec = StudySpec(**options) if spec is None else spec.replace(**options)
+    if spec.events is None:
+        raise ParameterError("events: temporal validation needs the events to fit and score")
     say = progress or (lambda message: None)
-    model = model or RiskTerrainModel()
-    model._validate()
-    study = load_study(
-        area=area,
-        block_length=block_length,
-        cell_size=cell_size,
-        events=events,
-        factors=factors,
-        factors_dir=factors_dir,
-        protective=protective,
-        where=where,
-        crs=crs,
-        x_column=x_column,
-        y_column=y_column,
-        events_crs=events_crs,
-        progress=progress,
-    )
+    column = spec.period_column or "month"
+    model = spec.model()
+    study = load_study(spec, progress=progress)
     assert study.events is not None
-    periods = event_periods(study.events, period_column)
+    periods = event_periods(study.events, column)
     windows = rolling_windows(sorted(set(periods.tolist())), train=train, test=test, step=step)
-    candidates = build_study_candidates(
-        study,
-        block_length=block_length,
-        max_blocks=max_blocks,
-        increment=increment,
-        operationalization=operationalization,
-        progress=progress,
-    )
-    x = study.events.geometry.x.to_numpy()
-    y = study.events.geometry.y.to_numpy()
+    candidates = build_study_candidates(study, progress=progress)
     counts_by_period = _counts_by_period(study, periods)
     folds = []
     for fit_periods, test_periods in windows:
         say(f"window: fit on {_span(fit_periods)}, test on {_span(test_periods)}")
-        train_counts = sum(
-            (counts_by_period[p] for p in fit_periods if p in counts_by_period),
-            np.zeros(study.grid.n_active, dtype=np.int64),
-        )
-        test_counts = sum(
-            (counts_by_period[p] for p in test_periods if p in counts_by_period),
-            np.zeros(study.grid.n_active, dtype=np.int64),
+        train_counts, test_counts = (
+            sum(
+                (counts_by_period[p] for p in span if p in counts_by_period),
+                np.zeros(study.grid.n_active, dtype=np.int64),
+            )
+            for span in (fit_periods, test_periods)
         )
         result = model.fit(candidates, train_counts, progress=progress).result_
-        in_fit = np.isin(periods, fit_periods)
-        validation = evaluate_models(
-            result,
-            x[in_fit],
-            y[in_fit],
-            test_counts,
-            block_length=block_length,
-            bandwidth=bandwidth,
-            challengers=challengers,
-            train_periods=periods[in_fit],
-            seed=int(model.seed),
+        fitted = FittedSurface.from_analysis(
+            result, study, period_column=column, events=np.isin(periods, fit_periods)
+        )
+        validation = validate(
+            fitted,
+            TestEvents.from_counts(test_counts, source=f"periods {_span(test_periods)}"),
+            challengers=spec.challengers,
+            bandwidth=spec.bandwidth,
             progress=progress,
         )
         folds.append(
@@ -250,7 +181,7 @@ def temporal_validation(
             }
         )
     return {
-        "period_column": period_column,
+        "period_column": column,
         "scheme": f"rolling origin: fit on {train} periods, test on the next {test}, "
         f"origin moved by {step or test}",
         "windows": folds,

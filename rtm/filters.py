@@ -1,0 +1,266 @@
+"""Event filters: ``--where COL=V1,V2`` (any of the values) or ``COL=LO..HI`` (inclusive).
+
+Parsed once into :class:`WhereClause` objects, which keep their display label (the text
+the user wrote) and are stored parsed in run reports; nothing is evaluated as code.
+Values match case-insensitively; ranges compare numbers as numbers and ISO dates
+(``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD``) on the bound's own precision, so ``..2022-06``
+includes all of June.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rtm.errors import ParameterError, RTMWarning
+
+__all__ = ["WhereClause", "apply_where", "as_clauses", "find_column", "parse_where"]
+
+
+def find_column(columns: Sequence[str], wanted: str) -> str | None:
+    """The column named ``wanted``: exactly, else ignoring case and surrounding spaces."""
+    for column in columns:
+        if column == wanted:
+            return column
+    lowered = wanted.lower()
+    for column in columns:
+        if column.strip().lower() == lowered:
+            return column
+    return None
+
+
+@dataclass(frozen=True)
+class WhereClause:
+    """One attribute filter: ``column`` is one of ``values``, or within ``low..high``."""
+
+    column: str
+    values: tuple[str, ...] | None = None
+    low: str | None = None
+    high: str | None = None
+    text: str = ""
+
+    @property
+    def label(self) -> str:
+        """How the filter reads (``type=robbery``, ``month=1..6``)."""
+        if self.text:
+            return self.text
+        if self.values is not None:
+            return f"{self.column}={','.join(self.values)}"
+        return f"{self.column}={self.low or ''}..{self.high or ''}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The filter as stored in a run report: parsed, with its label."""
+        out: dict[str, Any] = {"column": self.column, "label": self.label}
+        if self.values is not None:
+            out["values"] = list(self.values)
+        else:
+            out["low"], out["high"] = self.low, self.high
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WhereClause:
+        """The filter :meth:`as_dict` stored."""
+        values = data.get("values")
+        return cls(
+            str(data["column"]),
+            values=None if values is None else tuple(str(v) for v in values),
+            low=data.get("low"),
+            high=data.get("high"),
+            text=str(data.get("label", "")),
+        )
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def parse_where(text: str) -> WhereClause:
+    """Parse ``COL=V1,V2`` (any of the values) or ``COL=LO..HI`` (inclusive range).
+
+    Either end of a range may be omitted (``month=..6``). Values are matched
+    case-insensitively; nothing is evaluated as code.
+
+    Examples
+    --------
+    >>> parse_where("type=robbery,burglary").values
+    ('robbery', 'burglary')
+    >>> clause = parse_where("month=1..6")
+    >>> clause.low, clause.high
+    ('1', '6')
+    """
+    if "=" not in text:
+        raise ParameterError(f"--where {text!r}: expected COL=VALUE[,VALUE...] or COL=LO..HI")
+    column, _, value = text.partition("=")
+    column, value = column.strip(), value.strip()
+    if not column or not value:
+        raise ParameterError(f"--where {text!r}: expected COL=VALUE[,VALUE...] or COL=LO..HI")
+    if ".." in value:
+        low, _, high = value.partition("..")
+        low, high = low.strip(), high.strip()
+        if not low and not high:
+            raise ParameterError(f"--where {text!r}: a range needs at least one end")
+        if low and high:
+            low_n, high_n = _as_number(low), _as_number(high)
+            reversed_range = (
+                low_n > high_n if low_n is not None and high_n is not None else low > high
+            )
+            if reversed_range:
+                raise ParameterError(
+                    f"--where {text!r}: the range's low end {low!r} is above its high end "
+                    f"{high!r}; write LO..HI"
+                )
+        return WhereClause(column, low=low or None, high=high or None, text=text)
+    values = tuple(v.strip() for v in value.split(",") if v.strip())
+    return WhereClause(column, values=values, text=text)
+
+
+def as_clauses(where: Iterable[str | WhereClause]) -> tuple[WhereClause, ...]:
+    """Filters given as text or parsed, all parsed."""
+    return tuple(w if isinstance(w, WhereClause) else parse_where(w) for w in where)
+
+
+def _as_number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def apply_where(
+    frame: pd.DataFrame, clauses: Sequence[WhereClause], *, what: str = "events"
+) -> pd.DataFrame:
+    """Keep the rows for which every clause holds."""
+    keep = np.ones(len(frame), dtype=bool)
+    columns = [str(c) for c in frame.columns if c != getattr(frame, "_geometry_column_name", None)]
+    for clause in clauses:
+        column = find_column(columns, clause.column)
+        if column is None:
+            raise ParameterError(
+                f"--where {clause.text!r}: {what} has no column {clause.column!r}; "
+                f"columns are {', '.join(columns)}"
+            )
+        series = frame[column]
+        if clause.values is not None:
+            hit = _match_values(series, clause)
+            _warn_unmatched(series, clause, what)
+        else:
+            hit = _match_range(series, clause)
+            if len(frame) and not hit.any():
+                warnings.warn(
+                    f"--where {clause.text!r}: no row of {what} has {column} in that range",
+                    RTMWarning,
+                    stacklevel=3,
+                )
+        keep &= hit
+    return frame.loc[keep]
+
+
+def _warn_unmatched(series: pd.Series, clause: WhereClause, what: str) -> None:
+    """Warn about each value of a ``COL=V1,V2`` filter that no row has (a typo, most often)."""
+    import difflib
+
+    assert clause.values is not None
+    present = {str(v).strip() for v in pd.unique(series.dropna())}
+    folded = {v.casefold() for v in present}
+    numbers = {n for n in (_as_number(v) for v in present) if n is not None}
+    missing = [
+        v
+        for v in clause.values
+        if v.casefold() not in folded and (_as_number(v) is None or _as_number(v) not in numbers)
+    ]
+    if not missing or not present:
+        return
+    hints = []
+    for value in missing:
+        close = difflib.get_close_matches(value, sorted(present), n=1, cutoff=0.5)
+        hints.append(f"{value!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    shown = ", ".join(sorted(present)[:8]) + (", ..." if len(present) > 8 else "")
+    warnings.warn(
+        f"--where {clause.text!r}: no row of {what} has {clause.column} = "
+        f"{', '.join(hints)}; its values are {shown}",
+        RTMWarning,
+        stacklevel=3,
+    )
+
+
+def _per_distinct_value(series: pd.Series, test: Callable[[pd.Series], np.ndarray]) -> np.ndarray:
+    """``test(series)`` (a bool per row, False for missing values), on distinct values only.
+
+    Text methods (``str.strip``, ``str.casefold``) cost a Python call per row: 0.2 s on the
+    280,000 rows of a year of London crimes, whose ``type`` column has 13 distinct values.
+    So the test runs on the distinct values and its answers are mapped back to the rows
+    through their codes. That is only done for dtypes where values that compare equal
+    also print the same (text, integers, booleans, datetimes); an object column could
+    hold 1, 1.0 and True, which are one distinct value but three different texts.
+    """
+    dtype = series.dtype
+    if not (
+        isinstance(dtype, pd.StringDtype)
+        or pd.api.types.is_integer_dtype(dtype)
+        or pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_datetime64_any_dtype(dtype)
+    ):
+        return test(series)
+    codes, distinct = pd.factorize(series)  # a missing value gets code -1 ...
+    answers = np.append(test(pd.Series(distinct)), False)  # ... which picks this False
+    return answers[codes]
+
+
+def _match_values(series: pd.Series, clause: WhereClause) -> np.ndarray:
+    assert clause.values is not None
+    wanted_text = {v.casefold() for v in clause.values}
+
+    def matches_text(values: pd.Series) -> np.ndarray:
+        as_text = values.astype("string").str.strip().str.casefold()
+        return as_text.isin(wanted_text).fillna(False).to_numpy(bool, copy=True)
+
+    hit = _per_distinct_value(series, matches_text)
+    if pd.api.types.is_numeric_dtype(series):
+        numbers = [n for n in (_as_number(v) for v in clause.values) if n is not None]
+        if numbers:
+            hit |= series.isin(numbers).to_numpy(bool)
+    return hit
+
+
+def _match_range(series: pd.Series, clause: WhereClause) -> np.ndarray:
+    low_n = _as_number(clause.low) if clause.low else None
+    high_n = _as_number(clause.high) if clause.high else None
+    numeric_bounds = (clause.low is None or low_n is not None) and (
+        clause.high is None or high_n is not None
+    )
+    if pd.api.types.is_numeric_dtype(series) and numeric_bounds:
+        values = series.to_numpy(float)
+        hit = np.isfinite(values).copy()
+        if low_n is not None:
+            hit &= values >= low_n
+        if high_n is not None:
+            hit &= values <= high_n
+        return hit
+    for bound in (clause.low, clause.high):
+        if bound is not None and not re.match(r"^\d{4}(-\d{2}(-\d{2}([T ][\d:]+)?)?)?$", bound):
+            raise ParameterError(
+                f"--where {clause.text!r}: {bound!r} is neither a number nor an ISO date "
+                "(YYYY, YYYY-MM or YYYY-MM-DD)"
+            )
+
+    def within(values: pd.Series) -> np.ndarray:
+        if pd.api.types.is_datetime64_any_dtype(values):
+            text = values.dt.strftime("%Y-%m-%dT%H:%M:%S")
+        else:
+            text = values.astype("string").str.strip()
+        # ISO dates sort as text; comparing on the bound's own precision makes the upper
+        # end inclusive of the whole period it names (2022-06 includes 2022-06-30).
+        hit = text.notna().to_numpy(bool, copy=True)
+        filled = text.fillna("")
+        if clause.low is not None:
+            hit &= (filled.str.slice(0, len(clause.low)) >= clause.low).to_numpy(bool)
+        if clause.high is not None:
+            hit &= (filled.str.slice(0, len(clause.high)) <= clause.high).to_numpy(bool)
+        return hit
+
+    return _per_distinct_value(series, within)

@@ -1,0 +1,69 @@
+"""Coordinate reference systems of inputs: parsed, checked against the coordinates, changed.
+
+Distances are never computed in degrees: every input reaches the engine in the study
+area's projected CRS, and coordinates whose magnitude contradicts their declared CRS
+(metres declared as degrees, or the reverse) are refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+
+from rtm.errors import CRSError, first_line
+
+__all__ = ["check_coordinates_match_crs", "looks_geographic", "parse_crs", "to_crs"]
+
+
+def looks_geographic(bounds: np.ndarray) -> bool:
+    """Whether bounds fit in longitude/latitude degrees."""
+    minx, miny, maxx, maxy = bounds
+    return bool(-180.0 <= minx <= maxx <= 180.0 and -90.0 <= miny <= maxy <= 90.0)
+
+
+def check_coordinates_match_crs(gdf: gpd.GeoDataFrame, what: str) -> None:
+    """Refuse coordinates whose magnitude contradicts the declared CRS."""
+    if gdf.empty or gdf.crs is None:
+        return
+    bounds = np.asarray(gdf.total_bounds, dtype=float)
+    if not np.all(np.isfinite(bounds)):
+        return
+    if gdf.crs.is_geographic and not looks_geographic(bounds):
+        raise CRSError(
+            f"{what}: the CRS is longitude/latitude ({gdf.crs.name}) but the coordinates "
+            f"(x {bounds[0]:.6g}..{bounds[2]:.6g}, y {bounds[1]:.6g}..{bounds[3]:.6g}) are not "
+            "degrees; they look like projected metres: declare the right CRS"
+        )
+    if gdf.crs.is_projected and looks_geographic(bounds):
+        width = max(bounds[2] - bounds[0], bounds[3] - bounds[1])
+        if width < 10.0:  # a real projected layer spans more than 10 m
+            raise CRSError(
+                f"{what}: the CRS is projected ({gdf.crs.name}) but the coordinates "
+                f"(x {bounds[0]:.6g}..{bounds[2]:.6g}, y {bounds[1]:.6g}..{bounds[3]:.6g}) look "
+                "like longitude/latitude degrees: declare EPSG:4326 (or the right CRS)"
+            )
+
+
+def parse_crs(text: Any, what: str) -> pyproj.CRS:
+    """A CRS from any text pyproj understands, or an error naming ``what``."""
+    try:
+        return pyproj.CRS.from_user_input(text)
+    except pyproj.exceptions.CRSError as exc:
+        raise CRSError(f"{what}: {text!r} is not a CRS pyproj understands") from exc
+
+
+def to_crs(gdf: gpd.GeoDataFrame, crs: pyproj.CRS, what: str) -> gpd.GeoDataFrame:
+    """``gdf`` in ``crs`` (unchanged if already there), or an error naming ``what``."""
+    if gdf.crs is not None and pyproj.CRS(gdf.crs).equals(crs):
+        return gdf
+    try:
+        out = gdf.to_crs(crs)
+    except Exception as exc:  # noqa: BLE001
+        raise CRSError(f"{what}: cannot be reprojected to {crs.name} ({first_line(exc)})") from exc
+    bounds = np.asarray(out.total_bounds, dtype=float)
+    if len(out) and not np.all(np.isfinite(bounds)):
+        raise CRSError(f"{what}: coordinates fall outside the valid range of {crs.name}")
+    return out

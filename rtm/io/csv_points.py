@@ -1,0 +1,178 @@
+"""Points from a CSV file: coordinate columns found (or named), checked, and filtered.
+
+police.uk CSVs load as they are: their ``Longitude``/``Latitude`` columns are found and
+taken as EPSG:4326. A file with two sets of coordinate columns that disagree is refused
+unless the user names the ones to use; coordinates that are not numbers (decimal
+commas, text) are reported as such before any filter.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+
+from rtm.errors import CRSError, InputError, ParameterError, RTMWarning, first_line
+from rtm.filters import WhereClause, apply_where, find_column
+from rtm.io.crs import parse_crs
+
+__all__ = ["COORDINATE_COLUMNS", "read_csv_points"]
+
+#: Coordinate column pairs recognised in CSV files, in order of preference, with the
+#: CRS they imply when the user does not name one (None: the study area's CRS).
+COORDINATE_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("longitude", "latitude", "EPSG:4326"),
+    ("lon", "lat", "EPSG:4326"),
+    ("lng", "lat", "EPSG:4326"),
+    ("long", "lat", "EPSG:4326"),
+    ("x", "y", None),
+    ("easting", "northing", None),
+)
+
+
+def _header(path: Path) -> list[str]:
+    """The CSV's header row as written (pandas renames repeated names to ``x.1``)."""
+    try:
+        row = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
+        return []
+    return [str(v) for v in row.iloc[0].tolist()] if len(row) else []
+
+
+def _coordinate_pairs(columns: Sequence[str]) -> list[tuple[str, str, str | None]]:
+    """Every recognised pair of coordinate columns in the file, in order of preference."""
+    pairs: list[tuple[str, str, str | None]] = []
+    for x_name, y_name, crs_hint in COORDINATE_COLUMNS:
+        xs, ys = find_column(columns, x_name), find_column(columns, y_name)
+        if xs is not None and ys is not None and (xs, ys) not in [p[:2] for p in pairs]:
+            pairs.append((xs, ys, crs_hint))
+    return pairs
+
+
+def _disagreement(
+    frame: pd.DataFrame,
+    first: tuple[str, str, str | None],
+    second: tuple[str, str, str | None],
+    default_crs: pyproj.CRS | None,
+) -> float | None:
+    """Median distance between the points two coordinate pairs give (None: cannot tell)."""
+    points = []
+    for xs, ys, hint in (first, second):
+        crs = pyproj.CRS.from_user_input(hint) if hint else default_crs
+        if crs is None:
+            return None
+        x = pd.to_numeric(frame[xs], errors="coerce").to_numpy(float)
+        y = pd.to_numeric(frame[ys], errors="coerce").to_numpy(float)
+        if default_crs is not None and not crs.equals(default_crs):
+            transformer = pyproj.Transformer.from_crs(crs, default_crs, always_xy=True)
+            x, y = transformer.transform(x, y)
+        points.append((np.asarray(x), np.asarray(y)))
+    (x1, y1), (x2, y2) = points
+    distance = np.hypot(x1 - x2, y1 - y2)
+    distance = distance[np.isfinite(distance)]
+    return float(np.median(distance)) if distance.size else None
+
+
+def _unusable_coordinates(frame: pd.DataFrame, xs: str, ys: str, what: str, path: Path) -> None:
+    """Fail when no row has numeric coordinates, saying why (decimal commas, text, empty)."""
+    sample = [str(v) for v in frame[xs].dropna().astype(str).head(5)]
+    if not sample:
+        raise InputError(f"{what} {path}: the coordinate columns {xs}/{ys} are empty")
+    if all(re.fullmatch(r"\s*-?\d+,\d+\s*", v) for v in sample):
+        raise InputError(
+            f"{what} {path}: the coordinates in {xs}/{ys} use decimal commas (e.g. "
+            f"{sample[0]!r}); save the CSV with decimal points"
+        )
+    raise InputError(
+        f"{what} {path}: no row has numeric coordinates in {xs}/{ys} (e.g. {sample[0]!r})"
+    )
+
+
+def read_csv_points(
+    path: Path,
+    *,
+    what: str,
+    x_column: str | None,
+    y_column: str | None,
+    csv_crs: str | None,
+    default_crs: pyproj.CRS | None,
+    clauses: Sequence[WhereClause] = (),
+) -> gpd.GeoDataFrame:
+    """Read a CSV of points (see the module notes), filtered by ``clauses``."""
+    try:
+        frame = pd.read_csv(path, low_memory=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, ValueError) as exc:
+        raise InputError(f"{what} {path}: not a readable CSV file ({first_line(exc)})") from exc
+    header = _header(path)
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise InputError(
+            f"{what} {path}: the header repeats the column name(s) {', '.join(map(repr, repeated))}"
+            "; give every column its own name"
+        )
+    columns = [str(c) for c in frame.columns]
+    implied_crs: str | None = None
+    if x_column or y_column:
+        if not (x_column and y_column):
+            raise ParameterError(f"{what}: give both the x and the y column names, not only one")
+        xs, ys = find_column(columns, x_column), find_column(columns, y_column)
+        missing = [name for name, found in ((x_column, xs), (y_column, ys)) if found is None]
+        if missing:
+            raise InputError(
+                f"{what} {path}: no column named {', '.join(map(repr, missing))}; "
+                f"columns are {', '.join(columns)}"
+            )
+    else:
+        pairs = _coordinate_pairs(columns)
+        if not pairs:
+            raise InputError(
+                f"{what} {path}: no coordinate columns found (looked for longitude/latitude, "
+                f"lon/lat, x/y, easting/northing); columns are {', '.join(columns)}; "
+                "name them with --x-column/--y-column"
+            )
+        xs, ys, implied_crs = pairs[0]
+        if len(pairs) > 1 and csv_crs is None:
+            gap = _disagreement(frame, pairs[0], pairs[1], default_crs)
+            if gap is None or gap > 10.0:
+                names = " and ".join(f"{p[0]}/{p[1]}" for p in pairs)
+                detail = f" and they disagree by {gap:,.0f} m (median)" if gap is not None else ""
+                raise InputError(
+                    f"{what} {path}: two sets of coordinate columns ({names}){detail}; name the "
+                    "ones to use with --x-column and --y-column"
+                )
+    assert xs is not None and ys is not None
+    x_all = pd.to_numeric(frame[xs], errors="coerce")
+    y_all = pd.to_numeric(frame[ys], errors="coerce")
+    if len(frame) and not (x_all.notna() & y_all.notna()).any():
+        _unusable_coordinates(frame, xs, ys, what, path)
+    if clauses:  # filter first: building point geometries is the slow part
+        frame = apply_where(frame, clauses, what=f"{what} {path}")
+    x, y = x_all.loc[frame.index], y_all.loc[frame.index]
+    missing_rows = int((x.isna() | y.isna()).sum())
+    if missing_rows:
+        warnings.warn(
+            f"{what} {path}: {missing_rows} of {len(frame)} rows have no usable coordinates "
+            f"in {xs}/{ys} and were dropped",
+            RTMWarning,
+            stacklevel=3,
+        )
+        keep = ~(x.isna() | y.isna())
+        frame, x, y = frame.loc[keep], x[keep], y[keep]
+    crs_text = csv_crs or implied_crs
+    if crs_text is None:
+        if default_crs is None:
+            raise CRSError(
+                f"{what} {path}: coordinates in {xs}/{ys} have no CRS; name it (e.g. --crs "
+                "EPSG:27700)"
+            )
+        crs = default_crs
+    else:
+        crs = parse_crs(crs_text, what)
+    geometry = gpd.points_from_xy(x.to_numpy(float), y.to_numpy(float))
+    return gpd.GeoDataFrame(frame.drop(columns=[xs, ys]), geometry=geometry, crs=crs)
