@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test lint bench docs clean validate-london
+.PHONY: demo test lint bench docs clean validate-london schema
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ $(DOCS_STAMP): $(STAMP)
 docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
+# the JSON Schema of report.json, generated from rtm/runs/schema.py (tests check it is current)
+schema: $(STAMP)
+	$(BIN)/python -c "import sys; from rtm.runs.schema import schema_text; \
+	    sys.stdout.write(schema_text())" > docs/reference/run-report.schema.json
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
@@ -48,7 +53,7 @@ bench: $(STAMP)
 
 # London robbery 2022 validation table (needs ../shared/data/london; ~5 min with the rolling CV)
 validate-london: $(STAMP)
-	$(BIN)/python benchmarks/validate_london.py --rolling
+	$(BIN)/python -m benchmarks.validate_london --rolling
 
 lint: $(STAMP)
 	$(BIN)/ruff check rtm cli tests benchmarks sample_data

@@ -64,7 +64,7 @@ def glmnet_available() -> bool:
 
 def _problem(params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     if params["source"] == "london":
-        from benchmarks.run import LONDON
+        from benchmarks.paths import LONDON
         from rtm.study import build_study_candidates, load_study
 
         study = load_study(

@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
-LONDON = ROOT.parent / "shared" / "data" / "london"
+from benchmarks.paths import LONDON, RESULTS, ROOT
+
 STAGES = ("read_and_grid", "layers", "culling", "stepwise", "outputs")
 
 #: case -> (kind, parameters, default repeats)

@@ -1,7 +1,7 @@
 """London robbery 2022: fit on months 1-6, score months 7-12; print the validation table.
 
     make validate-london   # holdout + rolling CV -> benchmarks/results/validation_london.json
-    .venv/bin/python benchmarks/validate_london.py --rolling   # also rolling-origin CV (slower)
+    .venv/bin/python -m benchmarks.validate_london --rolling   # also rolling-origin CV (slower)
 
 The data are read in place from ../shared/data/london (or $RTM_LONDON_DATA), never copied.
 """
@@ -9,14 +9,13 @@ The data are read in place from ../shared/data/london (or $RTM_LONDON_DATA), nev
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-LONDON = Path(os.environ.get("RTM_LONDON_DATA", ROOT.parent / "shared" / "data" / "london"))
-OUT = ROOT / "benchmarks" / "results" / "validation_london.json"
+from benchmarks.paths import LONDON, RESULTS, ROOT
+
+OUT = RESULTS / "validation_london.json"
 
 #: Published / replica reference numbers on exactly this case (issue 5).
 REFERENCE = {
@@ -55,7 +54,9 @@ def main() -> int:
     train_counts = study.grid.count_events(study.events.loc[train], area).counts
     test_counts = study.grid.count_events(study.events.loc[test], area).counts
     assert study.spec is not None
-    result = study.spec.model().fit(candidates, train_counts).result_
+    from rtm.model import RiskTerrainModel
+
+    result = RiskTerrainModel.from_spec(study.spec).fit(candidates, train_counts).result_
     fitted = time.perf_counter()
     validation = validate(
         FittedSurface.from_analysis(result, study, period_column="month", events=train),

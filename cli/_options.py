@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import sys
@@ -65,6 +66,8 @@ def _click_option(option: Any, *, required: bool = False) -> Callable[[F], F]:
     from rtm.spec import StudySpec
 
     default = StudySpec.__dataclass_fields__[option.name].default
+    if default is dataclasses.MISSING:  # a field the spec requires: no default to show
+        default = None
     kwargs: dict[str, Any] = {"help": option.help, "metavar": option.metavar}
     if option.kind == "flag":
         return click.option(option.flag, option.name, is_flag=True, help=option.help)

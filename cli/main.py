@@ -42,7 +42,7 @@ def _show_warning(
 
 def _interrupted_message() -> str:
     from rtm import interrupts
-    from rtm.export.atomic import listing
+    from rtm.export.ownership import listing
 
     kept = interrupts.committed()
     what = "interrupted" if interrupts.exit_code() == 130 else "terminated"
@@ -61,6 +61,7 @@ class RTMGroup(click.Group):
 
         interrupts.install()
         standalone = kwargs.pop("standalone_mode", True)
+        kwargs.setdefault("prog_name", "rtm")  # also under `python -m rtm_cli.main`
         try:
             try:
                 value = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]

@@ -31,8 +31,8 @@ _LAZY = {
     "Study": "rtm.study",
     # the model
     "RiskTerrainModel": "rtm.model",
-    "RTMResult": "rtm.model",
-    "ModelFactor": "rtm.model",
+    "RTMResult": "rtm.result",
+    "ModelFactor": "rtm.result",
     # grid and layers
     "Grid": "rtm.grid",
     "Factor": "rtm.layers",
@@ -84,7 +84,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from rtm.batch import load_config, run_batch
     from rtm.grid import Grid
     from rtm.layers import CandidateSet, Factor, build_candidates, spatial_influences
-    from rtm.model import ModelFactor, RiskTerrainModel, RTMResult
+    from rtm.model import RiskTerrainModel
+    from rtm.result import ModelFactor, RTMResult
     from rtm.spec import StudySpec
     from rtm.study import Study, build_study_candidates, load_study
     from rtm.synthetic import generate_city

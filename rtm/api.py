@@ -20,7 +20,7 @@ from rtm.study import Study, build_study_candidates, load_study
 
 if TYPE_CHECKING:
     from rtm.layers import CandidateSet
-    from rtm.model import RTMResult
+    from rtm.result import RTMResult
 
 __all__ = ["analyze", "build_study_candidates", "write_layers"]
 
@@ -198,6 +198,8 @@ def _fit(
     progress: Progress | None,
 ) -> RTMResult:
     """Select the model; the output modules are imported beside it when a folder is written."""
+    from rtm.model import RiskTerrainModel
+
     assert study.counts is not None
     thread = None
     if prefetch:
@@ -206,7 +208,7 @@ def _fit(
         thread = prefetch_output_modules()  # overlaps the fit (nogil kernels)
     try:
         return (
-            spec.model()
+            RiskTerrainModel.from_spec(spec)
             .fit(candidates, study.counts.counts, harm=study.counts.harm, progress=progress)
             .result_
         )
@@ -226,6 +228,7 @@ def _honest_inference(
     from dataclasses import replace
 
     from rtm.diagnostics import residual_autocorrelation
+    from rtm.model import RiskTerrainModel
     from rtm.stability import bootstrap_selection, split_sample
 
     fitted = result
@@ -234,7 +237,7 @@ def _honest_inference(
     sections: dict[str, Any] = {
         "residual_autocorrelation": residual_autocorrelation(fitted, seed=spec.seed)
     }
-    model = spec.model()
+    model = RiskTerrainModel.from_spec(spec)
     if spec.bootstrap:
         sections["stability"] = bootstrap_selection(
             candidates,
@@ -261,6 +264,7 @@ def _write(
     progress: Progress | None,
 ) -> None:
     """Write the run folder (and the validation, with test events), whole or not at all."""
+    from rtm.export.options import OutputOptions
     from rtm.export.run import write_run
     from rtm.runs import report_from_fit
 
@@ -268,7 +272,7 @@ def _write(
     assert spec is not None
     report = report_from_fit(result, study=study, sections=sections)
     with held.staging() as folder:
-        write_run(folder, result, report, study=study, options=spec.output_options())
+        write_run(folder, result, report, study=study, options=OutputOptions.from_spec(spec))
         if test_frame is not None:
             from rtm.validation import FittedSurface, TestEvents, validate
 

@@ -20,7 +20,15 @@ import pandas as pd
 
 from rtm.errors import ParameterError, RTMWarning
 
-__all__ = ["WhereClause", "apply_where", "as_clauses", "find_column", "parse_where"]
+__all__ = [
+    "TYPE_COLUMNS",
+    "WhereClause",
+    "apply_where",
+    "as_clauses",
+    "crime_word",
+    "find_column",
+    "parse_where",
+]
 
 
 def find_column(columns: Sequence[str], wanted: str) -> str | None:
@@ -264,3 +272,35 @@ def _match_range(series: pd.Series, clause: WhereClause) -> np.ndarray:
         return hit
 
     return _per_distinct_value(series, within)
+
+
+#: Columns whose values name the kind of event (``--where type=robbery``).
+TYPE_COLUMNS = ("type", "crime_type", "crime type", "category", "offence", "offense", "crime")
+
+
+def crime_word(where: Sequence[WhereClause | str]) -> str:
+    """The events' name from a ``type=...`` filter (``robberies``), else ``events``.
+
+    Examples
+    --------
+    >>> crime_word(["type=robbery", "month=1..6"])
+    'robberies'
+    >>> crime_word(["type=burglary,robbery"])
+    'burglary and robbery events'
+    """
+    for clause in as_clauses(where):
+        if clause.column.strip().lower() not in TYPE_COLUMNS or not clause.values:
+            continue
+        values = list(clause.values)
+        if len(values) == 1 and re.fullmatch(r"[A-Za-z-]+", values[0]):
+            return _plural(values[0].lower())
+        return " and ".join(values) + " events"
+    return "events"
+
+
+def _plural(word: str) -> str:
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    if re.search(r"(s|x|z|ch|sh)$", word):
+        return word + "es"
+    return word + "s"

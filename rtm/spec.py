@@ -45,9 +45,7 @@ from rtm.spec_values import (
 )
 
 if TYPE_CHECKING:
-    from rtm.export.options import OutputOptions
     from rtm.filters import WhereClause
-    from rtm.model import RiskTerrainModel
 
 __all__ = [
     "DEFAULT_RECENT_DAYS",
@@ -427,30 +425,6 @@ class StudySpec:
 
         return len(resolve_operationalizations(self.operationalization)) * len(
             self.spatial_influences
-        )
-
-    def model(self) -> RiskTerrainModel:
-        """The selection estimator with this spec's settings."""
-        from rtm.model import RiskTerrainModel
-
-        return RiskTerrainModel(
-            seed=self.seed,
-            nb_form=self.nb_form,  # type: ignore[arg-type]
-            cv_rule=self.cv_rule,  # type: ignore[arg-type]
-            alpha=self.alpha,
-            l1_ratios=self.l1_ratios,
-        )
-
-    def output_options(self) -> OutputOptions:
-        """The tiers, places and map settings."""
-        from rtm.export.options import OutputOptions
-
-        return OutputOptions(
-            tier_cuts=self.tier_cuts,
-            priority_tier=self.priority_tier,
-            recent_days=self.recent_days,
-            recent_distance=self.recent_distance,
-            date_column=self.date_column,
         )
 
     def replace(self, **changes: Any) -> StudySpec:

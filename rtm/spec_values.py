@@ -9,7 +9,7 @@ runs them one option at a time (:func:`rtm.spec.check_option`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,16 +20,20 @@ if TYPE_CHECKING:
     from rtm.filters import WhereClause
 
 __all__ = [
+    "CONNECTIVITY",
     "DEFAULT_RECENT_DAYS",
     "DEFAULT_TIER_CUTS",
     "MAX_BLOCKS",
     "VALIDATORS",
+    "check_tier_cuts",
     "spatial_influences",
 ]
 
 #: Default tier cuts (SDs above the mean RRS) and the recent window of priority places.
 DEFAULT_TIER_CUTS = (2.0, 1.0, 0.0)
 DEFAULT_RECENT_DAYS = 90.0
+#: Cells touching at an edge or a corner belong to the same place (8-connectivity).
+CONNECTIVITY = 8
 #: The largest ``max_blocks`` accepted (RTMDx allows 4; larger ladders get slow and vague).
 MAX_BLOCKS = 20
 
@@ -83,6 +87,21 @@ def _texts(value: Any, flag: str) -> tuple[str, ...]:
         assert text is not None
         out.append(text)
     return tuple(out)
+
+
+def _factor_files(value: Any, flag: str) -> tuple[str, ...]:
+    """``--factor`` values: [NAME=]FILE texts, or a mapping of names to files."""
+    if isinstance(value, Mapping):
+        items = []
+        for name, source in value.items():
+            if not isinstance(source, str | Path):
+                raise ParameterError(
+                    f"{flag} {name}: give a file path, got {type(source).__name__} (layers in "
+                    "memory are not supported for factors yet; write it to a GeoPackage)"
+                )
+            items.append(f"{_text(name, flag)}={source}")
+        return tuple(items)
+    return _texts(value, flag)
 
 
 def _source(value: Any, flag: str) -> Any:
@@ -186,7 +205,7 @@ def _choice(choices: Sequence[str]) -> Callable[[Any, str], str]:
 VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "events": _source,
     "area": _source,
-    "factors": _texts,
+    "factors": _factor_files,
     "factors_dir": _text,
     "protective": _texts,
     "network": _text,
@@ -252,3 +271,8 @@ def spatial_influences(
     step = 1.0 if _choice(("whole", "half"))(increment, "--increment") == "whole" else 0.5
     count = int(round(blocks / step))
     return tuple(length * step * k for k in range(1, count + 1))
+
+
+def check_tier_cuts(cuts: Sequence[float]) -> tuple[float, float, float]:
+    """Validate three cut points (SDs above the mean), strictly descending."""
+    return VALIDATORS["tier_cuts"](cuts, "--tiers")

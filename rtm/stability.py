@@ -148,16 +148,16 @@ def bootstrap_selection(
     names = candidates.names
     factor_names = list(dict.fromkeys(c.factor for c in candidates.candidates))
     coef = np.zeros((n_resamples, len(factor_names)))
+    succeeded = np.zeros(n_resamples, dtype=bool)
     chosen_candidates = np.zeros(len(names), dtype=np.int64)
-    failed = 0
     for b in range(n_resamples):
         w = _resample_weights(rng, scheme, blocks, y.size)
         used = w > 0
         try:
             selection = _select(model, candidates.values[used], y[used], groups, w[used])
         except FitError:
-            failed += 1
             continue
+        succeeded[b] = True
         best = selection.best
         for position, column in enumerate(best.selected, start=1):
             chosen_candidates[column] += 1
@@ -166,32 +166,9 @@ def bootstrap_selection(
             ]
         if progress and (b + 1) % max(1, n_resamples // 5) == 0:
             progress(f"bootstrap: {b + 1} of {n_resamples} resamples")
-    done = n_resamples - failed
-    factors = []
-    for k, name in enumerate(factor_names):
-        if done == 0:
-            break
-        kept = coef[:n_resamples, k]
-        selected = np.count_nonzero(kept)
-        rrv = np.exp(kept)
-        factors.append(
-            {
-                "name": name,
-                "frequency": selected / done,
-                "bagged_rrv": float(np.exp(kept.mean())),
-                "rrv_interval": [float(np.percentile(rrv, 2.5)), float(np.percentile(rrv, 97.5))],
-            }
-        )
-    factors.sort(key=lambda f: (-f["frequency"], f["name"]))  # type: ignore[operator]
-    chosen = (
-        [
-            {"candidate": names[j], "frequency": int(chosen_candidates[j]) / done}
-            for j in np.flatnonzero(chosen_candidates)
-        ]
-        if done
-        else []
-    )
-    chosen.sort(key=lambda c: (-c["frequency"], c["candidate"]))  # type: ignore[operator]
+    failed = int(n_resamples - succeeded.sum())
+    factors = _factor_stability(factor_names, coef[succeeded])
+    chosen = _candidate_frequencies(names, chosen_candidates, int(succeeded.sum()))
     return {
         "resamples": int(n_resamples),
         "failed_resamples": failed,
@@ -211,6 +188,38 @@ def bootstrap_selection(
         "factors": factors,
         "candidates": chosen,
     }
+
+
+def _factor_stability(factor_names: list[str], coef: np.ndarray) -> list[dict[str, Any]]:
+    """Per factor, over the resamples that fitted (the rows of ``coef``).
+
+    How often it was selected, its bagged RRV and the 95% percentile interval of its RRV.
+    """
+    done = coef.shape[0]
+    if done == 0:
+        return []
+    factors = []
+    for k, name in enumerate(factor_names):
+        kept = coef[:, k]
+        rrv = np.exp(kept)
+        factors.append(
+            {
+                "name": name,
+                "frequency": np.count_nonzero(kept) / done,
+                "bagged_rrv": float(np.exp(kept.mean())),
+                "rrv_interval": [float(np.percentile(rrv, 2.5)), float(np.percentile(rrv, 97.5))],
+            }
+        )
+    factors.sort(key=lambda f: (-f["frequency"], f["name"]))
+    return factors
+
+
+def _candidate_frequencies(names: list[str], chosen: np.ndarray, done: int) -> list[dict[str, Any]]:
+    """How often each factor:operationalization:distance was chosen, most often first."""
+    if done == 0:
+        return []
+    order = sorted(np.flatnonzero(chosen), key=lambda j: (-int(chosen[j]), names[j]))
+    return [{"candidate": names[j], "frequency": int(chosen[j]) / done} for j in order]
 
 
 def split_sample(

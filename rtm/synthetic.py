@@ -167,16 +167,34 @@ def generate_city(
     events = events or {"robbery": 1800, "burglary": 1200}
     centre = np.array([500_000.0, 5_700_000.0])
     outline = _city_outline(rng, radius, (float(centre[0]), float(centre[1])))
-    scale = radius / 3000.0
     area = gpd.GeoDataFrame({"name": ["Synthetic City"]}, geometry=[outline], crs=CITY_CRS)
-    world = shapely.buffer(outline, 600.0)
+    factors = _features(rng, outline, centre, radius)
+    size = cell_size or block_length / 2.0
+    grid = Grid.from_area(area, size)
+    crimes, truth_out = _crimes(rng, grid, outline, factors, truth, events, dispersion)
+    meta = {
+        "synthetic": True,
+        "seed": seed,
+        "crs": CITY_CRS,
+        "block_length": block_length,
+        "cell_size": size,
+        "max_blocks": 3,
+        "crime_types": truth_out,
+    }
+    return SyntheticCity(area=area, factors=factors, crimes=crimes, truth=meta, grid=grid)
 
+
+def _features(
+    rng: np.random.Generator, outline: shapely.Geometry, centre: np.ndarray, radius: float
+) -> dict[str, gpd.GeoDataFrame]:
+    """The city's risk factors: clustered round town centres, along main roads, or scattered."""
+    scale = radius / 3000.0
+    world = shapely.buffer(outline, 600.0)
     # town centres: one main, several local
     n_centres = max(4, int(round(5 * scale * scale)))
     centres = _uniform_in(rng, shapely.buffer(outline, -radius * 0.15), n_centres)
     weights = np.concatenate([[3.0], rng.uniform(0.6, 1.4, n_centres - 1)])
     roads = _roads(rng, centre, radius, max(3, int(round(4 * scale))))
-    road_union = shapely.union_all(roads)
 
     def points(xy: np.ndarray) -> gpd.GeoDataFrame:
         xy = np.round(xy, 2)
@@ -224,10 +242,19 @@ def generate_city(
         geometry=[shapely.set_precision(r, 0.01) for r in roads],
         crs=CITY_CRS,
     )
-    del road_union
+    return factors
 
-    size = cell_size or block_length / 2.0
-    grid = Grid.from_area(area, size)
+
+def _crimes(
+    rng: np.random.Generator,
+    grid: Grid,
+    outline: shapely.Geometry,
+    factors: dict[str, gpd.GeoDataFrame],
+    truth: dict[str, tuple[PlantedEffect, ...]],
+    events: dict[str, int],
+    dispersion: float,
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Crimes drawn from the planted model, and what was planted per crime type."""
     rows = []
     truth_out: dict[str, object] = {}
     for crime_type, effects in truth.items():
@@ -265,16 +292,7 @@ def generate_city(
     ]
     crimes["x"] = crimes["x"].round(2)
     crimes["y"] = crimes["y"].round(2)
-    meta = {
-        "synthetic": True,
-        "seed": seed,
-        "crs": CITY_CRS,
-        "block_length": block_length,
-        "cell_size": size,
-        "max_blocks": 3,
-        "crime_types": truth_out,
-    }
-    return SyntheticCity(area=area, factors=factors, crimes=crimes, truth=meta, grid=grid)
+    return crimes, truth_out
 
 
 def _candidate_values(grid: Grid, features: gpd.GeoDataFrame, effect: PlantedEffect) -> np.ndarray:

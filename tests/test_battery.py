@@ -817,3 +817,29 @@ def test_same_inputs_and_seed_give_the_same_bytes_across_processes(tmp_path: Pat
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
     report = json.loads((outs[0] / "report.json").read_text())
     assert report["seed"] == 3 and "residual_autocorrelation" in report
+
+
+@pytest.mark.parametrize(
+    ("command", "missing"),
+    [
+        ("analyze", "--block-length"),
+        ("analyze", "--area"),
+        ("layers", "--block-length"),
+        ("validate-temporal", "--block-length"),
+    ],
+)
+def test_a_missing_required_option_is_a_usage_error(command: str, missing: str) -> None:
+    """Options generated from the study specification that the command requires: leaving
+    one out is a one-line usage error (exit 2), never a traceback from its absent default."""
+    given = {"--area": str(SAMPLE / "area.gpkg"), "--block-length": "150"}
+    args = [command, str(SAMPLE / "crimes.csv")]
+    for flag, value in given.items():
+        if flag != missing:
+            args += [flag, value]
+    if command in ("layers", "validate-temporal"):
+        args += ["--out", "unused"]
+    result = run_rtm(*args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"rtm: error: Missing option '{missing}'. (see 'rtm {command} --help')"
+    ]

@@ -79,7 +79,7 @@ def test_site_builds_strict(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
     api = (tmp_path / "site" / "reference" / "api" / "index.html").read_text(encoding="utf-8")
-    for anchor in ("rtm.api.analyze", "rtm.model.RTMResult.model_table", "rtm.grid.Grid"):
+    for anchor in ("rtm.api.analyze", "rtm.result.RTMResult.model_table", "rtm.grid.Grid"):
         assert f'id="{anchor}"' in api
     cli = (tmp_path / "site" / "reference" / "cli" / "index.html").read_text(encoding="utf-8")
     for command in ("analyze", "batch", "layers", "map", "validate", "validate-temporal"):

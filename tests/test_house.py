@@ -38,7 +38,9 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             skipped |= {id(n) for n in ast.walk(node)}
-    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    package = (
+        _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    )
     found = set()
     for node in ast.walk(tree):
         if id(node) in skipped:
@@ -105,7 +107,9 @@ def import_graph() -> dict[str, set[str]]:
         name = _module_name(path)
         # a package face imports its own submodules; those are not cycles of the face
         graph[name] = {
-            m for m in _imports(path, modules) if not (path.name == "__init__.py" and m.startswith(name + "."))
+            m
+            for m in _imports(path, modules)
+            if not (path.name == "__init__.py" and m.startswith(name + "."))
         }
     return graph
 
@@ -147,8 +151,9 @@ RUN_CONTROL = {"out", "overwrite", "quiet", "verbose"}
 
 
 def test_every_analyze_option_is_a_spec_field() -> None:
-    from rtm.spec import spec_fields
     from rtm_cli.analyze import analyze
+
+    from rtm.spec import spec_fields
 
     params = set(_params(analyze)) - RUN_CONTROL - {"crimes"}
     fields = set(spec_fields()) - {"area_label", "events"}
@@ -156,11 +161,12 @@ def test_every_analyze_option_is_a_spec_field() -> None:
 
 
 def test_batch_and_validate_temporal_accept_every_analyze_option(tmp_path: Path) -> None:
+    from rtm_cli.analyze import analyze
+    from rtm_cli.validate import TEMPORAL_EXCLUDES, validate_temporal
+
     from rtm.batch import load_config
     from rtm.batch.config import analysis_options
     from rtm.spec import options
-    from rtm_cli.analyze import analyze
-    from rtm_cli.validate import TEMPORAL_EXCLUDES, validate_temporal
 
     study = set(_params(analyze)) - RUN_CONTROL - {"crimes"}
     assert study <= set(analysis_options())
@@ -248,6 +254,17 @@ def test_the_spec_round_trips_through_the_run_report() -> None:
     assert record["where"][1] == {"column": "month", "label": "month=1..6", "low": "1", "high": "6"}
 
 
+def test_factors_may_be_a_mapping_of_names_to_files() -> None:
+    from rtm.errors import ParameterError
+    from rtm.spec import StudySpec
+
+    common = {"events": "crimes.csv", "area": "area.gpkg", "block_length": 150}
+    spec = StudySpec(**common, factors={"bars": Path("data/pubs.shp"), "atms": "atms.gpkg:a"})
+    assert spec.factors == ("bars=data/pubs.shp", "atms=atms.gpkg:a")
+    with pytest.raises(ParameterError, match=r"^--factor bars: give a file path, got dict"):
+        StudySpec(**common, factors={"bars": {"not": "a file"}})
+
+
 # --------------------------------------------------------------------------- registries
 
 
@@ -269,8 +286,91 @@ def test_operationalizations_are_a_registry() -> None:
         "network_proximity",
         "density",
     ]
-    with pytest.raises(ParameterError, match="must be one of 'both', 'density', 'network_proximity'"):
+    with pytest.raises(
+        ParameterError, match="must be one of 'both', 'density', 'network_proximity'"
+    ):
         resolve_operationalizations("count")
+
+
+def test_factors_are_described_by_their_operationalization() -> None:
+    """Maps and reports take a factor's words from its operationalization: network
+    proximity (which keeps proximity's column) says it is measured along the streets."""
+    from rtm.layers.registry import describe_candidate
+    from rtm.places import FactorLayer
+
+    assert describe_candidate("proximity", "bars", 150) == "within 150 m of bars"
+    assert describe_candidate("proximity", "bars", 150, network=True) == (
+        "within 150 m of bars along the streets"
+    )
+    assert describe_candidate("density", "atms", 300) == "high density of atms (300 m bandwidth)"
+    assert describe_candidate("mystery", "atms", 300) == "mystery of atms (300 m)"
+    layer = FactorLayer("bars", "proximity", 150.0, 2.0, False, np.ones(3), network=True)
+    assert layer.describe() == "within 150 m of bars along the streets"
+
+
+COUNT_MODULE = """
+import numpy as np
+import shapely
+
+from rtm.layers.operationalizations.base import Operationalization
+
+
+class Count(Operationalization):
+    name = "count"
+    column = "count"
+
+    def raw(self, grid, geometries, distances, context, *, rows=None):
+        assert rows is None
+        xs, ys = grid.cell_centres()
+        tree = shapely.STRtree(geometries)
+        centres = shapely.points(xs, ys)
+        out = np.zeros((len(distances), xs.size))
+        for k, d in enumerate(distances):
+            cells, _ = tree.query(centres, predicate="dwithin", distance=d)
+            out[k] = np.bincount(cells, minlength=xs.size)
+        return out
+
+    def binarize(self, raw, distance):
+        return raw >= 3, 3.0
+
+    def describe(self, factor, distance, unit="m"):
+        return f"3 or more {factor} within {distance:g} {unit}"
+
+
+OPERATIONALIZATION = Count()
+"""
+
+
+def test_an_operationalization_is_one_module(tmp_path: Path, monkeypatch) -> None:
+    """A new operationalization dropped into the package (and nothing else) is found by the
+    registry, accepted by the spec, fitted, and described in the run's outputs."""
+    from rtm.api import analyze
+    from rtm.layers import operationalizations, registry
+
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "count.py").write_text(COUNT_MODULE, encoding="utf-8")
+    monkeypatch.setattr(
+        operationalizations, "__path__", [*operationalizations.__path__, str(folder)]
+    )
+    registry._registry.cache_clear()
+    try:
+        assert "count" in registry.available_operationalizations()
+        result = analyze(
+            events=SAMPLE / "crimes.csv",
+            area=SAMPLE / "area.gpkg",
+            factors_dir=SAMPLE / "factors",
+            block_length=150,
+            where=["type=robbery"],
+            operationalization="count",
+            out=tmp_path / "run",
+        )
+    finally:
+        registry._registry.cache_clear()
+    assert result.factors and {f.operationalization for f in result.factors} == {"count"}
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert all(":count:" in name for name in report["candidate_names"])
+    assert "3 or more " in (tmp_path / "run" / "report.html").read_text()
 
 
 def test_proximity_includes_the_cell_exactly_d_away() -> None:
@@ -287,7 +387,9 @@ def test_proximity_includes_the_cell_exactly_d_away() -> None:
     distance = nearest_distance(grid, feature, 1000)
     corner = grid.to_raster(distance)[grid.n_rows - 1, 0]
     assert corner == 100.0  # exactly
-    candidates = build_candidates(grid, [Factor("f", feature, operationalization="proximity")], [100])
+    candidates = build_candidates(
+        grid, [Factor("f", feature, operationalization="proximity")], [100]
+    )
     values = grid.to_raster(candidates.column("f:proximity:100"))
     assert values[grid.n_rows - 1, 0] == 1  # within 100: included
     assert values[grid.n_rows - 1, 1] == 0  # (75, 25): 111.8 away
@@ -328,3 +430,20 @@ def test_families_own_their_variance_and_words() -> None:
     assert {f.name for f in FAMILIES.values() if f.negative_binomial} == {"nbii", "nb2"}
     with pytest.raises(ParameterError, match="must be one of 'poisson', 'nbii', 'nb2'"):
         get_family("gamma")
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject.toml lists the packages: one left out would be missing from a wheel."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts).replace("cli", "rtm_cli", 1)
+        if init.parent.relative_to(ROOT).parts[0] == "cli"
+        else ".".join(init.parent.relative_to(ROOT).parts)
+        for folder in ("rtm", "cli")
+        for init in (ROOT / folder).rglob("__init__.py")
+    }
+    assert found - listed == set(), "add these packages to pyproject.toml"
+    assert listed - found == set()

@@ -192,7 +192,7 @@ def test_the_narrative_never_leads_with_a_factor_present_almost_everywhere() -> 
 def test_validating_on_the_training_events_warns(tmp_path: Path, run_folder: Path) -> None:
     result = run_rtm(
         "validate", run_folder, SAMPLE / "crimes.csv", "--where", "type=robbery",
-        "--out", tmp_path / "v.json",
+        "--out", tmp_path / "v.json", "--no-challengers",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert any("identical to training events" in w or "same cells" in w
@@ -202,7 +202,7 @@ def test_validating_on_the_training_events_warns(tmp_path: Path, run_folder: Pat
 def test_validating_without_the_runs_filter_warns(tmp_path: Path, run_folder: Path) -> None:
     result = run_rtm(
         "validate", run_folder, SAMPLE / "crimes.csv", "--where", "month=7..12",
-        "--out", tmp_path / "v.json",
+        "--out", tmp_path / "v.json", "--no-challengers",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (line,) = [w for w in _warnings(result.stderr) if "filtered by" in w]
@@ -215,7 +215,7 @@ def test_a_later_period_with_the_same_filter_does_not_warn(tmp_path: Path) -> No
     assert fitted.returncode == 0, fitted.stderr
     result = run_rtm(
         "validate", run, SAMPLE / "crimes.csv", "--where", "type=robbery",
-        "--where", "month=7..12", "--out", tmp_path / "v.json",
+        "--where", "month=7..12", "--out", tmp_path / "v.json", "--no-challengers",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert _warnings(result.stderr) == []
@@ -244,12 +244,12 @@ def test_every_path_counts_test_events_alike_with_a_gpkg_layer(tmp_path: Path) -
     run = tmp_path / "run"
     fitted = run_rtm(
         *_analyze(Path(source), run, "-q", "--where", "month=1..6", "--test-crimes", source,
-                  "--test-where", "type=robbery", "--test-where", "month=7..12")
+                  "--test-where", "type=robbery", "--test-where", "month=7..12", "--no-challengers")
     )  # fmt: skip
     assert fitted.returncode == 0, fitted.stderr
     validated = run_rtm(
         "validate", run, source, "--where", "type=robbery", "--where", "month=7..12",
-        "--out", tmp_path / "v.json",
+        "--out", tmp_path / "v.json", "--no-challengers",
     )  # fmt: skip
     assert validated.returncode == 0, validated.stderr
     inline = json.loads((run / "validation.json").read_text())

@@ -132,6 +132,55 @@ def test_rtm_map_rerenders_with_new_tiers(hostile_run: Path, tmp_path: Path) -> 
     assert bad.returncode == 2 and "--tiers" in bad.stderr and not (tmp_path / "bad").exists()
 
 
+def test_outputs_are_a_registry(sample_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """The run folder holds exactly the registered formats that apply, and a format added
+    to the registry is written by `analyze` (and, when re-rendered, by `rtm map`)."""
+    import dataclasses
+
+    from rtm.export import formats
+    from rtm.export.rerender import rerender
+
+    def places_csv(context, path: Path) -> None:
+        frame = context.place_frames[0].drop(columns="geometry")
+        frame.to_csv(path, index=False)
+
+    extra = formats.OutputFormat("places.csv", "places as a table", "places", True, places_csv)
+    monkeypatch.setattr(formats, "OUTPUTS", (*formats.OUTPUTS, extra))
+    run = tmp_path / "run"
+    analyze(
+        events=sample_dir / "crimes.csv",
+        area=sample_dir / "area.gpkg",
+        factors_dir=sample_dir / "factors",
+        block_length=150,
+        where=["type=robbery"],
+        out=run,
+    )
+    files = {p.name for p in run.iterdir() if not p.name.startswith(".")}
+    assert files == {o.file for o in formats.OUTPUTS}
+    table = pd.read_csv(run / "places.csv")
+    report = json.loads((run / "report.json").read_text())
+    assert len(table) == report["places"]["count"] > 0
+    assert table["cells"].sum() == report["tiers"]["tiers"][0]["cells"]
+    (run / "places.csv").unlink()
+    monkeypatch.setattr(
+        formats, "OUTPUTS", (*formats.OUTPUTS[:-1], dataclasses.replace(extra, rerendered=True))
+    )
+    rerender(run, out=tmp_path / "again")
+    assert (tmp_path / "again" / "places.csv").is_file()
+    # a run without a risk surface has the formats every run has, and no others
+    none = tmp_path / "none"
+    analyze(
+        events=sample_dir / "crimes.csv",
+        area=sample_dir / "area.gpkg",
+        factors={"churches": sample_dir / "factors" / "churches.shp"},
+        block_length=150,
+        where=["type=burglary", "month=1"],
+        out=none,
+    )
+    files = {p.name for p in none.iterdir() if not p.name.startswith(".")}
+    assert files == {o.file for o in formats.OUTPUTS if o.needs == "run"}
+
+
 # ---------------------------------------------------------------------- the browser
 OFFLINE_ARGS = [
     "--no-sandbox",

@@ -9,14 +9,15 @@ import pytest
 import shapely
 
 from rtm.errors import ParameterError
+from rtm.filters import crime_word
 from rtm.grid import Grid
 from rtm.places import (
     FactorLayer,
     RiskSurface,
     analyze_places,
     assign_tiers,
+    select_recent,
 )
-from rtm.recent import crime_word, select_recent
 
 
 def _grid(n_rows: int, n_cols: int) -> Grid:

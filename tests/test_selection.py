@@ -16,8 +16,9 @@ from statsmodels.discrete.discrete_model import NegativeBinomial
 
 from rtm.errors import FitError, ParameterError
 from rtm.selection import cull, enet_path, fold_assignment, select_model, stepwise
-from rtm.selection.culling import _column_scale, _lambda_max
 from rtm.selection.data import CollapsedData, collapse, loglik_constant
+from rtm.selection.enet import column_scale as _column_scale
+from rtm.selection.enet import lambda_max as _lambda_max
 from rtm.selection.glm import GLMFit, fit_collapsed, fit_glm
 from rtm.selection.stepwise import _ModelFitter
 

@@ -294,22 +294,30 @@ def _periods(value: Any, path: Path, lines: _Lines) -> tuple[Period, ...]:
     if value is None:
         return (Period("all", ()),)
     if isinstance(value, list):
-        out = []
-        for entry in value:
-            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-                raise _error(
-                    path, lines, "periods", None, 'each [[periods]] entry needs name = "..."'
-                )
-            fit = entry.get("fit_where", [])
-            test = entry.get("test_where", [])
-            for key, filters in (("fit_where", fit), ("test_where", test)):
-                if not isinstance(filters, list) or not all(isinstance(w, str) for w in filters):
-                    raise _error(path, lines, "periods", key, "must be a list of COL=VALUE filters")
-            out.append(Period(entry["name"], tuple(fit), tuple(test)))
-        _unique([p.name for p in out], "periods", path, lines)
-        return tuple(out)
+        return _listed_periods(value, path, lines)
     if not isinstance(value, dict):
         raise _error(path, lines, "periods", None, "must be a table or [[periods]] entries")
+    return (_rolling_period(value, path, lines),)
+
+
+def _listed_periods(value: list[Any], path: Path, lines: _Lines) -> tuple[Period, ...]:
+    """``[[periods]]`` entries, each a name with its own fit and test filters."""
+    out = []
+    for entry in value:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise _error(path, lines, "periods", None, 'each [[periods]] entry needs name = "..."')
+        fit = entry.get("fit_where", [])
+        test = entry.get("test_where", [])
+        for key, filters in (("fit_where", fit), ("test_where", test)):
+            if not isinstance(filters, list) or not all(isinstance(w, str) for w in filters):
+                raise _error(path, lines, "periods", key, "must be a list of COL=VALUE filters")
+        out.append(Period(entry["name"], tuple(fit), tuple(test)))
+    _unique([p.name for p in out], "periods", path, lines)
+    return tuple(out)
+
+
+def _rolling_period(value: dict[str, Any], path: Path, lines: _Lines) -> Period:
+    """A ``[periods]`` table: the last N months before a reference month, then a test window."""
     for key in value:
         if key not in {"date_column", "reference", "fit", "test", "name"}:
             raise _error(
@@ -330,48 +338,59 @@ def _periods(value: Any, path: Path, lines: _Lines) -> tuple[Period, ...]:
     test_months = _months(value["test"], path, lines, "test") if "test" in value else 0
     reference = value["reference"]
     if isinstance(reference, int) and not isinstance(reference, bool):
-        if not 1 <= reference <= 12:
-            raise _error(
-                path,
-                lines,
-                "periods",
-                "reference",
-                f"a month number must be 1..12, got {reference}",
-            )
-        test_start = reference - test_months + 1
-        fit_end = test_start - 1
-        fit_start = fit_end - fit_months + 1
-        if fit_start < 1:
-            raise _error(
-                path,
-                lines,
-                "periods",
-                "fit",
-                "with month numbers the windows must stay within one year (1..12); "
-                "use YYYY-MM dates",
-            )
-        fit = (f"{column}={fit_start}..{fit_end}",)
-        test = (f"{column}={test_start}..{reference}",) if test_months else ()
+        fit, test = _month_number_windows(reference, column, fit_months, test_months, path, lines)
     else:
-        match = re.match(r"^(\d{4})-(\d{2})$", str(reference))
-        if not match or not 1 <= int(match.group(2)) <= 12:
-            raise _error(
-                path,
-                lines,
-                "periods",
-                "reference",
-                f'must be "YYYY-MM" or a month number, got {reference!r}',
-            )
-        ref = int(match.group(1)) * 12 + int(match.group(2)) - 1
-
-        def month(index: int) -> str:
-            return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-        test_start = ref - test_months + 1
-        fit_end = test_start - 1
-        fit = (f"{column}={month(fit_end - fit_months + 1)}..{month(fit_end)}",)
-        test = (f"{column}={month(test_start)}..{month(ref)}",) if test_months else ()
+        fit, test = _calendar_windows(reference, column, fit_months, test_months, path, lines)
     name = value.get("name") or (
         f"last{fit_months}m" + (f"-test{test_months}m" if test_months else "")
     )
-    return (Period(str(name), fit, test),)
+    return Period(str(name), fit, test)
+
+
+def _month_number_windows(
+    reference: int, column: str, fit_months: int, test_months: int, path: Path, lines: _Lines
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Fit and test filters when months are numbers 1..12 (one year)."""
+    if not 1 <= reference <= 12:
+        raise _error(
+            path, lines, "periods", "reference", f"a month number must be 1..12, got {reference}"
+        )
+    test_start = reference - test_months + 1
+    fit_end = test_start - 1
+    fit_start = fit_end - fit_months + 1
+    if fit_start < 1:
+        raise _error(
+            path,
+            lines,
+            "periods",
+            "fit",
+            "with month numbers the windows must stay within one year (1..12); use YYYY-MM dates",
+        )
+    fit = (f"{column}={fit_start}..{fit_end}",)
+    test = (f"{column}={test_start}..{reference}",) if test_months else ()
+    return fit, test
+
+
+def _calendar_windows(
+    reference: Any, column: str, fit_months: int, test_months: int, path: Path, lines: _Lines
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Fit and test filters when the reference is a calendar month "YYYY-MM"."""
+    match = re.match(r"^(\d{4})-(\d{2})$", str(reference))
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise _error(
+            path,
+            lines,
+            "periods",
+            "reference",
+            f'must be "YYYY-MM" or a month number, got {reference!r}',
+        )
+    ref = int(match.group(1)) * 12 + int(match.group(2)) - 1
+
+    def month(index: int) -> str:
+        return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+    test_start = ref - test_months + 1
+    fit_end = test_start - 1
+    fit = (f"{column}={month(fit_end - fit_months + 1)}..{month(fit_end)}",)
+    test = (f"{column}={month(test_start)}..{month(ref)}",) if test_months else ()
+    return fit, test

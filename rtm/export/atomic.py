@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import json
 import os
 import shutil
 import tempfile
@@ -35,50 +34,23 @@ from pathlib import Path
 from typing import Any
 
 from rtm import interrupts
-from rtm._version import __version__
 from rtm.errors import OutputError, RTMError
-
-__all__ = [
-    "MARKER",
-    "Claim",
-    "atomic_dir",
-    "atomic_file",
-    "check_writable",
-    "claim",
-    "file_is_rtms",
-    "folder_is_rtms",
-    "foreign_entries",
-    "listing",
-    "mark_folder",
-    "output_failure",
-    "register_files",
-]
-
-#: The marker file of a folder rtm wrote (JSON: kind, version, the files rtm put there).
-MARKER = ".rtm-run"
-_TMP = ".rtm-tmp-"
-_OLD = ".rtm-old-"
-_LOCK = ".rtm-lock"
-
-#: What rtm writes into a run folder (for folders written before the marker existed).
-RUN_FILES = frozenset(
-    {
-        "report.json",
-        "factors.csv",
-        "risk.tif",
-        "cells.gpkg",
-        "places.gpkg",
-        "features.gpkg",
-        "risk.png",
-        "map.html",
-        "report.html",
-        "validation.json",
-        "capture.png",
-        "job.json",
-    }
+from rtm.export.ownership import (
+    _LOCK,
+    _OLD,
+    _TMP,
+    MARKER,
+    file_is_rtms,
+    foreign_entries,
+    listing,
+    read_marker,
+    register_files,
+    umask,
+    write_marker,
 )
-#: What ``rtm batch`` writes into its output folder (beside one folder per job in jobs/).
-BATCH_FILES = frozenset({"batch.json", "batch.csv", "batch.log.jsonl", ".rtm-batch.lock", "jobs"})
+
+__all__ = ["Claim", "atomic_dir", "atomic_file", "check_writable", "claim", "output_failure"]
+
 
 _OUTPUT_ERRNOS = {
     errno.ENOSPC,
@@ -102,159 +74,6 @@ _OUTPUT_TEXTS = {
 
 
 # --------------------------------------------------------------------------- ownership
-
-
-def listing(names: list[str], limit: int = 5) -> str:
-    """``a, b, c and 4 more``: the first few names, for a one-line message."""
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
-
-
-def _read_marker(folder: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("written_by") != "rtm":
-        return None
-    return data
-
-
-def _legacy_run(folder: Path) -> bool:
-    """A run folder of an rtm version before the marker: an rtm report.json."""
-    try:
-        report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (
-        isinstance(report, dict)
-        and {"version", "inputs", "culling", "model"} <= set(report)
-        and isinstance(report.get("inputs"), dict)
-        and "grid" in report["inputs"]
-    )
-
-
-def _legacy_batch(folder: Path) -> bool:
-    try:
-        summary = json.loads((folder / "batch.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(summary, dict) and {"version", "config", "outcomes"} <= set(summary)
-
-
-def _rtm_temporary(name: str) -> bool:
-    return name.startswith(".") and (
-        _TMP in name or _OLD in name or name.endswith(_LOCK) or name == ".rtm-batch.lock"
-    )
-
-
-def foreign_entries(folder: str | Path) -> list[str]:
-    """The entries of ``folder`` that rtm did not write (sorted; empty if all are rtm's)."""
-    path = Path(folder)
-    entries = sorted(p.name for p in path.iterdir())
-    marker = _read_marker(path)
-    if marker is not None:
-        allowed = set(marker.get("files", ())) | {MARKER}
-        allowed |= BATCH_FILES if marker.get("kind") == "batch" else RUN_FILES
-    elif _legacy_run(path):
-        allowed = set(RUN_FILES)
-    elif _legacy_batch(path):
-        allowed = set(BATCH_FILES)
-    else:
-        allowed = set()
-    return [e for e in entries if e not in allowed and not _rtm_temporary(e)]
-
-
-def folder_is_rtms(folder: str | Path, kind: str | None = None) -> bool:
-    """Whether ``folder`` is an rtm output folder (of ``kind``) holding only rtm's files."""
-    path = Path(folder)
-    if not path.is_dir():
-        return False
-    marker = _read_marker(path)
-    if marker is None and not (_legacy_batch(path) if kind == "batch" else _legacy_run(path)):
-        return False
-    if kind is not None and marker is not None and marker.get("kind", "run") != kind:
-        return False
-    return not foreign_entries(path)
-
-
-def file_is_rtms(path: str | Path) -> bool:
-    """Whether the file at ``path`` is recognisably an output rtm wrote.
-
-    A file inside an rtm folder and listed as rtm's is; otherwise by its content:
-    JSON that rtm signed (``"written_by": "rtm ..."``) or shaped as rtm's validation and
-    temporal-validation files; a PNG whose ``Software`` text says rtm; a GeoTIFF or
-    GeoPackage of rtm's candidate layers (``rtm layers``).
-    """
-    file = Path(path)
-    parent_marker = _read_marker(file.parent)
-    if parent_marker is not None and file.name in set(parent_marker.get("files", ())):
-        return True
-    suffix = file.suffix.lower()
-    try:
-        if suffix == ".json":
-            data = json.loads(file.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                return False
-            signed = str(data.get("written_by", "")).startswith("rtm")
-            validation = {"events", "cells", "auc", "baselines", "rules"} <= set(data)
-            temporal = {"scheme", "windows", "summary"} <= set(data)
-            return signed or validation or temporal
-        if suffix == ".png":
-            from PIL import Image
-
-            with Image.open(file) as image:
-                return str(image.info.get("Software", "")).startswith("rtm")
-        if suffix in {".tif", ".tiff"}:
-            import rasterio
-
-            with rasterio.open(file) as dataset:
-                if str(dataset.tags().get("RTM_WRITTEN_BY", "")).startswith("rtm"):
-                    return True
-                names = [d or "" for d in dataset.descriptions]
-                return bool(names) and all(n.count(":") == 2 for n in names)
-        if suffix == ".gpkg":
-            import pyogrio
-
-            layers = [str(row[0]) for row in pyogrio.list_layers(file)]
-            if layers != ["cells"]:
-                return False
-            fields = list(pyogrio.read_info(file, layer="cells")["fields"])
-            return fields[:2] == ["row", "col"]
-    except Exception:  # noqa: BLE001 - unreadable means: not recognisably rtm's
-        return False
-    return False
-
-
-def register_files(folder: str | Path, names: list[str]) -> None:
-    """Add ``names`` to the marker of the rtm folder ``folder`` (if it has one)."""
-    path = Path(folder)
-    marker = _read_marker(path)
-    if marker is None:
-        return
-    files = sorted(set(marker.get("files", ())) | set(names))
-    if files == marker.get("files"):
-        return
-    _write_marker(path, marker.get("kind", "run"), files)
-
-
-def mark_folder(folder: str | Path, kind: str) -> None:
-    """Give ``folder`` rtm's marker of ``kind`` (a folder rtm fills over time, e.g. a batch)."""
-    path = Path(folder)
-    marker = _read_marker(path)
-    if marker is None or marker.get("kind") != kind:
-        _write_marker(path, kind, sorted(marker.get("files", ())) if marker else [])
-
-
-def _write_marker(folder: Path, kind: str, files: list[str]) -> None:
-    text = json.dumps(
-        {"written_by": "rtm", "version": __version__, "kind": kind, "files": files}, indent=1
-    )
-    fd, name = tempfile.mkstemp(prefix=f".{MARKER}{_TMP}", dir=folder)
-    os.fchmod(fd, 0o666 & ~_umask())
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
-    os.replace(name, folder / MARKER)
 
 
 # --------------------------------------------------------------------------- errors
@@ -490,7 +309,7 @@ class Claim:
         try:
             if self.folder:
                 tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-                os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; an output is not
+                os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it private; an output is not
             else:
                 fd, name = tempfile.mkstemp(prefix=prefix, suffix=self.path.suffix, dir=parent)
                 os.close(fd)
@@ -500,11 +319,11 @@ class Claim:
             raise _as_output_error(exc, self.path, self.what) or exc from exc
         try:
             if self.folder:
-                _write_marker(tmp, kind, [])  # first: a stale temporary is recognisably rtm's
+                write_marker(tmp, kind, [])  # first: a stale temporary is recognisably rtm's
             yield tmp
             interrupts.check()  # a Ctrl-C swallowed while writing still cancels the output
             if self.folder:
-                _write_marker(tmp, kind, sorted(p.name for p in tmp.iterdir() if p.name != MARKER))
+                write_marker(tmp, kind, sorted(p.name for p in tmp.iterdir() if p.name != MARKER))
             self._commit(tmp)
         except BaseException as exc:
             _remove(tmp)
@@ -549,12 +368,6 @@ class Claim:
             interrupts.record_commit(self.path)
         if not self.folder:
             register_files(self.path.parent, [self.path.name])
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _is_rtm_temporary_dir(path: Path) -> bool:
@@ -640,7 +453,7 @@ def claim(
 def _parent_run_lock(path: Path, what: str) -> _Lock | None:
     """A file written into an rtm folder also holds the folder: no run replaces it meanwhile."""
     folder = path.parent
-    if _read_marker(folder) is None or folder.parent == folder:
+    if read_marker(folder) is None or folder.parent == folder:
         return None
     lock = _Lock(folder, what)
     lock.acquire()

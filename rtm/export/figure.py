@@ -94,7 +94,6 @@ def _draw_risk(
     mpl = _matplotlib()
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LinearSegmentedColormap, LogNorm
-    from matplotlib.patches import Rectangle
 
     cmap = LinearSegmentedColormap.from_list("rtm_risk", list(RAMP)).with_extremes(bad=(0, 0, 0, 0))
     raster = np.ma.masked_invalid(grid.to_raster(np.asarray(rrs, dtype=float), nodata=np.nan))
@@ -114,19 +113,7 @@ def _draw_risk(
     if area is not None and len(area):
         area.boundary.plot(ax=ax, color="#222222", linewidth=0.8)
     if places is not None and len(places):
-        places.boundary.plot(ax=ax, color=PLACE_COLOUR, linewidth=0.9)
-        for _, place in places.head(LABELLED_PLACES).iterrows():
-            point = place.geometry.representative_point()
-            ax.annotate(
-                str(place["rank"]),
-                (point.x, point.y),
-                fontsize=7,
-                fontweight="bold",
-                ha="center",
-                va="center",
-                color="white",
-                bbox={"boxstyle": "circle,pad=0.2", "fc": PLACE_COLOUR, "ec": "none"},
-            )
+        _draw_places(ax, places)
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.set_xlim(x0, x1)
@@ -134,20 +121,7 @@ def _draw_risk(
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
-    unit = grid.crs.axis_info[0].unit_name if grid.crs.axis_info else "metre"
-    length = _nice_length(x1 - x0)
-    label = (
-        f"{length / 1000:g} km"
-        if unit.startswith("met") and length >= 1000
-        else f"{length:g} {'m' if unit.startswith('met') else unit}"
-    )
-    bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.04 * (y1 - y0)
-    height = 0.012 * (y1 - y0)
-    ax.add_patch(Rectangle((bx, by), length, height, facecolor="black", edgecolor="black"))
-    ax.add_patch(
-        Rectangle((bx + length / 2, by), length / 2, height, facecolor="white", edgecolor="black")
-    )
-    ax.text(bx + length / 2, by + 2 * height, label, ha="center", va="bottom", fontsize=8)
+    _draw_scale_bar(ax, grid)
     ax.annotate(
         "N",
         xy=(0.95, 0.96),
@@ -172,6 +146,44 @@ def _draw_risk(
     return ax
 
 
+def _draw_places(ax: Any, places: Any) -> None:
+    """Outline the places and number the first :data:`LABELLED_PLACES` of them."""
+    places.boundary.plot(ax=ax, color=PLACE_COLOUR, linewidth=0.9)
+    for _, place in places.head(LABELLED_PLACES).iterrows():
+        point = place.geometry.representative_point()
+        ax.annotate(
+            str(place["rank"]),
+            (point.x, point.y),
+            fontsize=7,
+            fontweight="bold",
+            ha="center",
+            va="center",
+            color="white",
+            bbox={"boxstyle": "circle,pad=0.2", "fc": PLACE_COLOUR, "ec": "none"},
+        )
+
+
+def _draw_scale_bar(ax: Any, grid: Grid) -> None:
+    """A two-part scale bar of a round length in the grid's unit, bottom left."""
+    from matplotlib.patches import Rectangle
+
+    x0, y0, x1, y1 = grid.bounds
+    unit = grid.crs.axis_info[0].unit_name if grid.crs.axis_info else "metre"
+    length = _nice_length(x1 - x0)
+    label = (
+        f"{length / 1000:g} km"
+        if unit.startswith("met") and length >= 1000
+        else f"{length:g} {'m' if unit.startswith('met') else unit}"
+    )
+    bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.04 * (y1 - y0)
+    height = 0.012 * (y1 - y0)
+    ax.add_patch(Rectangle((bx, by), length, height, facecolor="black", edgecolor="black"))
+    ax.add_patch(
+        Rectangle((bx + length / 2, by), length / 2, height, facecolor="white", edgecolor="black")
+    )
+    ax.text(bx + length / 2, by + 2 * height, label, ha="center", va="bottom", fontsize=8)
+
+
 def render_risk_png(
     bundle: Any, analysis: Any, *, dpi: int = 150, places_frame: Any = None
 ) -> bytes:
@@ -183,8 +195,8 @@ def render_risk_png(
     _matplotlib()
     from matplotlib.figure import Figure
 
+    from rtm.filters import crime_word
     from rtm.places import place_frame
-    from rtm.recent import crime_word
 
     grid = bundle.grid
     width, height = grid.bounds[2] - grid.bounds[0], grid.bounds[3] - grid.bounds[1]

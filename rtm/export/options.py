@@ -10,10 +10,16 @@ the options come from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rtm.spec_values import DEFAULT_RECENT_DAYS, DEFAULT_TIER_CUTS, VALIDATORS
+from rtm.spec import StudySpec
+from rtm.spec_values import (
+    CONNECTIVITY,
+    DEFAULT_RECENT_DAYS,
+    DEFAULT_TIER_CUTS,
+    VALIDATORS,
+    check_tier_cuts,
+)
 
 __all__ = [
     "CONNECTIVITY",
@@ -23,15 +29,8 @@ __all__ = [
     "check_tier_cuts",
 ]
 
-#: Cells touching at an edge or a corner belong to the same place.
-CONNECTIVITY = 8
 #: Features kept per factor for the map (a seeded sample beyond; the map says so).
 MAX_FEATURES = 5000
-
-
-def check_tier_cuts(cuts: Sequence[float]) -> tuple[float, float, float]:
-    """Validate three cut points (SDs above the mean), strictly descending."""
-    return VALIDATORS["tier_cuts"](cuts, "--tiers")
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,17 @@ class OutputOptions:
     date_column: str | None = None
     connectivity: int = CONNECTIVITY
     max_features: int = MAX_FEATURES
+
+    @classmethod
+    def from_spec(cls, spec: StudySpec) -> OutputOptions:
+        """The tiers, places and map settings of a study specification."""
+        return cls(
+            tier_cuts=spec.tier_cuts,
+            priority_tier=spec.priority_tier,
+            recent_days=spec.recent_days,
+            recent_distance=spec.recent_distance,
+            date_column=spec.date_column,
+        )
 
     def __post_init__(self) -> None:
         for name, flag in (

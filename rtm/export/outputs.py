@@ -31,7 +31,7 @@ from rtm.places import (
     analyze_places,
     place_frame,
 )
-from rtm.runs import Run, RunReport, load_run
+from rtm.runs import Run, RunReport, load_run, read_features
 
 __all__ = [
     "OutputOptions",
@@ -39,14 +39,13 @@ __all__ = [
     "bundle_from_result",
     "bundle_from_run",
     "cell_tiers",
-    "fraction",
     "options_report",
     "read_bundle",
-    "read_features",
     "run_places",
     "with_places",
+    "place_polygons",
     "write_features",
-    "write_presentation",
+    "write_places",
 ]
 
 #: Event attribute columns copied into features.gpkg (others are not needed to re-render).
@@ -164,8 +163,8 @@ def _thin_parts(
 def bundle_from_result(
     result: Any, report: RunReport, *, study: Any = None, max_features: int = MAX_FEATURES
 ) -> RunBundle:
-    """Build a bundle from a fitted :class:`rtm.model.RTMResult` (and its Study, if any)."""
-    surface = RiskSurface.from_result(result)
+    """Build a bundle from a fitted :class:`rtm.result.RTMResult` (and its Study, if any)."""
+    surface = RiskSurface.from_result(result, network=report.inputs.network is not None)
     if study is None:
         return RunBundle(surface, report)
     parts = [_thin_parts(f.name, f.features, max_features) for f in study.factors]
@@ -257,6 +256,7 @@ def bundle_from_run(run: Run) -> RunBundle:
                 f.rrv,
                 f.protective,
                 run.column(f.candidate, np.int8),
+                run.report.inputs.network is not None,
             )
         )
     surface = RiskSurface(
@@ -270,48 +270,19 @@ def bundle_from_run(run: Run) -> RunBundle:
     return RunBundle(surface, run.report, area, features, events)
 
 
-def read_features(run: Path) -> tuple[Any, Any, Any]:
-    """The study area, thinned factor features and events of a run folder (features.gpkg).
-
-    Raises
-    ------
-    InputError
-        features.gpkg is missing or has no ``area`` layer: without it the map would lack
-        the study area, the factor layers and the priority places, so nothing is drawn.
-    """
-    import pyogrio
-
-    path = run / "features.gpkg"
-    if not path.is_file():
-        raise InputError(
-            f"RUN_DIR {run}: features.gpkg is missing (it holds the study area, the events and "
-            "the factor features the map and priority places are drawn from); re-run "
-            "rtm analyze to make it"
-        )
-    try:
-        present = {name for name, _ in pyogrio.list_layers(path)}
-    except Exception as exc:  # noqa: BLE001 - GDAL raises many types for one cause
-        raise InputError(f"RUN_DIR {run}: features.gpkg cannot be read ({exc})") from exc
-    if "area" not in present:
-        raise InputError(f"RUN_DIR {run}: features.gpkg has no 'area' layer; re-run rtm analyze")
-    area = gpd.read_file(path, layer="area")
-    features = gpd.read_file(path, layer="factors") if "factors" in present else None
-    events = gpd.read_file(path, layer="events") if "events" in present else None
-    return area, features, events
-
-
-def _write_places(
+def write_places(
     path: Path, grid: Grid, analysis: PlaceAnalysis, frames: tuple[Any, Any] | None = None
 ) -> None:
+    """Write the places and priority places (``frames``: their :func:`place_polygons`)."""
     from rtm.export._arrow import write_layer
 
     if frames is None:
-        frames = _place_frames(grid, analysis)
+        frames = place_polygons(grid, analysis)
     for layer, frame in zip(("places", "priority_places"), frames, strict=True):
         write_layer(path, frame, layer, geometry_type="MultiPolygon" if len(frame) == 0 else None)
 
 
-def _place_frames(grid: Grid, analysis: PlaceAnalysis) -> tuple[Any, Any]:
+def place_polygons(grid: Grid, analysis: PlaceAnalysis) -> tuple[Any, Any]:
     """The place_frame of the places and of the priority places."""
     return (
         place_frame(grid, analysis.places),
@@ -327,34 +298,6 @@ def cell_tiers(analysis: PlaceAnalysis) -> np.ndarray:
     names = analysis.tiers.cell_names()[[int(np.argmax(rank == r)) for r in present]]
     labels = np.array(["" if pd.isna(n) else str(n) for n in names])
     return labels[np.searchsorted(present, rank)]
-
-
-def write_presentation(
-    folder: Path, bundle: RunBundle, analysis: PlaceAnalysis, *, features_note: str | None = None
-) -> list[Path]:
-    """Write places.gpkg, risk.png, map.html and report.html into ``folder``."""
-    from rtm.export.figure import render_risk_png
-    from rtm.export.report_html import render_report
-    from rtm.export.webmap import render_map
-
-    written = []
-    # the places' polygons, drawn in places.gpkg, risk.png and map.html, are built once
-    frames = _place_frames(bundle.grid, analysis)
-    places_path = folder / "places.gpkg"
-    _write_places(places_path, bundle.grid, analysis, frames)
-    written.append(places_path)
-    png = render_risk_png(bundle, analysis, places_frame=frames[0])
-    png_path = folder / "risk.png"
-    png_path.write_bytes(png)
-    written.append(png_path)
-    map_path = folder / "map.html"
-    html_text = render_map(bundle, analysis, places_frame=frames[0], priority_frame=frames[1])
-    map_path.write_text(html_text, encoding="utf-8")
-    written.append(map_path)
-    report_path = folder / "report.html"
-    report_path.write_text(render_report(bundle, analysis, png), encoding="utf-8")
-    written.append(report_path)
-    return written
 
 
 def with_places(report: RunReport, options: OutputOptions, analysis: PlaceAnalysis) -> RunReport:

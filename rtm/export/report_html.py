@@ -11,9 +11,9 @@ from typing import Any
 
 from rtm._version import __version__
 from rtm.export._style import TIER_COLOURS, data_uri
-from rtm.export.outputs import fraction
+from rtm.export.words import environment, fraction
+from rtm.filters import crime_word
 from rtm.places import TIE_RULE, PlaceAnalysis
-from rtm.recent import crime_word
 from rtm.runs import RunReport
 
 __all__ = ["TOP_PLACES", "narrative", "render_report"]
@@ -118,8 +118,6 @@ def procedure(report: RunReport) -> list[str]:
 
 def render_report(bundle: Any, analysis: PlaceAnalysis, png: bytes) -> str:
     """The complete, self-contained report.html (``png`` is the static map)."""
-    from rtm.export.webmap import environment
-
     report = bundle.report
     inputs = report.inputs
     crime = crime_word(inputs.where)

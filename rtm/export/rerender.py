@@ -7,15 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rtm.errors import InputError, OutputError
-from rtm.export.atomic import MARKER, atomic_dir, foreign_entries
+from rtm.export.atomic import atomic_dir
 from rtm.export.outputs import (
     OutputOptions,
     bundle_from_run,
     cell_tiers,
     run_places,
     with_places,
-    write_presentation,
 )
+from rtm.export.ownership import MARKER, foreign_entries
 
 __all__ = ["rerender"]
 
@@ -49,8 +49,8 @@ def rerender(
     Path
         The folder written. It is replaced atomically: a failure leaves it as it was.
     """
-    from rtm.export.vector import write_cells
-    from rtm.runs import load_run, write_report
+    from rtm.export.formats import OutputContext, write_outputs
+    from rtm.runs import load_run
 
     say = progress or (lambda message: None)
     run = Path(run_dir)
@@ -60,9 +60,12 @@ def rerender(
     target = Path(out) if out is not None else run
     in_place = target.resolve() == run.resolve()
     if in_place and not overwrite:
+        from rtm.export.formats import OUTPUTS
+
+        replaced = ", ".join(o.file for o in OUTPUTS if o.rerendered)
         raise OutputError(
-            f"RUN_DIR {run}: re-rendering replaces its map.html, report.html, risk.png, "
-            "places.gpkg, report.json and cells.gpkg (use --overwrite, or --out DIR for a copy)"
+            f"RUN_DIR {run}: re-rendering replaces its {replaced} "
+            "(use --overwrite, or --out DIR for a copy)"
         )
     options = options or OutputOptions()
     loaded = load_run(run)
@@ -79,8 +82,9 @@ def rerender(
             # only rtm's own files travel: a user's notes stay where they are
             if path.is_file() and path.name not in foreign and path.name != MARKER:
                 shutil.copy2(path, folder / path.name)
-        write_report(folder / "report.json", report)
-        write_cells(folder / "cells.gpkg", bundle.grid, columns)
-        write_presentation(folder, bundle.with_report(report), analysis)
+        context = OutputContext(
+            report, bundle.grid, columns, bundle=bundle.with_report(report), analysis=analysis
+        )
+        write_outputs(folder, context, rerender=True)
     say(f"outputs written to {target}")
     return target

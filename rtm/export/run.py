@@ -1,6 +1,6 @@
-"""Write a finished analysis into a run folder.
+"""Write a finished analysis into a run folder (the files: :data:`rtm.export.formats.OUTPUTS`).
 
-report.json, factors.csv, risk.tif, cells.gpkg; with a risk surface also places.gpkg,
+report.json, factors.csv, cells.gpkg; with a risk surface also risk.tif, places.gpkg,
 features.gpkg, risk.png, map.html and report.html.
 """
 
@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from rtm.export.raster import write_geotiff
-from rtm.export.vector import write_cells
-from rtm.model import RTMResult
-from rtm.runs import RunReport, write_report
+from rtm.export.formats import RISK_NODATA
+from rtm.result import RTMResult
+from rtm.runs import RunReport
 
 __all__ = ["RISK_NODATA", "prefetch_output_modules", "write_run"]
 
@@ -32,9 +31,6 @@ _OUTPUT_MODULES = (
     "rtm.export.webmap",
     "rtm.export.report_html",
 )
-
-#: nodata of risk.tif (outside the study area).
-RISK_NODATA = -9999.0
 
 
 def prefetch_output_modules() -> threading.Thread:
@@ -104,7 +100,8 @@ def _write_run(
     study: Any = None,
     options: Any = None,
 ) -> list[Path]:
-    written = []
+    from rtm.export.formats import OutputContext, write_outputs
+
     bundle = analysis = None
     if result.relative_risk_score is not None:
         from rtm.export.outputs import OutputOptions, bundle_from_result, run_places, with_places
@@ -114,43 +111,17 @@ def _write_run(
         analysis = run_places(bundle, options)
         report = with_places(report, options, analysis)
         bundle = bundle.with_report(report)
-    report_path = folder / "report.json"
-    write_report(report_path, report)
-    written.append(report_path)
-    table = result.model_table()
-    table_path = folder / "factors.csv"
-    table.to_csv(table_path, index=False, float_format="%.6g")
-    written.append(table_path)
     columns: dict[str, np.ndarray] = {
         "events": result.counts.astype(np.int32),
         "expected": result.expected.astype(np.float64),
     }
     if result.relative_risk_score is not None:
         columns["rrs"] = result.relative_risk_score.astype(np.float64)
-        risk_path = folder / "risk.tif"
-        write_geotiff(
-            risk_path,
-            result.grid,
-            result.relative_risk_score,
-            names=["relative_risk_score"],
-            nodata=RISK_NODATA,
-            dtype="float32",
-        )
-        written.append(risk_path)
     for name, values in result.selected_values().items():
         columns[name] = values.astype(np.int8)
     if analysis is not None:
         from rtm.export.outputs import cell_tiers
 
         columns["tier"] = cell_tiers(analysis)
-    cells_path = folder / "cells.gpkg"
-    write_cells(cells_path, result.grid, columns)
-    written.append(cells_path)
-    if bundle is not None and analysis is not None:
-        from rtm.export.outputs import write_features, write_presentation
-
-        features_path = folder / "features.gpkg"
-        write_features(features_path, bundle)
-        written.append(features_path)
-        written += write_presentation(folder, bundle, analysis)
-    return written
+    context = OutputContext(report, result.grid, columns, result, bundle, analysis)
+    return write_outputs(folder, context)

@@ -33,13 +33,13 @@ from rtm.export._style import (
     ramp_index,
     ramp_rgb,
 )
+from rtm.export.words import environment, fraction
+from rtm.filters import crime_word
 from rtm.places import Place, PlaceAnalysis, place_frame
-from rtm.recent import crime_word
 
 __all__ = ["MAX_MAP_PLACES", "MapView", "render_map"]
 
 STATIC = Path(__file__).parent / "static"
-TEMPLATES = Path(__file__).parent / "templates"
 #: Places of each kind drawn on the map (all of them are in places.gpkg and report.json).
 MAX_MAP_PLACES = 500
 #: Recent events drawn on the map.
@@ -74,22 +74,6 @@ def leaflet_assets() -> tuple[str, str]:
 @lru_cache(maxsize=1)
 def _map_js() -> str:
     return (STATIC / "map.js").read_text(encoding="utf-8")
-
-
-@lru_cache(maxsize=1)
-def environment() -> Any:
-    """The jinja2 environment of rtm's HTML templates (autoescaping on).
-
-    One per process, so each template is compiled once (jinja2 caches compiled templates
-    per environment and reloads one whose file changed).
-    """
-    try:
-        import jinja2
-    except ImportError as exc:  # pragma: no cover - jinja2 is a dependency
-        raise ImportError("rtm's HTML outputs need jinja2: pip install jinja2") from exc
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, keep_trailing_newline=True
-    )
 
 
 def script_json(data: Any) -> str:
@@ -209,31 +193,11 @@ def map_data(
     """
     grid, surface, report = bundle.grid, bundle.surface, bundle.report
     rrs_max = float(surface.rrs.max())
-    risk_index = grid.to_raster(ramp_index(surface.rrs, rrs_max), nodata=0).astype(np.uint8)
-    tier_index = grid.to_raster(analysis.tiers.cell_rank.astype(np.uint8), nodata=0).astype(
-        np.uint8
-    )
-    palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in TIER_COLOURS], np.uint8)
-    (risk_png, tier_png), (south, west, north, east) = overlay_pngs(
-        grid, [(risk_index, ramp_rgb()), (tier_index, palette)]
-    )
-    bounds = [[south, west], [north, east]]
+    risk_png, tier_png, bounds = _overlays(grid, surface, analysis, rrs_max)
     crime = crime_word(report.where)
-    recent = analysis.recent
-    tested = len(report.inputs.factors) or len(surface.factors)
-    top = analysis.tiers.tiers[0]
-    lines = [
-        f"{len(surface.factors)} of {tested} risk factors selected; "
-        f"cells of {grid.cell_size:g} {grid.unit}; "
-        f"{int(surface.counts.sum()):,} {crime}.",
-        f"Highest-risk places: {fraction_text(top.area_share)} of the area, "
-        f"{fraction_text(top.event_share)} of the {crime}.",
-        f"Recent window: {recent.note}.",
-        "Click a place to see why it is risky. The basemap needs internet; the risk layers do not.",
-    ]
     data: dict[str, Any] = {
         "title": f"Risk terrain: {crime}",
-        "lines": lines,
+        "lines": _headline(bundle, analysis, crime),
         "crime": crime,
         "crime_cap": crime[:1].upper() + crime[1:],
         "recent_label": _recent_label(analysis),
@@ -252,8 +216,8 @@ def map_data(
                 {
                     "colour": colour,
                     "label": f"{t.name}: RRS \u2265 {t.rrs_min:.3g}, "
-                    f"{fraction_text(t.area_share)} of area, "
-                    f"{fraction_text(t.event_share)} of {crime}",
+                    f"{fraction(t.area_share)} of area, "
+                    f"{fraction(t.event_share)} of {crime}",
                 }
                 for t, colour in zip(analysis.tiers.tiers, TIER_COLOURS, strict=True)
             ],
@@ -272,32 +236,69 @@ def map_data(
             ),
         },
         "area": None,
-        "events": None,
+        "events": _recent_events(bundle, analysis, crime),
         "factors": _factor_layers(bundle),
     }
     if bundle.area is not None:
         area = bundle.area.geometry.simplify(grid.cell_size / 4)
         data["area"] = _geojson(shapely.union_all(np.asarray(area.to_crs("EPSG:4326").values)))
-    if bundle.events is not None and recent.mask is not None and recent.events:
-        chosen = bundle.events.geometry.values[recent.mask]
-        total = len(chosen)
-        if total > MAX_MAP_EVENTS:
-            chosen = chosen[
-                np.sort(np.random.default_rng(0).choice(total, MAX_MAP_EVENTS, replace=False))
-            ]
-        import geopandas as gpd
-
-        lonlat = gpd.GeoSeries(chosen, crs=bundle.events.crs).to_crs("EPSG:4326").values
-        label = f"Recent {crime} ({_recent_label(analysis)})"
-        if total > MAX_MAP_EVENTS:
-            label += f" (showing {MAX_MAP_EVENTS:,} of {total:,})"
-        data["events"] = {
-            "label": label,
-            "points": np.round(
-                np.column_stack([shapely.get_y(lonlat), shapely.get_x(lonlat)]), 6
-            ).tolist(),
-        }
     return data
+
+
+def _overlays(
+    grid: Any, surface: Any, analysis: PlaceAnalysis, rrs_max: float
+) -> tuple[bytes, bytes, list[list[float]]]:
+    """The risk and tier overlays as PNGs, and their [[south, west], [north, east]] bounds."""
+    risk_index = grid.to_raster(ramp_index(surface.rrs, rrs_max), nodata=0).astype(np.uint8)
+    tier_index = grid.to_raster(analysis.tiers.cell_rank.astype(np.uint8), nodata=0).astype(
+        np.uint8
+    )
+    palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in TIER_COLOURS], np.uint8)
+    (risk_png, tier_png), (south, west, north, east) = overlay_pngs(
+        grid, [(risk_index, ramp_rgb()), (tier_index, palette)]
+    )
+    return risk_png, tier_png, [[south, west], [north, east]]
+
+
+def _headline(bundle: Any, analysis: PlaceAnalysis, crime: str) -> list[str]:
+    """The map's few lines of explanation."""
+    grid, surface, report = bundle.grid, bundle.surface, bundle.report
+    tested = len(report.inputs.factors) or len(surface.factors)
+    top = analysis.tiers.tiers[0]
+    return [
+        f"{len(surface.factors)} of {tested} risk factors selected; "
+        f"cells of {grid.cell_size:g} {grid.unit}; "
+        f"{int(surface.counts.sum()):,} {crime}.",
+        f"Highest-risk places: {fraction(top.area_share)} of the area, "
+        f"{fraction(top.event_share)} of the {crime}.",
+        f"Recent window: {analysis.recent.note}.",
+        "Click a place to see why it is risky. The basemap needs internet; the risk layers do not.",
+    ]
+
+
+def _recent_events(bundle: Any, analysis: PlaceAnalysis, crime: str) -> dict[str, Any] | None:
+    """The recent events as [lat, lon] points, a fixed sample of them when there are many."""
+    recent = analysis.recent
+    if bundle.events is None or recent.mask is None or not recent.events:
+        return None
+    chosen = bundle.events.geometry.values[recent.mask]
+    total = len(chosen)
+    if total > MAX_MAP_EVENTS:
+        chosen = chosen[
+            np.sort(np.random.default_rng(0).choice(total, MAX_MAP_EVENTS, replace=False))
+        ]
+    import geopandas as gpd
+
+    lonlat = gpd.GeoSeries(chosen, crs=bundle.events.crs).to_crs("EPSG:4326").values
+    label = f"Recent {crime} ({_recent_label(analysis)})"
+    if total > MAX_MAP_EVENTS:
+        label += f" (showing {MAX_MAP_EVENTS:,} of {total:,})"
+    return {
+        "label": label,
+        "points": np.round(
+            np.column_stack([shapely.get_y(lonlat), shapely.get_x(lonlat)]), 6
+        ).tolist(),
+    }
 
 
 def _capped(label: str, total: int) -> str:
@@ -311,13 +312,6 @@ def _recent_label(analysis: PlaceAnalysis) -> str:
     if recent.resolution is None:
         return "all events: no dates"
     return f"{recent.start} to {recent.end}, within {analysis.recent_distance:g} m"
-
-
-def fraction_text(value: float) -> str:
-    """A share as a percentage for people."""
-    from rtm.export.outputs import fraction
-
-    return fraction(value)
 
 
 def render_map(

@@ -116,6 +116,57 @@ def read_csv_points(
             f"{what} {path}: the header repeats the column name(s) {', '.join(map(repr, repeated))}"
             "; give every column its own name"
         )
+    xs, ys, implied_crs = _coordinate_columns(
+        frame,
+        path,
+        what=what,
+        x_column=x_column,
+        y_column=y_column,
+        csv_crs=csv_crs,
+        default_crs=default_crs,
+    )
+    x_all = pd.to_numeric(frame[xs], errors="coerce")
+    y_all = pd.to_numeric(frame[ys], errors="coerce")
+    if len(frame) and not (x_all.notna() & y_all.notna()).any():
+        _unusable_coordinates(frame, xs, ys, what, path)
+    if clauses:  # filter first: building point geometries is the slow part
+        frame = apply_where(frame, clauses, what=f"{what} {path}")
+    x, y = x_all.loc[frame.index], y_all.loc[frame.index]
+    missing_rows = int((x.isna() | y.isna()).sum())
+    if missing_rows:
+        warnings.warn(
+            f"{what} {path}: {missing_rows} of {len(frame)} rows have no usable coordinates "
+            f"in {xs}/{ys} and were dropped",
+            RTMWarning,
+            stacklevel=3,
+        )
+        keep = ~(x.isna() | y.isna())
+        frame, x, y = frame.loc[keep], x[keep], y[keep]
+    crs_text = csv_crs or implied_crs
+    if crs_text is None:
+        if default_crs is None:
+            raise CRSError(
+                f"{what} {path}: coordinates in {xs}/{ys} have no CRS; name it (e.g. --crs "
+                "EPSG:27700)"
+            )
+        crs = default_crs
+    else:
+        crs = parse_crs(crs_text, what)
+    geometry = gpd.points_from_xy(x.to_numpy(float), y.to_numpy(float))
+    return gpd.GeoDataFrame(frame.drop(columns=[xs, ys]), geometry=geometry, crs=crs)
+
+
+def _coordinate_columns(
+    frame: pd.DataFrame,
+    path: Path,
+    *,
+    what: str,
+    x_column: str | None,
+    y_column: str | None,
+    csv_crs: str | None,
+    default_crs: pyproj.CRS | None,
+) -> tuple[str, str, str | None]:
+    """The x and y columns (named, or found by their names) and the CRS their names imply."""
     columns = [str(c) for c in frame.columns]
     implied_crs: str | None = None
     if x_column or y_column:
@@ -147,32 +198,4 @@ def read_csv_points(
                     "ones to use with --x-column and --y-column"
                 )
     assert xs is not None and ys is not None
-    x_all = pd.to_numeric(frame[xs], errors="coerce")
-    y_all = pd.to_numeric(frame[ys], errors="coerce")
-    if len(frame) and not (x_all.notna() & y_all.notna()).any():
-        _unusable_coordinates(frame, xs, ys, what, path)
-    if clauses:  # filter first: building point geometries is the slow part
-        frame = apply_where(frame, clauses, what=f"{what} {path}")
-    x, y = x_all.loc[frame.index], y_all.loc[frame.index]
-    missing_rows = int((x.isna() | y.isna()).sum())
-    if missing_rows:
-        warnings.warn(
-            f"{what} {path}: {missing_rows} of {len(frame)} rows have no usable coordinates "
-            f"in {xs}/{ys} and were dropped",
-            RTMWarning,
-            stacklevel=3,
-        )
-        keep = ~(x.isna() | y.isna())
-        frame, x, y = frame.loc[keep], x[keep], y[keep]
-    crs_text = csv_crs or implied_crs
-    if crs_text is None:
-        if default_crs is None:
-            raise CRSError(
-                f"{what} {path}: coordinates in {xs}/{ys} have no CRS; name it (e.g. --crs "
-                "EPSG:27700)"
-            )
-        crs = default_crs
-    else:
-        crs = parse_crs(crs_text, what)
-    geometry = gpd.points_from_xy(x.to_numpy(float), y.to_numpy(float))
-    return gpd.GeoDataFrame(frame.drop(columns=[xs, ys]), geometry=geometry, crs=crs)
+    return xs, ys, implied_crs

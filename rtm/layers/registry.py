@@ -18,6 +18,7 @@ from rtm.layers.operationalizations.base import LayerContext, Operationalization
 __all__ = [
     "ALIASES",
     "available_operationalizations",
+    "describe_candidate",
     "get_operationalization",
     "resolve_operationalizations",
 ]
@@ -94,3 +95,23 @@ def resolve_operationalizations(
             f"--operationalization {','.join(names)}: two of them make the same candidates"
         )
     return tuple(out)
+
+
+def describe_candidate(
+    column: str, factor: str, distance: float, unit: str = "m", *, network: bool = False
+) -> str:
+    """Plain words for a candidate as a run names it (``bars:proximity:150``).
+
+    ``column`` is the operationalization's part of the name; several operationalizations
+    may share one (network proximity keeps proximity's), so ``network`` says whether the
+    run measured along a street network. A name no registered operationalization has
+    (a run folder from another rtm) is still described, generically.
+    """
+    sharing = [o for o in _registry().values() if o.column == column]
+    if network:
+        sharing.sort(key=lambda o: o.replaces is None)
+    else:
+        sharing = [o for o in sharing if o.replaces is None] or sharing
+    if not sharing:
+        return f"{column} of {factor} ({distance:g} {unit})"
+    return sharing[0].describe(factor, distance, unit)

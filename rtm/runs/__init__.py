@@ -10,7 +10,15 @@ safe (markers, locks, atomic moves) is :mod:`rtm.export.atomic`.
 """
 
 from rtm.runs.build import CAVEATS, report_from_fit
-from rtm.runs.folder import Run, json_default, load_run, read_report, write_json, write_report
+from rtm.runs.folder import (
+    Run,
+    json_default,
+    load_run,
+    read_features,
+    read_report,
+    write_json,
+    write_report,
+)
 from rtm.runs.records import (
     SCHEMA,
     FactorRecord,
@@ -31,6 +39,7 @@ __all__ = [
     "RunReport",
     "json_default",
     "load_run",
+    "read_features",
     "read_report",
     "report_from_fit",
     "write_json",

@@ -1,6 +1,6 @@
 """The run report of a fit: :func:`report_from_fit` assembles it from the fitted model.
 
-The only place that turns an :class:`~rtm.model.RTMResult` (and the study it came
+The only place that turns an :class:`~rtm.result.RTMResult` (and the study it came
 from) into a :class:`~rtm.runs.records.RunReport`; the caveats are chosen here, the
 distance caveat by how distances were measured.
 """

@@ -20,7 +20,15 @@ from rtm.errors import InputError
 from rtm.grid import Grid
 from rtm.runs.records import RunReport
 
-__all__ = ["Run", "json_default", "load_run", "read_report", "write_json", "write_report"]
+__all__ = [
+    "Run",
+    "json_default",
+    "load_run",
+    "read_features",
+    "read_report",
+    "write_json",
+    "write_report",
+]
 
 
 def json_default(value: Any) -> Any:
@@ -148,3 +156,34 @@ def load_run(folder: str | Path, *, what: str = "RUN_DIR") -> Run:
         mask=mask.reshape(record.n_rows, record.n_cols),
     )
     return Run(folder=run, report=report, grid=grid, cells=cells)
+
+
+def read_features(run: Path) -> tuple[Any, Any, Any]:
+    """The study area, thinned factor features and events of a run folder (features.gpkg).
+
+    Raises
+    ------
+    InputError
+        features.gpkg is missing or has no ``area`` layer: without it the map would lack
+        the study area, the factor layers and the priority places, so nothing is drawn.
+    """
+    import geopandas as gpd
+    import pyogrio
+
+    path = run / "features.gpkg"
+    if not path.is_file():
+        raise InputError(
+            f"RUN_DIR {run}: features.gpkg is missing (it holds the study area, the events and "
+            "the factor features the map and priority places are drawn from); re-run "
+            "rtm analyze to make it"
+        )
+    try:
+        present = {name for name, _ in pyogrio.list_layers(path)}
+    except Exception as exc:  # noqa: BLE001 - GDAL raises many types for one cause
+        raise InputError(f"RUN_DIR {run}: features.gpkg cannot be read ({exc})") from exc
+    if "area" not in present:
+        raise InputError(f"RUN_DIR {run}: features.gpkg has no 'area' layer; re-run rtm analyze")
+    area = gpd.read_file(path, layer="area")
+    features = gpd.read_file(path, layer="factors") if "factors" in present else None
+    events = gpd.read_file(path, layer="events") if "events" in present else None
+    return area, features, events

@@ -7,7 +7,7 @@ reads it back, reports of earlier rtm versions included (their filters, stored a
 are parsed). The sections people read typed (inputs, grid, model, factors) are classes;
 the detailed sections that are only written and shown (culling, tiers, places, the
 honest-inference diagnostics) are JSON objects as their owners describe them. The
-JSON Schema is ``docs/reference/run-report.schema.json`` (:func:`json_schema`).
+JSON Schema is ``docs/reference/run-report.schema.json`` (:mod:`rtm.runs.schema`).
 """
 
 from __future__ import annotations

@@ -56,19 +56,21 @@ from rtm.selection.data import (
     validate_counts,
     validate_weights,
 )
+from rtm.selection.enet import (
+    CD_TOL,
+    FDEV,
+    column_scale,
+    enet_fit,
+    enet_path,
+    lambda_max,
+    packed,
+    validate_l1_ratios,
+)
 
 __all__ = ["RULES", "CullResult", "Rule", "cull", "enet_path", "fold_assignment"]
 
 Rule = Literal["min", "1se"]
 RULES: tuple[Rule, ...] = ("min", "1se")
-
-#: Convergence threshold, relative to the null deviance (glmnet's ``thresh``).
-_CD_TOL = 1e-7
-#: glmnet's early end of the penalty path (``fdev``): stop once the fraction of
-#: deviance explained grows by less than this fraction of itself.
-_FDEV = 1e-5
-_MAX_IRLS = 100
-_MAX_SWEEPS = 100_000
 
 
 def _frozen(arr: NDArray) -> NDArray:
@@ -154,157 +156,6 @@ def fold_assignment(
     return folds
 
 
-def _column_scale(
-    X: NDArray[np.int8], w: NDArray[np.float64], standardize: bool
-) -> NDArray[np.float64]:
-    """Weighted standard deviation (divisor n) per column; 0 marks constant columns."""
-    wn = w / w.sum()
-    mean = _design.weighted_column_sums(X, wn)
-    # binary columns: E[x^2] = |E[x]|
-    var = np.abs(mean) - mean**2
-    sd = np.sqrt(np.clip(var, 0.0, None))
-    sd[var <= 1e-14] = 0.0
-    if standardize:
-        return sd
-    return np.where(sd > 0, 1.0, 0.0)
-
-
-def _lambda_max(
-    X: NDArray[np.int8],
-    y: NDArray[np.float64],
-    w: NDArray[np.float64],
-    scale: NDArray[np.float64],
-    l1_ratio: float,
-) -> float:
-    wn = w / w.sum()
-    ybar = float(wn @ y)
-    grad = _design.weighted_column_sums(X, wn * (y - ybar))
-    usable = scale > 0
-    if not usable.any():
-        return 1.0
-    ratio = grad[usable] / scale[usable]
-    top = float(ratio.max())
-    if top <= 0:
-        # no candidate is positively associated: every penalty gives the null
-        # model; keep a path on the scale of the largest |gradient| so that the
-        # CV curve is still defined
-        top = float(np.abs(ratio).max()) or 1.0
-    return top / l1_ratio
-
-
-def _enet_fit(
-    X: NDArray[np.int8],
-    sign: NDArray[np.int8],
-    y: NDArray[np.float64],
-    w: NDArray[np.float64],
-    lambdas: NDArray[np.float64],
-    l1_ratio: float,
-    standardize: bool,
-    tol: float = _CD_TOL,
-    fdev: float = 0.0,
-    codes: NDArray[np.uint8] | None = None,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
-    """One penalty path; ``codes`` are ``X``'s rows packed by 8 (built when not given)."""
-    keep = w > 0
-    if int(keep.sum()) >= np.iinfo(np.int32).max:
-        raise ParameterError(f"too many rows for the elastic net: {int(keep.sum())}")
-    # zero-weight rows add exact zeros to the weighted sums: scale as on the kept rows
-    scale = _column_scale(X, w, standardize)
-    indptr, indices = _design.binary_csc(X, keep)
-    # the same matrix by row, as bits (the KKT checks' gradients run over it)
-    if codes is None:
-        codes = _packed(X)
-    codes = np.ascontiguousarray(codes[keep])
-    wk = w[keep]
-    intercepts, coefs, _, converged, n_done = _k.enet_poisson_path(
-        indptr,
-        indices,
-        codes,
-        sign.astype(np.float64),
-        scale,
-        np.ascontiguousarray(y[keep]),
-        np.ascontiguousarray(wk / wk.sum()),
-        np.ascontiguousarray(lambdas, dtype=np.float64),
-        float(l1_ratio),
-        float(tol),
-        _MAX_IRLS,
-        _MAX_SWEEPS,
-        float(fdev),
-    )
-    if not converged[:n_done].all():
-        raise FitError(
-            f"the elastic net did not converge at {int((~converged[:n_done]).sum())} "
-            f"of {n_done} penalties"
-        )
-    return intercepts, coefs, int(n_done)
-
-
-def _packed(X: NDArray[np.int8]) -> NDArray[np.uint8]:
-    """Each row's nonzero pattern as bits, 8 columns per byte (column ``j``: bit ``j % 8``)."""
-    return np.asarray(
-        _design.pack_rows(X, np.arange(X.shape[1]), np.zeros(X.shape[0], dtype=np.int64), 0)
-    )
-
-
-def _validate_l1_ratios(l1_ratios: Sequence[float] | float) -> tuple[float, ...]:
-    values = (l1_ratios,) if isinstance(l1_ratios, int | float) else tuple(l1_ratios)
-    if not values or not all(isinstance(v, int | float) and 0 < v <= 1 for v in values):
-        raise ParameterError(f"l1_ratios must be numbers in (0, 1]; got {l1_ratios!r}")
-    return tuple(float(v) for v in values)
-
-
-def enet_path(
-    X: ArrayLike,
-    y: ArrayLike,
-    lambdas: ArrayLike,
-    *,
-    l1_ratio: float = 0.8,
-    weights: ArrayLike | None = None,
-    standardize: bool = True,
-    tol: float = _CD_TOL,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Fit the nonnegative Poisson elastic net at the given penalties.
-
-    Minimizes ``sum_i w_i (mu_i - y_i log mu_i) / sum_i w_i + lambda * (l1_ratio *
-    sum_j s_j b_j + (1 - l1_ratio) / 2 * sum_j s_j**2 b_j**2)`` over ``b >= 0`` and
-    a free intercept (glmnet's objective; ``s_j`` is the column's standard
-    deviation when ``standardize`` else 1).
-
-    Parameters
-    ----------
-    X : array_like of int, shape (n, p)
-        Binary candidates coded 0/1 or 0/-1.
-    y : array_like of int, shape (n,)
-    lambdas : array_like of float
-        Penalties, best given in decreasing order (warm starts follow the order).
-    l1_ratio : float, default 0.8
-    weights : array_like, optional
-        Frequency weights.
-    standardize : bool, default True
-    tol : float, default 1e-7
-        Convergence threshold relative to the null deviance (glmnet's ``thresh``).
-
-    Returns
-    -------
-    intercepts : ndarray, shape (n_lambdas,)
-    coefs : ndarray, shape (n_lambdas, p)
-        Coefficients on the original scale of ``X``.
-    """
-    Xb, sign = validate_binary_design(X)
-    counts = validate_counts(y, Xb.shape[0])
-    w = validate_weights(weights, Xb.shape[0])
-    (ratio,) = _validate_l1_ratios((l1_ratio,))
-    lam = np.asarray(lambdas, dtype=np.float64).ravel()
-    if lam.size == 0 or not np.all(np.isfinite(lam)) or np.any(lam < 0):
-        raise ParameterError(f"lambdas must be finite and non-negative; got {lambdas!r}")
-    if not counts.sum() > 0:
-        raise FitError("cannot fit a count model: there are no events (all counts are zero)")
-    intercepts, coefs, _ = _enet_fit(
-        Xb, sign, counts.astype(np.float64), w, lam, ratio, bool(standardize), tol
-    )
-    return intercepts, coefs
-
-
 def _n_workers(n_jobs: int | None, n_tasks: int) -> int:
     if n_jobs is None:
         return max(1, min(os.cpu_count() or 1, n_tasks))
@@ -332,7 +183,7 @@ class _Rows:
     #: first row of each pattern
     pattern: NDArray[np.int64]
     pattern_first: NDArray[np.int64]
-    #: each row's candidate values packed to bits (:func:`_packed`): the pattern key,
+    #: each row's candidate values packed to bits (:func:`packed`): the pattern key,
     #: and the rows of the KKT checks' byte tables
     codes: NDArray[np.uint8]
 
@@ -377,7 +228,7 @@ def _collapse(
     ylogy = np.bincount(inverse, weights=wk * special.xlogy(yk, yk))
     rows = kept[first]
     X_rows = np.ascontiguousarray(X[rows])
-    codes = _packed(X_rows)
+    codes = packed(X_rows)
     pattern_first, pattern = group_rows(codes)
     return _Rows(
         X=X_rows,
@@ -430,7 +281,7 @@ def cull(
     standardize: bool = True,
     seed: int = 0,
     n_jobs: int | None = None,
-    tol: float = _CD_TOL,
+    tol: float = CD_TOL,
     early_stop: bool = True,
     fractional: bool = False,
 ) -> CullResult:
@@ -495,7 +346,7 @@ def cull(
     Xb, sign = validate_binary_design(X)
     counts = validate_counts(y, Xb.shape[0], fractional=fractional)
     w = validate_weights(weights, Xb.shape[0])
-    ratios = _validate_l1_ratios(l1_ratios)
+    ratios = validate_l1_ratios(l1_ratios)
     rule = check_choice("rule", rule, RULES)
     if isinstance(n_lambdas, bool) or not isinstance(n_lambdas, int | np.integer) or n_lambdas < 1:
         raise ParameterError(f"n_lambdas must be a positive integer; got {n_lambdas!r}")
@@ -509,95 +360,17 @@ def cull(
         if not float(events_per_fold.sum() - events_per_fold[k]) > 0:
             raise FitError(f"cross-validation fold {k} leaves no events to train on")
     rows = _collapse(Xb, counts, w, folds)
-    scale_full = _column_scale(rows.X, rows.w, standardize)
-
+    scale_full = column_scale(rows.X, rows.w, standardize)
     lambdas = np.empty((len(ratios), n_lambdas))
     for r_i, ratio in enumerate(ratios):
-        lam_max = _lambda_max(rows.X, rows.y, rows.w, scale_full, ratio)
+        lam_max = lambda_max(rows.X, rows.y, rows.w, scale_full, ratio)
         lambdas[r_i] = lam_max * np.logspace(0.0, np.log10(lambda_min_ratio), n_lambdas)
-    # First the full-data path of each l1_ratio, which may end early (glmnet's fdev
-    # rule); then one task per (l1_ratio, fold) on that path, fold k's training
-    # set dropping fold k (k == n_folds denotes the full data).
-    path_length = [n_lambdas] * len(ratios)
-    # each fold task also scores its held-out fold (in its own thread)
-    held_out: dict[tuple[int, int], NDArray[np.float64]] = {}
-
-    def run(task: tuple[int, int]) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
-        r_i, k = task
-        if k == n_folds:
-            full_w, full_y = rows.training(None)
-            return _enet_fit(
-                rows.X,
-                sign,
-                full_y,
-                full_w,
-                lambdas[r_i],
-                ratios[r_i],
-                standardize,
-                tol,
-                _FDEV if early_stop else 0.0,
-                rows.codes,
-            )
-        train_w, train_y = rows.training(k)
-        b0, b, n_done = _enet_fit(
-            rows.X,
-            sign,
-            train_y,
-            train_w,
-            lambdas[r_i, : path_length[r_i]],
-            ratios[r_i],
-            standardize,
-            tol,
-            codes=rows.codes,
-        )
-        length = path_length[r_i]
-        held_out[task] = _out_of_fold_deviance(rows, k, b0[:length], b[:length])
-        return b0, b, n_done
-
-    def run_all(
-        tasks: list[tuple[int, int]],
-    ) -> list[tuple[NDArray[np.float64], NDArray[np.float64], int]]:
-        workers = _n_workers(n_jobs, len(tasks))
-        if workers == 1:
-            return [run(task) for task in tasks]
-        # the kernel releases the GIL (nogil=True), so threads run in parallel
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(run, tasks))
-
-    full_tasks = [(r_i, n_folds) for r_i in range(len(ratios))]
-    fitted = dict(zip(full_tasks, run_all(full_tasks), strict=True))
-    for r_i in range(len(ratios)):
-        path_length[r_i] = fitted[(r_i, n_folds)][2]
-        lambdas[r_i, path_length[r_i] :] = np.nan
-    fold_tasks = [(r_i, k) for r_i in range(len(ratios)) for k in range(n_folds)]
-    fitted.update(zip(fold_tasks, run_all(fold_tasks), strict=True))
-
-    cv_mean = np.empty((len(ratios), n_lambdas))
-    cv_se = np.empty((len(ratios), n_lambdas))
-    fold_w = np.bincount(folds, weights=w, minlength=n_folds)
-    for r_i in range(len(ratios)):
-        fold_dev = np.empty((n_folds, n_lambdas))
-        fold_dev[:] = np.nan
-        length = path_length[r_i]
-        for k in range(n_folds):
-            total = held_out[(r_i, k)]
-            fold_dev[k, :length] = total / fold_w[k] if fold_w[k] > 0 else np.nan
-        valid = fold_w > 0
-        mean = np.average(fold_dev[valid], axis=0, weights=fold_w[valid])
-        spread = np.average((fold_dev[valid] - mean) ** 2, axis=0, weights=fold_w[valid])
-        cv_mean[r_i] = mean
-        cv_se[r_i] = np.sqrt(spread / max(int(valid.sum()) - 1, 1))
-    full_fits = [fitted[(r_i, n_folds)][:2] for r_i in range(len(ratios))]
-
-    best_ratio = int(np.argmin(np.nanmin(cv_mean, axis=1)))
-    i_min = int(np.nanargmin(cv_mean[best_ratio]))
-    if rule == "min":
-        chosen = i_min
-    else:
-        bound = cv_mean[best_ratio, i_min] + cv_se[best_ratio, i_min]
-        # lambdas decrease along the path: the first index within bound is the largest lambda
-        chosen = int(np.flatnonzero(cv_mean[best_ratio] <= bound)[0])
-    b0, b = full_fits[best_ratio]
+    paths = _CVPaths(
+        rows, sign, lambdas, ratios, n_folds, standardize, tol, early_stop, n_jobs
+    ).run()
+    cv_mean, cv_se = _cv_curves(paths, folds, w, n_folds)
+    best_ratio, chosen = _choose(cv_mean, cv_se, rule)
+    b0, b = paths.full[best_ratio]
     coef = b[chosen].copy()
     return CullResult(
         survivors=tuple(int(j) for j in np.flatnonzero(coef > 0)),
@@ -615,3 +388,120 @@ def cull(
         standardize=bool(standardize),
         seed=int(seed),
     )
+
+
+class _CVPaths:
+    """The full-data path of each l1_ratio, then one fit per (l1_ratio, fold) on it.
+
+    The full-data path may end early (glmnet's ``fdev`` rule); the folds then use that
+    shorter path. Fold ``k``'s training set drops fold ``k`` (``k == n_folds`` denotes the
+    full data); each fold task also scores its held-out fold, in its own thread.
+    """
+
+    def __init__(
+        self,
+        rows: _Rows,
+        sign: NDArray[np.int8],
+        lambdas: NDArray[np.float64],
+        ratios: tuple[float, ...],
+        n_folds: int,
+        standardize: bool,
+        tol: float,
+        early_stop: bool,
+        n_jobs: int | None,
+    ) -> None:
+        self.rows, self.sign, self.lambdas, self.ratios = rows, sign, lambdas, ratios
+        self.n_folds, self.standardize, self.tol = n_folds, standardize, tol
+        self.early_stop, self.n_jobs = early_stop, n_jobs
+        self.path_length = [lambdas.shape[1]] * len(ratios)
+        self.held_out: dict[tuple[int, int], NDArray[np.float64]] = {}
+        self.full: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = []
+
+    def _fit(self, task: tuple[int, int]) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
+        r_i, k = task
+        rows = self.rows
+        if k == self.n_folds:
+            full_w, full_y = rows.training(None)
+            return enet_fit(
+                rows.X,
+                self.sign,
+                full_y,
+                full_w,
+                self.lambdas[r_i],
+                self.ratios[r_i],
+                self.standardize,
+                self.tol,
+                FDEV if self.early_stop else 0.0,
+                rows.codes,
+            )
+        train_w, train_y = rows.training(k)
+        b0, b, n_done = enet_fit(
+            rows.X,
+            self.sign,
+            train_y,
+            train_w,
+            self.lambdas[r_i, : self.path_length[r_i]],
+            self.ratios[r_i],
+            self.standardize,
+            self.tol,
+            codes=rows.codes,
+        )
+        length = self.path_length[r_i]
+        self.held_out[task] = _out_of_fold_deviance(rows, k, b0[:length], b[:length])
+        return b0, b, n_done
+
+    def _all(
+        self, tasks: list[tuple[int, int]]
+    ) -> list[tuple[NDArray[np.float64], NDArray[np.float64], int]]:
+        workers = _n_workers(self.n_jobs, len(tasks))
+        if workers == 1:
+            return [self._fit(task) for task in tasks]
+        # the kernel releases the GIL (nogil=True), so threads run in parallel
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(self._fit, tasks))
+
+    def run(self) -> _CVPaths:
+        n = len(self.ratios)
+        full_tasks = [(r_i, self.n_folds) for r_i in range(n)]
+        fitted = dict(zip(full_tasks, self._all(full_tasks), strict=True))
+        for r_i in range(n):
+            self.path_length[r_i] = fitted[(r_i, self.n_folds)][2]
+            self.lambdas[r_i, self.path_length[r_i] :] = np.nan
+        fold_tasks = [(r_i, k) for r_i in range(n) for k in range(self.n_folds)]
+        self._all(fold_tasks)
+        self.full = [fitted[(r_i, self.n_folds)][:2] for r_i in range(n)]
+        return self
+
+
+def _cv_curves(
+    paths: _CVPaths, folds: NDArray[np.int64], w: NDArray[np.float64], n_folds: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Glmnet's CV statistics: the weighted mean of the folds' deviances and its SE."""
+    n_ratios, n_lambdas = paths.lambdas.shape
+    cv_mean = np.empty((n_ratios, n_lambdas))
+    cv_se = np.empty((n_ratios, n_lambdas))
+    fold_w = np.bincount(folds, weights=w, minlength=n_folds)
+    for r_i in range(n_ratios):
+        fold_dev = np.empty((n_folds, n_lambdas))
+        fold_dev[:] = np.nan
+        length = paths.path_length[r_i]
+        for k in range(n_folds):
+            total = paths.held_out[(r_i, k)]
+            fold_dev[k, :length] = total / fold_w[k] if fold_w[k] > 0 else np.nan
+        valid = fold_w > 0
+        mean = np.average(fold_dev[valid], axis=0, weights=fold_w[valid])
+        spread = np.average((fold_dev[valid] - mean) ** 2, axis=0, weights=fold_w[valid])
+        cv_mean[r_i] = mean
+        cv_se[r_i] = np.sqrt(spread / max(int(valid.sum()) - 1, 1))
+    return cv_mean, cv_se
+
+
+def _choose(cv_mean: NDArray[np.float64], cv_se: NDArray[np.float64], rule: str) -> tuple[int, int]:
+    """The l1_ratio with the lowest CV deviance, and its lambda.min or 1-SE penalty."""
+    best_ratio = int(np.argmin(np.nanmin(cv_mean, axis=1)))
+    i_min = int(np.nanargmin(cv_mean[best_ratio]))
+    if rule == "min":
+        return best_ratio, i_min
+    bound = cv_mean[best_ratio, i_min] + cv_se[best_ratio, i_min]
+    # lambdas decrease along the path: the first index within bound is the largest lambda
+    return best_ratio, int(np.flatnonzero(cv_mean[best_ratio] <= bound)[0])

@@ -155,8 +155,7 @@ class FittedSurface:
         specification (the factor files must still be there); otherwise, or when they
         cannot be, the challengers are left out and ``extra["challengers_note"]`` says why.
         """
-        from rtm.export.outputs import read_features
-        from rtm.runs import load_run
+        from rtm.runs import load_run, read_features
 
         run = load_run(folder, what="run folder")
         area, _, events = read_features(run.folder)

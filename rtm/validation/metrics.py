@@ -45,6 +45,7 @@ __all__ = [
     "predicted_share",
     "rri",
     "curve",
+    "flat_scores",
     "score_surface",
 ]
 
@@ -314,12 +315,15 @@ class Metric:
         Reported at each of :data:`AREA_SHARES` (``capture`` at 1, 5, 10, 20%).
     proportional_only : bool
         Only for scores proportional to predicted counts (RRI).
+    in_table : bool
+        A column of the printed comparison table (:meth:`Validation.table`).
     """
 
     name: str
     compute: Callable[..., Any]
     per_share: bool = True
     proportional_only: bool = False
+    in_table: bool = True
 
 
 #: Every metric validation reports, in report order. A new metric is one entry here.
@@ -327,8 +331,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("auc", auc, per_share=False),
     Metric("capture", capture),
     Metric("pai", pai),
-    Metric("pei", pei),
-    Metric("rri", rri, proportional_only=True),
+    Metric("pei", pei, in_table=False),
+    Metric("rri", rri, proportional_only=True, in_table=False),
 )
 
 #: Area shares at which capture curves are drawn.
@@ -363,6 +367,25 @@ def score_surface(
         else:
             out[metric.name] = metric.compute(scores, events)
     out["distinct_scores"] = int(np.unique(np.asarray(scores)).size)
+    return out
+
+
+def flat_scores(scores: dict[str, Any], *, table_only: bool = False) -> list[tuple[str, float]]:
+    """The numbers of a :func:`score_surface` result as ``(label, value)`` pairs.
+
+    Labels are the metric's name, with ``@10%`` for a metric per area share. Metrics only
+    some surfaces have (RRI) are left out, so that every surface has the same labels; with
+    ``table_only``, so are those not in the printed table.
+    """
+    out = []
+    for metric in METRICS:
+        if metric.proportional_only or (table_only and not metric.in_table):
+            continue
+        value = scores[metric.name]
+        if metric.per_share:
+            out += [(f"{metric.name}@{share}%", float(v)) for share, v in value.items()]
+        else:
+            out.append((metric.name, float(value)))
     return out
 
 

@@ -30,6 +30,7 @@ left out (``exclude_own_cell``), so the covariate never contains the outcome it 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -268,7 +269,8 @@ def fit_forest(
     seed : int
         ``random_state`` of the forest.
     n_jobs : int, optional
-        Parallel trees (scikit-learn's meaning).
+        Trees grown in parallel (scikit-learn's meaning); default every core this process
+        may use. Predictions always run on one thread, so that they are reproducible.
     **settings
         Override :data:`FOREST_DEFAULTS`.
     """
@@ -285,8 +287,15 @@ def fit_forest(
     if len(feature_names) != X.shape[1] or len(groups) != X.shape[1]:
         raise ParameterError("feature_names and groups need one entry per design column")
     params = {**FOREST_DEFAULTS, **settings}
+    if n_jobs is None:
+        n_jobs = (
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        )
     model = RandomForestRegressor(random_state=int(seed), n_jobs=n_jobs, **params)
-    model.fit(X, y)
+    model.fit(X, y)  # each tree has its own seed: the same forest on any number of cores
+    # predictions sum the trees in completion order when parallel; one thread keeps the
+    # order, and the bytes of the scores, fixed
+    model.n_jobs = 1
     return ForestFit(
         model=model,
         feature_names=tuple(feature_names),

@@ -76,12 +76,7 @@ class Validation:
 
 
 def _flat(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {"auc": metrics["auc"]}
-    for share, value in metrics["capture"].items():
-        row[f"capture@{share}%"] = value
-    for share, value in metrics["pai"].items():
-        row[f"pai@{share}%"] = value
-    return row
+    return dict(ev.flat_scores(dict(metrics), table_only=True))
 
 
 def compare(

@@ -18,6 +18,7 @@ import numpy as np
 from rtm.errors import InputError, ParameterError
 from rtm.periods import event_periods
 from rtm.spec import StudySpec
+from rtm.validation import metrics as ev
 from rtm.validation.inputs import FittedSurface, TestEvents
 from rtm.validation.workflow import validate
 
@@ -88,18 +89,15 @@ def summarize_folds(folds: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _surfaces(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    surfaces = {"rtm": {k: report[k] for k in ("auc", "capture", "pai", "pei")}}
+    names = [m.name for m in ev.METRICS if not m.proportional_only]
+    surfaces = {"rtm": {k: report[k] for k in names}}
     for group in ("challengers", "baselines"):
         surfaces.update(report.get(group, {}))
     return surfaces
 
 
 def _numbers(metrics: dict[str, Any]) -> list[tuple[str, float]]:
-    out = [("auc", float(metrics["auc"]))]
-    for name in ("capture", "pai", "pei"):
-        for share, value in metrics[name].items():
-            out.append((f"{name}@{share}%", float(value)))
-    return out
+    return ev.flat_scores(metrics)
 
 
 def temporal_validation(
@@ -144,7 +142,9 @@ def temporal_validation(
         raise ParameterError("events: temporal validation needs the events to fit and score")
     say = progress or (lambda message: None)
     column = spec.period_column or "month"
-    model = spec.model()
+    from rtm.model import RiskTerrainModel
+
+    model = RiskTerrainModel.from_spec(spec)
     study = load_study(spec, progress=progress)
     assert study.events is not None
     periods = event_periods(study.events, column)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -94,9 +94,3 @@ class Operationalization(ABC):
 
     def __repr__(self) -> str:
         return f"<operationalization {self.name!r}>"
-
-    def __reduce__(self) -> Any:
-        # instances are registry singletons: unpickle to the registered one (Dask)
-        from rtm.layers.registry import get_operationalization
-
-        return (get_operationalization, (self.name,))

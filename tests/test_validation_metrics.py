@@ -237,3 +237,32 @@ def test_summarize_folds_mean_and_sd() -> None:
     assert summary["rtm"]["auc"]["mean"] == pytest.approx(0.7)
     assert summary["rtm"]["auc"]["sd"] == pytest.approx(np.std([0.6, 0.8], ddof=1))
     assert summary["prior_kde"]["capture@10%"]["mean"] == pytest.approx(0.35)
+
+
+def test_a_metric_is_one_registry_entry(monkeypatch) -> None:
+    """A metric added to METRICS is computed for the RTM surface, the challengers and the
+    baselines alike, and lands in the validation report."""
+    from rtm.validation.report import compare
+
+    def events_in_top_cell(scores, events) -> float:
+        return float(np.asarray(events)[int(np.argmax(scores))])
+
+    planted = ev.Metric("top_cell_events", events_in_top_cell, per_share=False)
+    monkeypatch.setattr(ev, "METRICS", (*ev.METRICS, planted))
+    grid = Grid.from_area(gpd.GeoDataFrame(geometry=[box(0, 0, 40, 40)], crs="EPSG:27700"), 10)
+    events = np.arange(grid.n_active, dtype=float)
+    scores = events[::-1].copy()
+    validation = compare(
+        grid,
+        events,
+        rtm_scores=events,
+        factor_count=None,
+        baselines={"reversed": scores},
+        challengers={"flat": np.ones(grid.n_active)},
+    )
+    assert validation["top_cell_events"] == grid.n_active - 1
+    assert validation["baselines"]["reversed"]["top_cell_events"] == 0
+    assert validation["challengers"]["flat"]["top_cell_events"] == 0
+    # the printed table and the rolling-origin summaries carry it too
+    assert validation.table()[0]["top_cell_events"] == grid.n_active - 1
+    assert ("top_cell_events", grid.n_active - 1) in ev.flat_scores(validation.report)

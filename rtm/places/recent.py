@@ -1,4 +1,4 @@
-"""Recent events (for priority places) and the events' name in words.
+"""Recent events, for priority places: the last days (or months) of the events.
 
 A date column (``date``, ``datetime``, ... or the one named) gives day resolution; a
 ``month`` column (``2022-03`` or month numbers) gives month resolution. Without either,
@@ -7,8 +7,6 @@ every event counts as recent, and the note says so.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +14,10 @@ import numpy as np
 import pandas as pd
 
 from rtm.errors import ParameterError
-from rtm.filters import WhereClause, as_clauses
 from rtm.periods import month_label, month_ordinals
 from rtm.spec_values import DEFAULT_RECENT_DAYS
 
-__all__ = ["DEFAULT_RECENT_DAYS", "RecentWindow", "crime_word", "select_recent"]
+__all__ = ["DEFAULT_RECENT_DAYS", "RecentWindow", "select_recent"]
 
 _DATE_COLUMNS = ("date", "datetime", "date_time", "occurred", "occurred_at", "timestamp")
 _DAYS_PER_MONTH = 365.25 / 12
@@ -120,35 +117,3 @@ def select_recent(
         "the events have no date or month column: all events count as recent",
         np.ones(len(events), bool),
     )
-
-
-#: Columns whose values name the kind of event (``--where type=robbery``).
-TYPE_COLUMNS = ("type", "crime_type", "crime type", "category", "offence", "offense", "crime")
-
-
-def crime_word(where: Sequence[WhereClause | str]) -> str:
-    """The events' name from a ``type=...`` filter (``robberies``), else ``events``.
-
-    Examples
-    --------
-    >>> crime_word(["type=robbery", "month=1..6"])
-    'robberies'
-    >>> crime_word(["type=burglary,robbery"])
-    'burglary and robbery events'
-    """
-    for clause in as_clauses(where):
-        if clause.column.strip().lower() not in TYPE_COLUMNS or not clause.values:
-            continue
-        values = list(clause.values)
-        if len(values) == 1 and re.fullmatch(r"[A-Za-z-]+", values[0]):
-            return _plural(values[0].lower())
-        return " and ".join(values) + " events"
-    return "events"
-
-
-def _plural(word: str) -> str:
-    if re.search(r"[^aeiou]y$", word):
-        return word[:-1] + "ies"
-    if re.search(r"(s|x|z|ch|sh)$", word):
-        return word + "es"
-    return word + "s"

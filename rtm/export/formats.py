@@ -1,0 +1,196 @@
+"""The output formats of a run folder: a registry, written in order by one loop.
+
+Each :class:`OutputFormat` names its file, says which runs have it and whether ``rtm
+map`` rewrites it, and writes it from an :class:`OutputContext` (what the fit and the
+places analysis produced; shared intermediates such as the places' polygons and the
+static map's PNG are made once, on first use). :func:`write_outputs` writes every
+format that applies: ``rtm analyze`` all of them, ``rtm map`` the re-rendered ones.
+
+Adding a format (say, a GeoJSON of the places) is one writer function and one entry in
+:data:`OUTPUTS` here, plus its test; a large renderer gets a module of its own, as the
+map (:mod:`rtm.export.webmap`) and the printable report (:mod:`rtm.export.report_html`)
+have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from rtm.grid import Grid
+from rtm.runs import RunReport, write_report
+
+__all__ = ["OUTPUTS", "RISK_NODATA", "OutputContext", "OutputFormat", "write_outputs"]
+
+#: nodata of risk.tif (outside the study area).
+RISK_NODATA = -9999.0
+
+
+@dataclass(eq=False)
+class OutputContext:
+    """What the outputs are written from.
+
+    Attributes
+    ----------
+    report : RunReport
+        The run's report (with tiers and places when there are some).
+    grid : Grid
+    cell_columns : dict
+        The columns of cells.gpkg, by name.
+    result : RTMResult or None
+        The fit; None when re-rendering a run folder (``rtm map``).
+    bundle : RunBundle or None
+        What the map and report are drawn from; None without a risk surface.
+    analysis : PlaceAnalysis or None
+        Tiers and places; None without a risk surface.
+    """
+
+    report: RunReport
+    grid: Grid
+    cell_columns: dict[str, np.ndarray]
+    result: Any = None
+    bundle: Any = None
+    analysis: Any = None
+
+    @cached_property
+    def place_frames(self) -> tuple[Any, Any]:
+        """The polygons of the places and priority places (places.gpkg, risk.png, map.html)."""
+        from rtm.export.outputs import place_polygons
+
+        return place_polygons(self.grid, self.analysis)
+
+    @cached_property
+    def risk_png(self) -> bytes:
+        """The static map (risk.png, and the picture in report.html)."""
+        from rtm.export.figure import render_risk_png
+
+        return render_risk_png(self.bundle, self.analysis, places_frame=self.place_frames[0])
+
+
+Needs = Literal["run", "surface", "places"]
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """One file of a run folder.
+
+    Attributes
+    ----------
+    file : str
+        Its name in the run folder.
+    what : str
+        What it holds, for people (the docs list these).
+    needs : {"run", "surface", "places"}
+        Every run has it; only a run with a risk surface (a fit: ``result``); only a run
+        with tiers and places (``bundle`` and ``analysis``).
+    rerendered : bool
+        Whether ``rtm map`` rewrites it (it must then not need ``result``).
+    write : callable
+        ``write(context, path)``.
+    """
+
+    file: str
+    what: str
+    needs: Needs
+    rerendered: bool
+    write: Callable[[OutputContext, Path], None]
+
+    def applies(self, context: OutputContext, *, rerender: bool) -> bool:
+        """Whether this output is written for ``context``."""
+        if rerender and not self.rerendered:
+            return False
+        if self.needs == "surface":
+            return context.result is not None and context.result.relative_risk_score is not None
+        if self.needs == "places":
+            return context.analysis is not None
+        return True
+
+
+def _report_json(context: OutputContext, path: Path) -> None:
+    write_report(path, context.report)
+
+
+def _factors_csv(context: OutputContext, path: Path) -> None:
+    context.result.model_table().to_csv(path, index=False, float_format="%.6g")
+
+
+def _risk_tif(context: OutputContext, path: Path) -> None:
+    from rtm.export.raster import write_geotiff
+
+    write_geotiff(
+        path,
+        context.grid,
+        context.result.relative_risk_score,
+        names=["relative_risk_score"],
+        nodata=RISK_NODATA,
+        dtype="float32",
+    )
+
+
+def _cells_gpkg(context: OutputContext, path: Path) -> None:
+    from rtm.export.vector import write_cells
+
+    write_cells(path, context.grid, context.cell_columns)
+
+
+def _features_gpkg(context: OutputContext, path: Path) -> None:
+    from rtm.export.outputs import write_features
+
+    write_features(path, context.bundle)
+
+
+def _places_gpkg(context: OutputContext, path: Path) -> None:
+    from rtm.export.outputs import write_places
+
+    write_places(path, context.grid, context.analysis, context.place_frames)
+
+
+def _risk_png(context: OutputContext, path: Path) -> None:
+    path.write_bytes(context.risk_png)
+
+
+def _map_html(context: OutputContext, path: Path) -> None:
+    from rtm.export.webmap import render_map
+
+    places, priority = context.place_frames
+    text = render_map(
+        context.bundle, context.analysis, places_frame=places, priority_frame=priority
+    )
+    path.write_text(text, encoding="utf-8")
+
+
+def _report_html(context: OutputContext, path: Path) -> None:
+    from rtm.export.report_html import render_report
+
+    text = render_report(context.bundle, context.analysis, context.risk_png)
+    path.write_text(text, encoding="utf-8")
+
+
+#: Every output, in the order written.
+OUTPUTS: tuple[OutputFormat, ...] = (
+    OutputFormat("report.json", "the model, settings and diagnostics", "run", True, _report_json),
+    OutputFormat("factors.csv", "the model table: factors and RRVs", "run", False, _factors_csv),
+    OutputFormat("risk.tif", "relative risk score raster (GeoTIFF)", "surface", False, _risk_tif),
+    OutputFormat("cells.gpkg", "per-cell scores, counts, factors, tier", "run", True, _cells_gpkg),
+    OutputFormat("features.gpkg", "area, events, thinned factors", "places", False, _features_gpkg),
+    OutputFormat("places.gpkg", "highest-risk and priority places", "places", True, _places_gpkg),
+    OutputFormat("risk.png", "static risk map", "places", True, _risk_png),
+    OutputFormat("map.html", "offline interactive map", "places", True, _map_html),
+    OutputFormat("report.html", "printable briefing report", "places", True, _report_html),
+)
+
+
+def write_outputs(folder: Path, context: OutputContext, *, rerender: bool = False) -> list[Path]:
+    """Write every output that applies into ``folder``; returns the files written."""
+    written = []
+    for output in OUTPUTS:
+        if output.applies(context, rerender=rerender):
+            path = folder / output.file
+            output.write(context, path)
+            written.append(path)
+    return written
