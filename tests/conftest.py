@@ -51,3 +51,21 @@ def run_rtm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
         env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"},
         timeout=600,
     )
+
+
+def sample_analyze_args(
+    out: Path,
+    *extra: str,
+    events: Path = SAMPLE / "crimes.csv",
+    where: str | None = "type=robbery",
+    cell_size: str | None = None,
+) -> list[str]:
+    """`rtm analyze` of the sample city (robbery, parks protective, 150 m blocks) into ``out``."""
+    args = [
+        "analyze", str(events), "--area", str(SAMPLE / "area.gpkg"),
+        "--factors-dir", str(SAMPLE / "factors"), "--protective", "parks",
+        "--block-length", "150", "--out", str(out), *extra,
+    ]  # fmt: skip
+    if cell_size is not None:
+        args += ["--cell-size", cell_size]
+    return args + (["--where", where] if where else [])

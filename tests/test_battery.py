@@ -44,7 +44,7 @@ import shapely
 from rtm.api import analyze, write_layers
 from rtm.errors import RTMError
 from rtm.model import MIN_CELLS, MIN_EVENTS
-from tests.conftest import SAMPLE, run_rtm
+from tests.conftest import SAMPLE, run_rtm, sample_analyze_args
 
 Spec = dict[str, Any]
 
@@ -725,26 +725,6 @@ os.replace = _full
 """
 
 
-def _analyze_args(out: Path, *extra: str) -> list[str]:
-    return [
-        "analyze",
-        str(SAMPLE / "crimes.csv"),
-        "--area",
-        str(SAMPLE / "area.gpkg"),
-        "--factors-dir",
-        str(SAMPLE / "factors"),
-        "--protective",
-        "parks",
-        "--block-length",
-        "150",
-        "--where",
-        "type=robbery",
-        "--out",
-        str(out),
-        *extra,
-    ]
-
-
 def test_disk_full_leaves_nothing(tmp_path: Path) -> None:
     """Simulated ENOSPC when the finished run folder is moved into place (exit 5)."""
     shim = tmp_path / "shim"
@@ -756,7 +736,7 @@ def test_disk_full_leaves_nothing(tmp_path: Path) -> None:
         "PYTHONPATH": os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")]),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "rtm_cli.main", *_analyze_args(out, "-q")],
+        [sys.executable, "-m", "rtm_cli.main", *sample_analyze_args(out, "-q")],
         capture_output=True,
         text=True,
         env=env,
@@ -771,7 +751,7 @@ def test_disk_full_leaves_nothing(tmp_path: Path) -> None:
 def test_ctrl_c_during_the_fit(tmp_path: Path) -> None:
     out = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "rtm_cli.main", *_analyze_args(out, "-v")],
+        [sys.executable, "-m", "rtm_cli.main", *sample_analyze_args(out, "-v")],
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -801,7 +781,7 @@ def test_same_inputs_and_seed_give_the_same_bytes_across_processes(tmp_path: Pat
     outs = [tmp_path / "first", tmp_path / "second"]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "rtm_cli.main", *_analyze_args(out, "-q", "--seed", "3")],
+            [sys.executable, "-m", "rtm_cli.main", *sample_analyze_args(out, "-q", "--seed", "3")],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -21,16 +21,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from tests.conftest import SAMPLE, run_rtm
-
-
-def _analyze(events: Path, out: Path, *extra: str, where: str = "type=robbery") -> list[str]:
-    args = [
-        "analyze", str(events), "--area", str(SAMPLE / "area.gpkg"),
-        "--factors-dir", str(SAMPLE / "factors"), "--protective", "parks",
-        "--block-length", "150", "--out", str(out), *extra,
-    ]  # fmt: skip
-    return args + (["--where", where] if where else [])
+from tests.conftest import SAMPLE, run_rtm, sample_analyze_args
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +30,10 @@ def run_folder(tmp_path_factory) -> Path:
     result = run_rtm(*_analyze(SAMPLE / "crimes.csv", out, "-q"))
     assert result.returncode == 0, result.stderr
     return out
+
+
+def _analyze(events: Path, out: Path, *extra: str, where: str = "type=robbery") -> list[str]:
+    return sample_analyze_args(out, *extra, events=events, where=where)
 
 
 def _warnings(stderr: str) -> list[str]:

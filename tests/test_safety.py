@@ -21,33 +21,10 @@ from pathlib import Path
 import pytest
 
 from rtm.export.ownership import MARKER, file_is_rtms, folder_is_rtms, foreign_entries
-from tests.conftest import SAMPLE, run_rtm
+from tests.conftest import SAMPLE, run_rtm, sample_analyze_args
 
 RTM = [sys.executable, "-m", "rtm_cli.main"]
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-
-
-def analyze_args(out: Path, *extra: str, cell_size: str | None = None) -> list[str]:
-    args = [
-        "analyze",
-        str(SAMPLE / "crimes.csv"),
-        "--area",
-        str(SAMPLE / "area.gpkg"),
-        "--factors-dir",
-        str(SAMPLE / "factors"),
-        "--protective",
-        "parks",
-        "--block-length",
-        "150",
-        "--where",
-        "type=robbery",
-        "--out",
-        str(out),
-        *extra,
-    ]
-    if cell_size is not None:
-        args += ["--cell-size", cell_size]
-    return args
 
 
 def user_folder(path: Path) -> dict[str, bytes]:
@@ -75,7 +52,7 @@ def one_error(stderr: str) -> str:
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("safety") / "run"
-    result = run_rtm(*analyze_args(out, "-q"))
+    result = run_rtm(*sample_analyze_args(out, "-q"))
     assert result.returncode == 0, result.stderr
     return out
 
@@ -86,7 +63,7 @@ def sample_run(tmp_path_factory) -> Path:
 def test_overwrite_never_replaces_a_users_folder(tmp_path: Path) -> None:
     documents = tmp_path / "Documents"
     before = user_folder(documents)
-    result = run_rtm(*analyze_args(documents, "--overwrite"))
+    result = run_rtm(*sample_analyze_args(documents, "--overwrite"))
     assert result.returncode == 5
     line = one_error(result.stderr)
     assert "holds files rtm did not write (crimes.csv, notes.txt, old-map.html)" in line
@@ -97,7 +74,7 @@ def test_overwrite_never_replaces_a_users_folder(tmp_path: Path) -> None:
 
 def test_out_dot_is_refused_cleanly(tmp_path: Path) -> None:
     (tmp_path / "mine.txt").write_text("mine")
-    result = run_rtm(*analyze_args(Path("."), "--overwrite"), cwd=tmp_path)
+    result = run_rtm(*sample_analyze_args(Path("."), "--overwrite"), cwd=tmp_path)
     assert result.returncode == 5
     assert "names the current folder" in one_error(result.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
@@ -109,10 +86,10 @@ def test_an_rtm_run_is_replaced_and_carries_its_marker(tmp_path: Path, sample_ru
     marker = json.loads((out / MARKER).read_text())
     assert marker["written_by"] == "rtm" and marker["kind"] == "run"
     assert set(marker["files"]) == {p.name for p in out.iterdir()} - {MARKER}
-    again = run_rtm(*analyze_args(out, "-q"))
+    again = run_rtm(*sample_analyze_args(out, "-q"))
     assert again.returncode == 5
     assert "already exists (use --overwrite" in one_error(again.stderr)
-    replaced = run_rtm(*analyze_args(out, "-q", "--overwrite"))
+    replaced = run_rtm(*sample_analyze_args(out, "-q", "--overwrite"))
     assert replaced.returncode == 0, replaced.stderr
     assert folder_is_rtms(out)
 
@@ -121,7 +98,7 @@ def test_a_file_the_user_added_to_a_run_is_never_deleted(tmp_path: Path, sample_
     out = tmp_path / "run"
     shutil.copytree(sample_run, out)
     (out / "my-annotations.txt").write_text("keep me")
-    result = run_rtm(*analyze_args(out, "--overwrite"))
+    result = run_rtm(*sample_analyze_args(out, "--overwrite"))
     assert result.returncode == 5
     assert "my-annotations.txt" in one_error(result.stderr)
     assert (out / "my-annotations.txt").read_text() == "keep me"
@@ -208,7 +185,7 @@ def test_batch_never_writes_into_a_users_folder(tmp_path: Path) -> None:
 def test_out_naming_an_existing_file_is_an_output_error(tmp_path: Path) -> None:
     afile = tmp_path / "afile"
     afile.write_text("mine")
-    result = run_rtm(*analyze_args(afile))
+    result = run_rtm(*sample_analyze_args(afile))
     assert result.returncode == 5
     assert "exists and is a file, not a folder" in one_error(result.stderr)
     assert afile.read_text() == "mine"
@@ -220,7 +197,7 @@ def test_out_naming_an_existing_file_is_an_output_error(tmp_path: Path) -> None:
 def test_a_second_process_on_the_same_out_fails_at_once(tmp_path: Path) -> None:
     out = tmp_path / "run"
     first = subprocess.Popen(
-        [*RTM, *analyze_args(out, "-q", cell_size="30")],
+        [*RTM, *sample_analyze_args(out, "-q", cell_size="30")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -231,7 +208,7 @@ def test_a_second_process_on_the_same_out_fails_at_once(tmp_path: Path) -> None:
     while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert lock.exists(), "the first run never took its lock"
-    second = run_rtm(*analyze_args(out, "-q", "--overwrite"))
+    second = run_rtm(*sample_analyze_args(out, "-q", "--overwrite"))
     _, first_err = first.communicate(timeout=600)
     assert first.returncode == 0, first_err
     assert second.returncode == 5
@@ -298,7 +275,7 @@ def test_ctrl_c_at_every_stage(tmp_path: Path, trigger: str, delays: tuple[float
     outcomes = []
     for number, delay in enumerate(delays):
         out = tmp_path / f"run{number}"
-        code, after, _ = _interrupt_at(analyze_args(out, cell_size="20"), trigger, delay)
+        code, after, _ = _interrupt_at(sample_analyze_args(out, cell_size="20"), trigger, delay)
         outcomes.append(_check_interrupted_or_whole(out, code, after, 130))
     assert "interrupted" in outcomes
 
@@ -324,7 +301,7 @@ def test_ctrl_c_inside_the_stepwise_kernels_on_london(tmp_path: Path, london_dir
 def test_sigterm_is_an_interrupt_too(tmp_path: Path) -> None:
     out = tmp_path / "run"
     code, after, _ = _interrupt_at(
-        analyze_args(out, cell_size="15"), "layers:", 0.1, signal.SIGTERM
+        sample_analyze_args(out, cell_size="15"), "layers:", 0.1, signal.SIGTERM
     )
     assert _check_interrupted_or_whole(out, code, after, 143) == "interrupted"
     assert code == 143
@@ -337,7 +314,7 @@ def test_a_killed_run_leaves_a_temporary_that_the_next_run_removes(tmp_path: Pat
     (tmp_path / ".other.rtm-tmp-abc" / MARKER).write_text("{}")
     (tmp_path / ".run.notes").write_text("mine")
     process = subprocess.Popen(
-        [*RTM, *analyze_args(out, "-v", cell_size="15")],
+        [*RTM, *sample_analyze_args(out, "-v", cell_size="15")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -359,7 +336,7 @@ def test_a_killed_run_leaves_a_temporary_that_the_next_run_removes(tmp_path: Pat
     process.communicate(timeout=60)
     assert temporaries and temporaries[0].exists(), "the kill came too late to leave a temporary"
     assert not out.exists()
-    result = run_rtm(*analyze_args(out, "-q"))
+    result = run_rtm(*sample_analyze_args(out, "-q"))
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.rtm-tmp-abc", ".run.notes", "run"]
     assert (tmp_path / ".run.notes").read_text() == "mine"
@@ -400,7 +377,7 @@ def _in_mount_namespace(
 def test_a_full_disk_is_an_output_error_and_leaves_nothing(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
     # 1 MB: room to start writing the run folder, not to finish it
-    result = _in_mount_namespace("size=1m", [*RTM, *analyze_args(disk / "run", "-q")], disk)
+    result = _in_mount_namespace("size=1m", [*RTM, *sample_analyze_args(disk / "run", "-q")], disk)
     assert result.returncode == 5, result.stderr
     line = one_error(result.stderr)
     assert f"--out {disk / 'run'}: cannot be written (No space left on device)" in line
@@ -420,7 +397,7 @@ def test_batch_on_a_read_only_file_system(tmp_path: Path) -> None:
     assert result.returncode == 5, result.stderr
     assert "read-only file system" in one_error(result.stderr).lower()
     for other in (
-        [*RTM, *analyze_args(disk / "run")],
+        [*RTM, *sample_analyze_args(disk / "run")],
         [*RTM, "validate-temporal", str(SAMPLE / "crimes.csv"), "--area", str(SAMPLE / "area.gpkg"),
          "--factors-dir", str(SAMPLE / "factors"), "--block-length", "150",
          "--out", str(disk / "cv.json")],
@@ -433,7 +410,7 @@ def test_batch_on_a_read_only_file_system(tmp_path: Path) -> None:
 def test_a_closed_stderr_does_not_fail_a_good_run(tmp_path: Path) -> None:
     out = tmp_path / "run"
     process = subprocess.Popen(
-        [*RTM, *analyze_args(out, "-v")],
+        [*RTM, *sample_analyze_args(out, "-v")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=ENV,
@@ -448,7 +425,7 @@ def test_a_closed_stderr_does_not_fail_a_good_run(tmp_path: Path) -> None:
 
 def test_a_closed_stdout_does_not_fail_a_good_run(tmp_path: Path) -> None:
     shell = subprocess.run(
-        ["bash", "-c", " ".join(f"'{a}'" for a in [*RTM, *analyze_args(tmp_path / "run")])
+        ["bash", "-c", " ".join(f"'{a}'" for a in [*RTM, *sample_analyze_args(tmp_path / "run")])
          + " | head -c1 >/dev/null; exit ${PIPESTATUS[0]}"],
         capture_output=True, text=True, env=ENV, timeout=600,
     )  # fmt: skip
@@ -461,7 +438,7 @@ def test_a_closed_stdout_does_not_fail_a_good_run(tmp_path: Path) -> None:
 
 def test_a_runaway_cell_size_is_refused_before_any_work(tmp_path: Path) -> None:
     started = time.monotonic()
-    result = run_rtm(*analyze_args(tmp_path / "run", cell_size="0.05"))
+    result = run_rtm(*sample_analyze_args(tmp_path / "run", cell_size="0.05"))
     assert result.returncode == 2
     line = one_error(result.stderr)
     assert "--cell-size 0.05 m:" in line and "would need about" in line
