@@ -171,6 +171,32 @@ def _report_html(context: OutputContext, path: Path) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def _concentration_png(context: OutputContext, path: Path) -> None:
+    from rtm.export.plots import render_concentration_png
+    from rtm.filters import crime_word
+
+    figures = context.analysis.concentration
+    path.write_bytes(render_concentration_png(figures, crime=crime_word(context.report.where)))
+
+
+def _action_html(context: OutputContext, path: Path) -> None:
+    from rtm.export.action import render_action
+
+    path.write_text(render_action(context), encoding="utf-8")
+
+
+def _action_csv(context: OutputContext, path: Path) -> None:
+    from rtm.export.action import write_action_csv
+
+    write_action_csv(context, path)
+
+
+def _action_gpkg(context: OutputContext, path: Path) -> None:
+    from rtm.export.action import write_action_gpkg
+
+    write_action_gpkg(context, path)
+
+
 #: Every output, in the order written.
 OUTPUTS: tuple[OutputFormat, ...] = (
     OutputFormat("report.json", "the model, settings and diagnostics", "run", True, _report_json),
@@ -182,6 +208,22 @@ OUTPUTS: tuple[OutputFormat, ...] = (
     OutputFormat("risk.png", "static risk map", "places", True, _risk_png),
     OutputFormat("map.html", "offline interactive map", "places", True, _map_html),
     OutputFormat("report.html", "printable briefing report", "places", True, _report_html),
+    OutputFormat(
+        "concentration.png",
+        "how concentrated events and harm are",
+        "places",
+        True,
+        _concentration_png,
+    ),
+    OutputFormat(
+        "action_plan.html",
+        "ACTION pack: a page per top patrol place",
+        "places",
+        True,
+        _action_html,
+    ),
+    OutputFormat("action_plan.csv", "ACTION tasks tracker", "places", True, _action_csv),
+    OutputFormat("action_plan.gpkg", "ACTION places and tasks", "places", True, _action_gpkg),
 )
 
 
