@@ -270,7 +270,11 @@ def _count_events(
     if counts.harm is not None and not float(counts.harm.sum()) > 0:
         raise InputError(
             f"events {source}: "
-            + (f"--weight-column {spec.weight_column}" if spec.harm is None else f"--harm {spec.harm}")
+            + (
+                f"--weight-column {spec.weight_column}"
+                if spec.harm is None
+                else f"--harm {spec.harm}"
+            )
             + ": the events in the study area have a total weight of zero"
         )
     return frame.loc[counts.inside], counts

@@ -54,14 +54,22 @@ def _sentences(place: PatrolPlace, crime: str) -> list[str]:
     return out
 
 
+def _suggestions(place: PatrolPlace, tasks: TaskTable) -> list[tuple[str, str]]:
+    """(factors, task) per distinct suggested task, factors joined by ``, ``."""
+    grouped: dict[str, list[str]] = {}
+    for f in place.factors:
+        grouped.setdefault(tasks.task_for(f.name), []).append(f.name)
+    if not grouped:
+        return [("", tasks.default)]
+    return [(", ".join(names), task) for task, names in grouped.items()]
+
+
 def action_rows(context: Any) -> list[dict[str, Any]]:
     """One row per place and suggested task (the CSV and GeoPackage rows)."""
     tasks = _tasks(context)
     rows = []
     for place in _places(context):
-        suggestions = {f.name: tasks.task_for(f.name) for f in place.factors} or {
-            "": tasks.default
-        }
+        suggestions = {f.name: tasks.task_for(f.name) for f in place.factors} or {"": tasks.default}
         for factor, task in suggestions.items():
             rows.append(
                 {
@@ -134,15 +142,25 @@ def _mini_map(context: Any, place: PatrolPlace) -> bytes:
             x[cells].max() - x[cells].min() + grid.cell_size,
             y[cells].max() - y[cells].min() + grid.cell_size,
             fill=False,
+            edgecolor="white",
+            linewidth=4.5,
+        )
+    )
+    ax.add_patch(
+        Rectangle(
+            (x[cells].min() - half, y[cells].min() - half),
+            x[cells].max() - x[cells].min() + grid.cell_size,
+            y[cells].max() - y[cells].min() + grid.cell_size,
+            fill=False,
             edgecolor=PLACE_COLOUR,
-            linewidth=2.5,
+            linewidth=2.0,
         )
     )
     events = context.bundle.events
     if events is not None and len(events):
         ex, ey = events.geometry.x.to_numpy(), events.geometry.y.to_numpy()
         near = (np.abs(ex - cx) <= reach) & (np.abs(ey - cy) <= reach)
-        ax.scatter(ex[near], ey[near], s=9, c="white", edgecolors="black", linewidths=0.6)
+        ax.scatter(ex[near], ey[near], s=8, c="white", edgecolors="black", linewidths=0.5)
     ax.set_xlim(cx - reach, cx + reach)
     ax.set_ylim(cy - reach, cy + reach)
     ax.set_xticks([])
@@ -173,8 +191,7 @@ def render_action(context: Any) -> str:
                 "place": place,
                 "image": data_uri(_mini_map(context, place)),
                 "sentences": _sentences(place, crime),
-                "tasks": [(f.name, tasks.task_for(f.name)) for f in place.factors]
-                or [("", tasks.default)],
+                "tasks": _suggestions(place, tasks),
             }
         )
     return (

@@ -71,6 +71,17 @@ class OutputContext:
 
         return render_risk_png(self.bundle, self.analysis, places_frame=self.place_frames[0])
 
+    @cached_property
+    def concentration_png(self) -> bytes:
+        """The concentration curve (concentration.png, and the figure in report.html)."""
+        from rtm.export.plots import render_concentration_png
+        from rtm.filters import crime_word
+
+        figures = self.analysis.concentration
+        if figures is None:
+            return b""
+        return render_concentration_png(figures, crime=crime_word(self.report.where))
+
 
 Needs = Literal["run", "surface", "places"]
 
@@ -167,16 +178,14 @@ def _map_html(context: OutputContext, path: Path) -> None:
 def _report_html(context: OutputContext, path: Path) -> None:
     from rtm.export.report_html import render_report
 
-    text = render_report(context.bundle, context.analysis, context.risk_png)
+    text = render_report(
+        context.bundle, context.analysis, context.risk_png, context.concentration_png
+    )
     path.write_text(text, encoding="utf-8")
 
 
 def _concentration_png(context: OutputContext, path: Path) -> None:
-    from rtm.export.plots import render_concentration_png
-    from rtm.filters import crime_word
-
-    figures = context.analysis.concentration
-    path.write_bytes(render_concentration_png(figures, crime=crime_word(context.report.where)))
+    path.write_bytes(context.concentration_png)
 
 
 def _action_html(context: OutputContext, path: Path) -> None:

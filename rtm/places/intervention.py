@@ -101,9 +101,11 @@ def intervention_areas(
     near = np.zeros(grid.n_active)
     if len(recent_points):
         x, y = grid.cell_centres()
-        near = cKDTree(recent_points).query_ball_point(
-            np.column_stack([x, y]), r=distance, return_length=True
-        ).astype(float)
+        near = (
+            cKDTree(recent_points)
+            .query_ball_point(np.column_stack([x, y]), r=distance, return_length=True)
+            .astype(float)
+        )
     cut = float(near.mean() + 2.0 * near.std())
     hot = (near >= cut) & (near > 0)
     labels = label_clusters(grid, np.asarray(top_tier, bool) & hot, 8)

@@ -22,6 +22,7 @@ from rtm.validation import baselines as bl
 from rtm.validation import models as ch
 from rtm.validation.design import candidate_surfaces, challenger_surfaces, choose_model
 from rtm.validation.inputs import FittedSurface, TestEvents, check_test_events
+from rtm.validation.patrol import score_patrol_places
 from rtm.validation.report import Validation, compare
 
 __all__ = ["validate", "validate_run"]
@@ -82,6 +83,10 @@ def validate(
     elif challengers:
         extra["challengers_note"] = fitted.extra.get(
             "challengers_note", "the candidate layers are not available"
+        )
+    if fitted.rrs is not None:
+        extra["patrol_places"] = score_patrol_places(
+            fitted, test, bases["prior_kde"], harm_table=fitted.extra.get("harm_table")
         )
     extra.update(
         test_file=test.source,
