@@ -151,14 +151,15 @@ def choose_windows(
     rows, cols = score.shape
     if rows < k or cols < k:
         k = min(k, rows, cols)
-    sums = _window_sums(np.asarray(score, float), k)
+    # rounded: differences of cumulative sums leave ~1e-16 where a window sums to zero
+    sums = np.round(_window_sums(np.asarray(score, float), k), 9)
     holds = _window_sums(np.asarray(eligible, float), k) > 0.5
     candidate = holds & (sums > 0)
     r, c = np.nonzero(candidate)
     keys = [c, r]
     for raster in reversed(list(tiebreaks)):
         keys.append(-_window_sums(np.asarray(raster, float), k)[r, c])
-    keys.append(-np.round(sums[r, c], 9))
+    keys.append(-sums[r, c])
     order = np.lexsort(tuple(keys))
     blocked = np.zeros(sums.shape, dtype=bool)
     chosen: list[tuple[int, int]] = []

@@ -71,6 +71,7 @@ def score_patrol_places(
     *,
     size: float | None = None,
     harm_table: str | None = None,
+    top_counts: tuple[int, ...] = TOP_COUNTS,
 ) -> dict[str, Any]:
     """Test events (and harm) captured by the top N patrol places and the top N KDE spots.
 
@@ -84,6 +85,9 @@ def score_patrol_places(
         The patrol size (default: the run's, else 150 m).
     harm_table : str, optional
         The run's harm table: the test harm is scored too.
+    top_counts : tuple of int
+        The numbers of top places scored (a number with no places enough is left out for
+        the side that has too few).
     """
     grid = fitted.grid
     size = float(size or fitted.extra.get("patrol_size") or DEFAULT_PATROL_SIZE)
@@ -91,7 +95,7 @@ def score_patrol_places(
     counts = np.asarray(test.counts, dtype=np.float64)
     harm = _test_harm(test, grid, harm_table)
     tiers = assign_tiers(fitted.rrs, fitted.train_counts, grid.cell_size**2)
-    top = max(TOP_COUNTS)
+    top = max(top_counts)
     ours = patrol_places(
         grid,
         fitted.rrs,
@@ -113,7 +117,7 @@ def score_patrol_places(
         cells = position[row : row + k, col : col + k].ravel()
         spots.append(cells[cells >= 0])
     results = []
-    for n in TOP_COUNTS:
+    for n in top_counts:
         item: dict[str, Any] = {"places": n}
         if len(ours.places) >= n:
             cells = np.unique(np.concatenate([p.cell_positions for p in ours.places[:n]]))
