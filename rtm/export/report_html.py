@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from rtm._version import __version__
 from rtm.export._style import TIER_COLOURS, data_uri
 from rtm.export.words import environment, fraction
@@ -198,7 +200,9 @@ def _highest_rows(bundle: Any, analysis: PlaceAnalysis) -> list[tuple[Any, str, 
         return []
     grid = bundle.grid
     refs = grid_reference(
-        [p.centroid[0] for p in places], [p.centroid[1] for p in places], grid.crs
+        np.array([p.centroid[0] for p in places]),
+        np.array([p.centroid[1] for p in places]),
+        grid.crs,
     )
     rows = []
     for place, ref in zip(places, refs, strict=True):

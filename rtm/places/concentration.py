@@ -131,9 +131,9 @@ def concentration(
     total = float(counts.sum())
     harm_total = None if harm is None else float(np.sum(harm))
     top_places = []
-    for count, cells in places:
-        cells = np.unique(np.asarray(cells, dtype=np.int64))
-        item: dict[str, Any] = {
+    for count, chosen in places:
+        cells = np.unique(np.asarray(chosen, dtype=np.int64))
+        entry: dict[str, Any] = {
             "places": int(count),
             "kind": place_kind,
             "cells": int(cells.size),
@@ -141,8 +141,8 @@ def concentration(
             "event_share": float(counts[cells].sum()) / total if total > 0 else 0.0,
         }
         if harm is not None and harm_total:
-            item["harm_share"] = float(np.asarray(harm)[cells].sum()) / harm_total
-        top_places.append(item)
+            entry["harm_share"] = float(np.asarray(harm)[cells].sum()) / harm_total
+        top_places.append(entry)
     return Concentration(
         events_total=total,
         harm_total=harm_total,

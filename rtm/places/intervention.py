@@ -115,7 +115,9 @@ def intervention_areas(
     events = np.bincount(labels, weights=counts, minlength=n + 1)
     exp = np.bincount(labels, weights=expected, minlength=n + 1)
     order = sorted(range(1, n + 1), key=lambda i: (-recent[i], -exp[i], i))
-    areas, cells_kept, used = [], [], 0
+    areas: list[dict[str, Any]] = []
+    cells_kept: list[np.ndarray] = []
+    used = 0
     for label in order:
         if (used + size[label]) > max_share * grid.n_active:
             continue

@@ -42,6 +42,7 @@ __all__ = [
     "choose_windows",
     "patrol_frame",
     "patrol_places",
+    "position_raster",
 ]
 
 #: A factor present in more than this share of the area is not listed as a reason.
@@ -124,6 +125,13 @@ class PatrolPlaces:
     def inside(self, place_rank: int) -> list[str]:
         """Ids of the patrol places within the highest-risk place ``place_rank``."""
         return [p.id for p in self.places if p.place_rank == place_rank]
+
+
+def position_raster(grid: Grid) -> np.ndarray:
+    """Each cell's position among the active cells, as a raster (-1 outside the area)."""
+    position = np.full(grid.n_rows * grid.n_cols, -1, dtype=np.int64)
+    position[grid.active_index] = np.arange(grid.n_active)
+    return position.reshape(grid.n_rows, grid.n_cols)
 
 
 def _window_sums(raster: np.ndarray, k: int) -> np.ndarray:
@@ -242,9 +250,7 @@ def patrol_places(
             f"got {size:g}"
         )
     k = max(int(np.floor(size / grid.cell_size + 1e-9)), 1)
-    position = np.full(grid.n_rows * grid.n_cols, -1, dtype=np.int64)
-    position[grid.active_index] = np.arange(grid.n_active)
-    position = position.reshape(grid.n_rows, grid.n_cols)
+    position = position_raster(grid)
     windows = choose_windows(
         grid.to_raster(np.asarray(score, float), nodata=0.0),
         grid.to_raster(np.asarray(eligible, bool), nodata=False),

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rtm.places.patrol import choose_windows, patrol_places
+from rtm.places.patrol import choose_windows, patrol_places, position_raster
 from rtm.places.tiers import assign_tiers
 from rtm.spec_values import DEFAULT_PATROL_SIZE
 
@@ -40,7 +40,8 @@ def _test_harm(test: Any, grid: Any, table: str | None) -> NDArray[np.float64] |
     position[grid.active_index] = np.arange(grid.n_active)
     cell = position[row[ok] * grid.n_cols + col[ok]]
     keep = cell >= 0
-    return np.bincount(cell[keep], weights=weights[ok][keep], minlength=grid.n_active)
+    harm = np.bincount(cell[keep], weights=weights[ok][keep], minlength=grid.n_active)
+    return harm.astype(np.float64)
 
 
 def _capture(
@@ -105,9 +106,7 @@ def score_patrol_places(
         max_places=top,
     )
     k = ours.window_cells
-    position = np.full(grid.n_rows * grid.n_cols, -1, dtype=np.int64)
-    position[grid.active_index] = np.arange(grid.n_active)
-    position = position.reshape(grid.n_rows, grid.n_cols)
+    position = position_raster(grid)
     density = np.asarray(kde, dtype=np.float64)
     windows = choose_windows(
         grid.to_raster(density, nodata=0.0), grid.to_raster(density > 0, nodata=False), k, top
