@@ -80,7 +80,7 @@ def narrative(bundle: Any, analysis: PlaceAnalysis) -> list[str]:
         f"{int(bundle.surface.counts.sum()):,}). They form {len(analysis.places)} separate "
         "places"
         + (
-            f"; the first (by expected {crime}) covers {analysis.places[0].area / 10_000:.1f} ha "
+            f"; the first (by expected {'harm' if bundle.surface.harm is not None else crime}) covers {analysis.places[0].area / 10_000:.1f} ha "
             f"and had {analysis.places[0].events:,} {crime}."
             if analysis.places
             else "."
