@@ -74,13 +74,15 @@ def narrative(bundle: Any, analysis: PlaceAnalysis) -> list[str]:
             + "."
         )
     paragraphs.append(text)
+    ranked_by = "harm" if bundle.surface.harm is not None else crime
     paragraphs.append(
         f"The highest-risk places cover {fraction(top.area_share)} of the area and had "
         f"{fraction(top.event_share)} of the {crime} ({top.events:,} of "
         f"{int(bundle.surface.counts.sum()):,}). They form {len(analysis.places)} separate "
         "places"
         + (
-            f"; the first (by expected {'harm' if bundle.surface.harm is not None else crime}) covers {analysis.places[0].area / 10_000:.1f} ha "
+            f"; the first (by expected {ranked_by}) covers "
+            f"{analysis.places[0].area / 10_000:.1f} ha "
             f"and had {analysis.places[0].events:,} {crime}."
             if analysis.places
             else "."
