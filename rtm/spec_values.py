@@ -80,6 +80,14 @@ def _text(value: Any, flag: str) -> str | None:
     return value
 
 
+def _existing_file(value: Any, flag: str) -> str | None:
+    """A path that must name a file now (checked before any slow work)."""
+    text = _text(value, flag)
+    if text is not None and not Path(text).is_file():
+        raise ParameterError(f"{flag} {text}: no such file")
+    return text
+
+
 def _texts(value: Any, flag: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -243,7 +251,7 @@ VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "recent_distance": _recent_distance,
     "date_column": _text,
     "patrol_size": _positive_length,
-    "tasks": _text,
+    "tasks": _existing_file,
     "area_label": _text,
 }
 

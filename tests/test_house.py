@@ -212,7 +212,7 @@ def test_batch_and_validate_temporal_accept_every_analyze_option(tmp_path: Path)
         "recent_distance": 200,
         "date_column": "date",
         "patrol_size": 150,
-        "tasks": "tasks.toml",
+        "tasks": str(ROOT / "rtm" / "data" / "tasks.toml"),
     }
     assert set(values) == set(analysis_options())
     lines = [f"{k} = {json.dumps(v)}" for k, v in values.items()]

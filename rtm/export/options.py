@@ -74,5 +74,6 @@ class OutputOptions:
             ("recent_distance", "--recent-distance"),
             ("date_column", "--date-column"),
             ("patrol_size", "--patrol-size"),
+            ("tasks", "--tasks"),
         ):
             object.__setattr__(self, name, VALIDATORS[name](getattr(self, name), flag))
