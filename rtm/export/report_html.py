@@ -74,7 +74,8 @@ def narrative(bundle: Any, analysis: PlaceAnalysis) -> list[str]:
             + "."
         )
     paragraphs.append(text)
-    ranked_by = "harm" if bundle.surface.harm is not None else crime
+    # getattr: the narrative also serves analyses made before patrol places and harm
+    ranked_by = "harm" if getattr(bundle.surface, "harm", None) is not None else crime
     paragraphs.append(
         f"The highest-risk places cover {fraction(top.area_share)} of the area and had "
         f"{fraction(top.event_share)} of the {crime} ({top.events:,} of "
@@ -88,8 +89,8 @@ def narrative(bundle: Any, analysis: PlaceAnalysis) -> list[str]:
             else "."
         )
     )
-    patrol = analysis.patrol
-    figures = analysis.concentration
+    patrol = getattr(analysis, "patrol", None)
+    figures = getattr(analysis, "concentration", None)
     if patrol is not None and patrol.places and figures is not None and figures.top_places:
         first = figures.top_places[0]
         paragraphs.append(
