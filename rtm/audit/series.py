@@ -68,7 +68,10 @@ def find_series(folder: str | Path) -> dict[str, list[Path]]:
     root = Path(folder)
     summary = root / "batch.json"
     if summary.is_file():
-        rows = json.loads(summary.read_text(encoding="utf-8")).get("jobs", [])
+        try:
+            rows = json.loads(summary.read_text(encoding="utf-8")).get("outcomes", [])
+        except (ValueError, AttributeError) as exc:
+            raise InputError(f"RUN_DIR {root}: batch.json is not rtm's ({exc})") from exc
         series: dict[str, list[Path]] = {}
         for row in rows:
             path = Path(row.get("output") or root / "jobs" / str(row.get("job")))
