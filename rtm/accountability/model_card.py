@@ -106,7 +106,11 @@ def _data(report: RunReport) -> Section:
         )
     items.append(_provenance_text(report.section("outcome_provenance")))
     rows = tuple(
-        (name, inputs.factor_files.get(name, ""), "protective" if name in inputs.protective else "")
+        (
+            name,
+            inputs.factor_files.get(name, ""),
+            "protective (lowers risk)" if name in inputs.protective else "risk factor",
+        )
         for name in inputs.factors
     )
     return Section("Data").add(items, Table(("Risk factor tested", "Source", "Role"), rows))
