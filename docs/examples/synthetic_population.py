@@ -49,6 +49,7 @@ def synthetic_population(area: gpd.GeoDataFrame, units: int, seed: int) -> gpd.G
 
 
 def main() -> None:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("area")
     parser.add_argument("out")
