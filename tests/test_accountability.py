@@ -71,6 +71,7 @@ def test_provenance_matches_police_uk_spellings() -> None:
     assert category_of("Possession of weapons").name == "possession of weapons"
     assert category_of("possession-of-weapons").name == "possession of weapons"
     assert category_of("DRUGS").name == "drugs"
+    assert category_of("weapon possession").name == "possession of weapons"  # London extract
     assert category_of("robbery") is None
     frame = pd.DataFrame({"Crime type": ["Drugs", "Robbery", "Robbery", "Robbery"]})
     record = outcome_provenance(frame, as_clauses([]), ["bars", "drugs"])

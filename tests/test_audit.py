@@ -197,6 +197,8 @@ def test_feedback_monitor_flags_a_planted_case(tmp_path: Path) -> None:
     drift = out["drift"]["falling"]
     assert [r["review"] for r in drift["runs"]] == [False, True, False]
     assert read_marker(tmp_path / "a1")["kind"] == "audit"
+    again = audit(_series(tmp_path / "b", True), out=tmp_path / "a1", overwrite=True)
+    assert again["drift"] == out["drift"]
     assert "WARNING" in (tmp_path / "a1" / "audit.md").read_text()
 
 
