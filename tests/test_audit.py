@@ -250,3 +250,32 @@ def test_surface_must_exist_and_groups_must_be_columns(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="--groups c"):
         audit(run, out=tmp_path / "o", population=tmp_path / "p.gpkg", groups=["a", "c"])
     assert load_run(run).rrs is not None
+
+
+def test_accuracy_parity_takes_any_surface_of_the_run(tmp_path: Path) -> None:
+    """A forecast.tif beside the risk score is audited with --surface forecast."""
+    from rtm.export.raster import write_geotiff
+
+    grid = _grid(10)
+    x, _ = grid.cell_centres()
+    events = np.where(x > 500, 4, 0)
+    run = make_run(tmp_path / "run", grid, np.ones(grid.n_active), events)
+    forecast = np.where(x > 500, 3.0, 1.0)  # right where the events are
+    write_geotiff(run / "forecast.tif", grid, forecast, names=["forecast"], nodata=-9999.0)
+    labels = gpd.GeoDataFrame(
+        {"side": ["west", "east"]},
+        geometry=[shapely.box(0, 0, 500, 1000), shapely.box(500, 0, 1000, 1000)],
+        crs=CRS,
+    )
+    labels.to_file(tmp_path / "sides.gpkg")
+    result = audit(
+        run,
+        out=tmp_path / "audit",
+        surface="forecast",
+        subareas=tmp_path / "sides.gpkg",
+        subarea_column="side",
+    )
+    parity = result["accuracy_parity"]
+    assert parity["surface"] == "forecast" and parity["overall"]["auc"] == pytest.approx(1.0)
+    east = next(s for s in parity["subareas"] if s["name"] == "east")
+    assert east["calibration"] == pytest.approx(1.0 / (3 * 50 / (3 * 50 + 50)))
