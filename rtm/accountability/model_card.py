@@ -76,7 +76,7 @@ def _count(value: Any) -> str:
     return f"{int(value):,}"
 
 
-def _data(report: RunReport) -> Section:
+def _data(report: RunReport, compact: bool) -> Section:
     inputs = report.inputs
     filters = ", ".join(c.label for c in inputs.where) or "none (every event in the file)"
     items = [
@@ -105,6 +105,10 @@ def _data(report: RunReport) -> Section:
             f"Candidate variables dropped before selection: {dropped} ({'; '.join(reasons)})."
         )
     items.append(_provenance_text(report.section("outcome_provenance")))
+    if compact:  # report.html: the names (the files are in model_card.md and report.json)
+        protective = set(inputs.protective)
+        names = [f"{n} (protective)" if n in protective else n for n in inputs.factors]
+        return Section("Data").add(items + ["Risk factors tested: " + ", ".join(names) + "."])
     rows = tuple(
         (
             name,
@@ -136,7 +140,7 @@ def _provenance_text(record: dict[str, Any] | None) -> str:
     return text + (" " + str(record["note"]) if record.get("flagged") else "")
 
 
-def _method(report: RunReport) -> Section:
+def _method(report: RunReport, compact: bool) -> Section:
     inputs, culling, model = report.inputs, report.culling, report.model
     influences = ", ".join(f"{d:g}" for d in inputs.spatial_influences)
     items = [
@@ -154,6 +158,9 @@ def _method(report: RunReport) -> Section:
     ]
     if not report.significant:
         items.append(f"**No risk factor was significant**: {report.section('message') or ''}")
+    if compact:  # report.html prints the model table itself
+        items.append("The model table: factors.csv, and model_card.md in the run folder.")
+        return Section("Method and settings").add(items)
     rows = tuple(
         (
             f.name,
@@ -169,7 +176,7 @@ def _method(report: RunReport) -> Section:
     return Section("Method and settings").add(items, table)
 
 
-def _validation(validation: dict[str, Any] | None) -> Section:
+def _validation(validation: dict[str, Any] | None, compact: bool) -> Section:
     section = Section("Validation")
     if not validation or "auc" not in validation:
         return section.add(
@@ -187,7 +194,8 @@ def _validation(validation: dict[str, Any] | None) -> Section:
     rows = [("rtm", validation)]
     rows += [(name, scores) for name, scores in (validation.get("baselines") or {}).items()]
     rows += [(name, scores) for name, scores in (validation.get("challengers") or {}).items()]
-    header = ("Surface", "AUC") + tuple(f"Capture at {s}% of the area" for s in shares)
+    label = "Capture {}%" if compact else "Capture at {}% of the area"
+    header = ("Surface", "AUC") + tuple(label.format(s) for s in shares)
     table_rows = []
     for name, scores in rows:
         if not isinstance(scores, dict) or "auc" not in scores:
@@ -225,18 +233,25 @@ def _inference(report: RunReport) -> Section:
     return Section("Selection-inference caveat").add(items)
 
 
-def model_card_sections(report: RunReport, validation: dict[str, Any] | None) -> list[Section]:
-    """The card's sections, from the report and the validation (None: not validated)."""
+def model_card_sections(
+    report: RunReport, validation: dict[str, Any] | None, *, compact: bool = False
+) -> list[Section]:
+    """The card's sections, from the report and the validation (None: not validated).
+
+    ``compact`` (report.html, which prints the model table itself) lists the factors tested
+    by name instead of a table of files, and leaves the model table out.
+    """
     crime = crime_word(report.where)
-    limitations = list(report.caveats[1:]) + _LIMITATIONS
+    # report.html prints the run's caveats itself
+    limitations = ([] if compact else list(report.caveats[1:])) + _LIMITATIONS
     return [
         Section("Model").add(
             f"A risk terrain model of {crime}: which features of the environment are "
             "associated with where they happened, and the relative risk of each place."
         ),
-        _data(report),
-        _method(report),
-        _validation(validation),
+        _data(report, compact),
+        _method(report, compact),
+        _validation(validation, compact),
         _inference(report),
         Section("Known limitations").add(limitations),
         Section("Intended uses").add(INTENDED_USES),
@@ -255,15 +270,19 @@ def model_card_markdown(report: RunReport, validation: dict[str, Any] | None = N
 
 def model_card_html(report: RunReport, validation: dict[str, Any] | None = None) -> str:
     """The card as an HTML fragment (``<section class="model-card">``)."""
-    return to_html(_title(report), model_card_sections(report, validation), css_class="model-card")
+    sections = model_card_sections(report, validation, compact=True)
+    return to_html(_title(report), sections, css_class="model-card")
 
 
 def add_model_card(page: str, report: RunReport, validation: dict[str, Any] | None = None) -> str:
     """report.html with the model card as its last section (before ``</body>``)."""
     fragment = model_card_html(report, validation)
     style = (
-        "<style>.model-card{break-before:page;font-size:0.9em}"
-        ".model-card table{border-collapse:collapse}"
+        "<style>.model-card{break-before:page;font-size:0.72em;column-count:2;column-gap:2em}"
+        ".model-card h2{column-span:all}.model-card table{border-collapse:collapse;width:100%;"
+        "table-layout:fixed;overflow-wrap:anywhere;"
+        "break-inside:avoid}.model-card h3{break-after:avoid;margin:0.6em 0 0.2em}"
+        ".model-card p,.model-card ul{margin:0.2em 0}"
         ".model-card td,.model-card th{border:1px solid #ccc;padding:2px 6px}</style>"
     )
     marker = page.rfind("</body>")
