@@ -21,6 +21,7 @@ costs is reported beside it, so the trade-off is visible.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -39,9 +40,40 @@ def _ratios(in_selected: np.ndarray, in_area: np.ndarray) -> np.ndarray:
         return selected_share / area_share
 
 
-def _bootstrap_weights(n_units: int, n_boot: int, seed: int) -> np.ndarray:
+#: Bootstrap resamples drawn at a time (bounds memory: a chunk is CHUNK x units floats).
+CHUNK = 100
+
+
+def _intervals(
+    population: Population, masks: dict[str, np.ndarray], n_boot: int, seed: int, level: float
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Percentile intervals of every selection's ratios, resampling population units.
+
+    Each resample weights the units by their multinomial counts (drawn with replacement);
+    every selection sees the same resamples, drawn a chunk at a time.
+    """
+    nan = np.full(len(population.groups), np.nan)
+    if not n_boot:
+        return {name: (nan, nan) for name in masks}
     rng = np.random.default_rng(seed)
-    return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot).astype(np.float64)
+    units = population.n_units
+    area_fraction = population.shares @ np.ones(population.shares.shape[1])
+    fractions = {name: population.shares @ mask.astype(np.float64) for name, mask in masks.items()}
+    draws: dict[str, list[np.ndarray]] = {name: [] for name in masks}
+    for start in range(0, n_boot, CHUNK):
+        size = min(CHUNK, n_boot - start)
+        weights = rng.multinomial(units, np.full(units, 1.0 / units), size=size).astype(float)
+        boot_area = (weights * area_fraction) @ population.counts
+        for name, fraction in fractions.items():
+            draws[name].append(_ratios((weights * fraction) @ population.counts, boot_area))
+    tail = 100 * (1 - level) / 2
+    out = {}
+    for name, parts in draws.items():
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: an empty selection
+            low, high = np.nanpercentile(np.vstack(parts), [tail, 100 - tail], axis=0)
+        out[name] = (low, high)
+    return out
 
 
 def disparity(
@@ -76,24 +108,13 @@ def disparity(
     """
     everywhere = np.ones(population.shares.shape[1], dtype=bool)
     in_area = population.in_cells(everywhere)
-    weights = _bootstrap_weights(population.n_units, n_boot, seed) if n_boot else None
-    boot_area = (
-        (weights * (population.shares @ everywhere.astype(float))) @ population.counts
-        if weights is not None
-        else None
-    )
-    tail = 100 * (1 - level) / 2
+    masks = {name: np.asarray(selected, dtype=bool) for name, selected in selections.items()}
+    intervals = _intervals(population, masks, n_boot, seed, level)
     rows = []
-    for name, selected in selections.items():
-        selected = np.asarray(selected, dtype=bool)
+    for name, selected in masks.items():
         in_selected = population.in_cells(selected)
         ratio = _ratios(in_selected, in_area)
-        low = high = np.full(len(population.groups), np.nan)
-        if weights is not None and boot_area is not None:
-            fraction = population.shares @ selected.astype(np.float64)
-            boot = _ratios((weights * fraction) @ population.counts, boot_area)
-            with np.errstate(invalid="ignore"):
-                low, high = np.nanpercentile(boot, [tail, 100 - tail], axis=0)
+        low, high = intervals[name]
         total = float(in_selected.sum())
         for g, group in enumerate(population.groups):
             rows.append(
