@@ -92,8 +92,8 @@ def read_population(
 
     from rtm.io.vectors import read_vector
 
+    frame = read_vector(source, what="--population")
     what = f"--population {source}"
-    frame = read_vector(source, what=what)
     if frame.crs is None:
         raise InputError(f"{what}: the layer has no CRS")
     kinds = set(frame.geometry.geom_type.dropna())

@@ -133,10 +133,10 @@ def _subarea_labels(run: Run, source: Any, column: str | None) -> np.ndarray:
 
     from rtm.io.vectors import read_vector
 
-    what = f"--subareas {source}"
-    frame = read_vector(source, what=what)
     if column is None:
         raise ParameterError("--subarea-column: needed with --subareas (the sub-area names)")
+    frame = read_vector(source, what="--subareas")
+    what = f"--subareas {source}"
     if column not in frame.columns:
         columns = ", ".join(str(c) for c in frame.columns if c != frame.geometry.name)
         raise ParameterError(f"--subarea-column {column!r}: no such column; columns are {columns}")
