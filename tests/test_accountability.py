@@ -160,3 +160,13 @@ def test_unvalidated_card_says_so_and_record_marks_what_to_fill(drugs_run: Path)
     assert record == transparency_record(
         report, json.loads((drugs_run / "run" / "validation.json").read_text())
     )
+
+
+@pytest.mark.london
+def test_police_uk_categories_of_the_london_extract(london_dir: Path) -> None:
+    """The shipped list recognises the London extract's spellings, and only those two."""
+    crimes = pd.read_csv(london_dir / "crimes_2022.csv.gz", usecols=["type"])
+    flagged = {t for t in crimes["type"].unique() if category_of(t) is not None}
+    assert flagged == {"drugs", "weapon possession"}
+    record = outcome_provenance(crimes, as_clauses([]))
+    assert record["share"] == pytest.approx(crimes["type"].isin(flagged).mean())

@@ -73,7 +73,8 @@ def accuracy_parity(
     dict
         ``surface``, ``overall`` (metrics), ``subareas``: one dict per sub-area with
         ``name``, ``cells``, ``events``, ``local`` (metrics or None without events),
-        ``selection`` (per share: ``selected_share``, ``capture_of_selection``) and
+        ``selection`` (per share: ``selected_share``, ``capture_of_selection``,
+        ``pai_of_selection``) and
         ``calibration``.
     """
     scores = np.asarray(scores, dtype=np.float64)
@@ -87,11 +88,13 @@ def accuracy_parity(
         sub_events = float(events[inside].sum())
         selection = {}
         for share, weight in weights.items():
+            taken = float(weight[inside].mean())
+            captured = float((weight * events)[inside].sum() / sub_events) if sub_events else None
             selection[f"{100 * share:g}"] = {
-                "selected_share": float(weight[inside].mean()),
-                "capture_of_selection": float((weight * events)[inside].sum() / sub_events)
-                if sub_events > 0
-                else None,
+                "selected_share": taken,
+                "capture_of_selection": captured,
+                # PAI within the sub-area: its events captured per share of its area taken
+                "pai_of_selection": captured / taken if captured is not None and taken else None,
             }
         predicted = float(scores[inside].sum()) / total_score if total_score > 0 else 0.0
         observed = sub_events / total_events if total_events > 0 else 0.0
