@@ -172,8 +172,15 @@ def drift(runs: list[Run], thresholds: Thresholds = _DEFAULT) -> dict[str, Any]:
     rows = []
     previous: dict[str, float] | None = None
     previous_significant = None
+    before: dict[str, str] = {}
     for run in runs:
         factors = _factors(run)
+        # how each factor entered the model (operationalization:influence), to tell a change
+        # of strength from a change of the layer it is measured by
+        layers = {
+            f.name: f"{f.operationalization}:{f.spatial_influence:g}"
+            for f in run.report.model.factors
+        }
         reasons = []
         overlap = None
         if previous is not None:
@@ -184,7 +191,12 @@ def drift(runs: list[Run], thresholds: Thresholds = _DEFAULT) -> dict[str, Any]:
             for name in sorted(set(previous) & set(factors)):
                 change = factors[name] / previous[name]
                 if abs(math.log(change)) > math.log(thresholds.rrv_change):
-                    reasons.append(f"RRV of {name} changed by a factor {change:.2f}")
+                    how = (
+                        f" ({before[name]} -> {layers[name]})"
+                        if before[name] != layers[name]
+                        else ""
+                    )
+                    reasons.append(f"RRV of {name} changed by a factor {change:.2f}{how}")
             if previous_significant and not run.report.significant:
                 reasons.append("no significant factor any more")
         provenance = run.report.section("outcome_provenance") or {}
@@ -194,13 +206,14 @@ def drift(runs: list[Run], thresholds: Thresholds = _DEFAULT) -> dict[str, Any]:
                 "events": run.report.inputs.events,
                 "significant": run.report.significant,
                 "factors": factors,
+                "layers": layers,
                 "overlap_with_previous": overlap,
                 "police_generated_share": provenance.get("share"),
                 "review": bool(reasons),
                 "reasons": reasons,
             }
         )
-        previous, previous_significant = factors, run.report.significant
+        previous, previous_significant, before = factors, run.report.significant, layers
     return {
         "min_overlap": thresholds.min_overlap,
         "rrv_change": thresholds.rrv_change,
