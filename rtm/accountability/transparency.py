@@ -121,7 +121,7 @@ def _specification(report: RunReport, validation: dict[str, Any] | None) -> Sect
             f"Development data: recorded events from {inputs.events_file or '(in memory)'} "
             f"(filters: {filters}; {inputs.events:,} events used, "
             f"{inputs.events_outside:,} outside the area dropped); the factor layers "
-            f"{', '.join(inputs.factor_files.values()) or ', '.join(inputs.factors)}; the "
+            f"{', '.join(inputs.factors)} (their files: model_card.md, report.json); the "
             f"study area {inputs.area_file}.",
             "Data collection, sharing, access and storage: "
             + _fill("the legal basis and how the data are held"),
