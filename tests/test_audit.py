@@ -279,3 +279,24 @@ def test_accuracy_parity_takes_any_surface_of_the_run(tmp_path: Path) -> None:
     assert parity["surface"] == "forecast" and parity["overall"]["auc"] == pytest.approx(1.0)
     east = next(s for s in parity["subareas"] if s["name"] == "east")
     assert east["calibration"] == pytest.approx(1.0 / (3 * 50 / (3 * 50 + 50)))
+
+
+def test_series_come_from_the_batch_summary(tmp_path: Path) -> None:
+    """A batch folder's jobs are grouped by area and crime, in the summary's order."""
+    grid = _grid(6)
+    ones = np.ones(grid.n_active)
+    outcomes = []
+    for area in ("Camden", "Hackney"):
+        for period in ("q2", "q1"):  # the summary's order is the series' order
+            job = f"{area.lower()}-robbery-{period}"
+            make_run(tmp_path / "batch" / "jobs" / job, grid, ones, ones)
+            outcomes.append({"job": job, "area": area, "crime": "robbery", "period": period,
+                             "output": str(tmp_path / "batch" / "jobs" / job)})  # fmt: skip
+    outcomes.append({"job": "failed-one", "area": "Camden", "crime": "robbery", "output": None})
+    write_json(tmp_path / "batch" / "batch.json", {"jobs": 5, "outcomes": outcomes})
+    result = audit(tmp_path / "batch", out=tmp_path / "audit")
+    assert list(result["drift"]) == ["Camden / robbery", "Hackney / robbery"]
+    assert [r["run"] for r in result["drift"]["Camden / robbery"]["runs"]] == [
+        "camden-robbery-q2",
+        "camden-robbery-q1",
+    ]
