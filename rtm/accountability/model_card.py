@@ -122,7 +122,10 @@ def _data(report: RunReport, compact: bool) -> Section:
 
 def _provenance_text(record: dict[str, Any] | None) -> str:
     if not record or record.get("column") is None and not record.get("factors"):
-        return "Outcome provenance: the events have no crime-category column; not checked."
+        return (
+            "Outcome provenance: not checked (the events have no crime-category column, or "
+            "the run was written before rtm recorded it)."
+        )
     parts = []
     if record.get("share") is not None:
         parts.append(
