@@ -288,6 +288,7 @@ _SECTIONS = (
     "intervention_areas",
     "concentration",
     "output_settings",
+    "outcome_provenance",
 )
 
 
@@ -322,7 +323,8 @@ class RunReport:
     sections : dict
         The optional sections, by name: ``message``, ``residual_autocorrelation``,
         ``stability``, ``split_sample``, ``tiers``, ``places``, ``priority_places``,
-        ``patrol_places``, ``intervention_areas``, ``concentration``, ``output_settings``.
+        ``patrol_places``, ``intervention_areas``, ``concentration``, ``output_settings``,
+        ``outcome_provenance``.
     spec : dict or None
         The study specification (:meth:`rtm.spec.StudySpec.to_record`).
     schema : str

@@ -44,6 +44,8 @@ _SECTION_DOCS = {
     "concentration": "Share of events and harm in the top cells and places, Gini "
     "(rtm.places.concentration).",
     "output_settings": "The output options the run was written with.",
+    "outcome_provenance": "The share of the outcome in police-generated categories "
+    "(rtm.accountability.provenance).",
 }
 
 #: Floats that are NaN when undefined (written as null).
