@@ -1,10 +1,12 @@
 """``report.html``: a printable, self-contained report of a run (print it to PDF from a browser).
 
 Four A4 pages: (1) the key numbers, the risk narrative and the map; (2) the model table
-with each factor's coverage, the tiers and how concentrated the events are; (3) the top
-patrol places and highest-risk places in compact tables (location, area, events, top
-three factors); (4) the procedure, the parameters and the caveats. Every user-supplied
-string is escaped by jinja2's autoescaping.
+with each factor's coverage, the tiers, how concentrated the events are, and the
+settings and caveats of the tiers and places; (3) the top patrol places and
+highest-risk places in compact tables (location, area, events, top three factors); (4)
+the model card (data, method, validation, uses), which the output registry appends
+(:mod:`rtm.accountability.model_card`). Every user-supplied string is escaped by
+jinja2's autoescaping.
 """
 
 from __future__ import annotations
@@ -224,19 +226,12 @@ def render_report(bundle: Any, analysis: PlaceAnalysis, png: bytes, curve: bytes
     inputs = report.inputs
     crime = crime_word(inputs.where)
     harm = bundle.surface.harm is not None
+    # the data, method and settings of the fit are in the model card (the report's last
+    # page); these are the settings of what this report adds: weights, tiers and places
     parameters = [
-        ("Events file", inputs.events_file or ""),
-        ("Event filters", ", ".join(c.label for c in inputs.where) or "none"),
-        ("Events used / outside the area", f"{inputs.events:,} / {inputs.events_outside:,}"),
         ("Harm weights", inputs.harm_table or inputs.weight_column or "none (event counts)"),
-        ("Study area", inputs.area_file),
-        ("CRS", inputs.crs),
-        ("Risk factors tested", ", ".join(inputs.factors)),
         ("Protective factors", ", ".join(inputs.protective) or "none"),
         ("Block length / cell size", f"{inputs.block_length:g} m / {inputs.cell_size:g} m"),
-        ("Cells (with events)", f"{inputs.cells:,} ({inputs.cells_with_events:,})"),
-        ("Spatial influences", f"{inputs.max_blocks} blocks, {inputs.increment} increments"),
-        ("Seed", str(report.seed)),
         ("Tier cuts (SD above mean RRS)", ", ".join(f"{t.sd_cut:g}" for t in analysis.tiers.tiers)),
         (
             "Priority places",
@@ -266,7 +261,7 @@ def render_report(bundle: Any, analysis: PlaceAnalysis, png: bytes, curve: bytes
             crime_cap=crime[:1].upper() + crime[1:],
             keys=key_numbers(bundle, analysis),
             narrative=narrative(bundle, analysis),
-            procedure=procedure(report),
+            procedure=procedure(report)[-1:],
             parameters=parameters,
             factors=model.factors,
             model_line=f"{model.distribution}, BIC {model.bic:.1f}, intercept "
