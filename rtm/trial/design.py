@@ -118,17 +118,14 @@ def _check_settings(settings: DesignSettings) -> None:
 
 
 def _source_from_run(run_dir: Path | None, events: EventSource | None) -> tuple[EventSource, str | None]:
-    """The events (and the CRS) of the run, unless given."""
+    """The events (and the CRS) of the run, unless the events are given."""
+    if events is not None:
+        return events, None  # the places' own CRS is the design's
     if run_dir is None:
-        if events is None:
-            raise ParameterError("trial design: give a RUN_DIR or the --events file")
-        return events, None
+        raise ParameterError("trial design: give a RUN_DIR or the --events file")
     from rtm.runs.folder import read_report
 
-    report = read_report(run_dir)
-    inputs = report.inputs
-    if events is not None:
-        return events, inputs.crs
+    inputs = read_report(run_dir).inputs
     if not inputs.events_file:
         raise InputError(f"RUN_DIR {run_dir}: the run names no events file; give --events")
     source = EventSource(
