@@ -105,7 +105,11 @@ def crossover_schedule(blocks: np.ndarray, days: int, seed: int) -> np.ndarray:
     """A (days, places) array of treated flags: a fresh block randomisation every day."""
     rng = np.random.default_rng(seed)
     blocks = np.asarray(blocks)
-    return np.stack([_draw(blocks, rng) for _ in range(days)]) if days else np.zeros((0, len(blocks)), bool)
+    return (
+        np.stack([_draw(blocks, rng) for _ in range(days)])
+        if days
+        else np.zeros((0, len(blocks)), bool)
+    )
 
 
 def rerandomise(
@@ -128,7 +132,9 @@ def rerandomise(
     )
 
 
-def allocation_digest(inputs: dict[str, object], seed: int, allocation: list[dict[str, object]]) -> dict[str, str]:
+def allocation_digest(
+    inputs: dict[str, object], seed: int, allocation: list[dict[str, object]]
+) -> dict[str, str]:
     """SHA-256 digests of the inputs, and of the inputs + seed + allocation together.
 
     ``inputs`` holds what the allocation was drawn from (the places and their baselines,

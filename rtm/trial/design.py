@@ -32,10 +32,24 @@ from rtm.filters import parse_where
 from rtm.io.readers import read_events
 from rtm.runs.folder import write_json
 from rtm.trial.allocation import ARMS, allocate, allocation_digest, crossover_schedule, make_blocks
-from rtm.trial.places import catchments, count_in, days_spanned, period_labels, read_places, select_spaced
+from rtm.trial.places import (
+    catchments,
+    count_in,
+    days_spanned,
+    period_labels,
+    read_places,
+    select_spaced,
+)
 from rtm.trial.report import preregistration
 
-__all__ = ["DesignSettings", "EventSource", "TrialDesign", "design_trial", "read_design", "read_trial_events"]
+__all__ = [
+    "DesignSettings",
+    "EventSource",
+    "TrialDesign",
+    "design_trial",
+    "read_design",
+    "read_trial_events",
+]
 
 SCHEMA = "rtm-trial-design/1"
 
@@ -117,7 +131,9 @@ def _check_settings(settings: DesignSettings) -> None:
         raise ParameterError("--days: a crossover schedule needs its number of days (at least 1)")
 
 
-def _source_from_run(run_dir: Path | None, events: EventSource | None) -> tuple[EventSource, str | None]:
+def _source_from_run(
+    run_dir: Path | None, events: EventSource | None
+) -> tuple[EventSource, str | None]:
     """The events (and the CRS) of the run, unless the events are given."""
     if events is not None:
         return events, None  # the places' own CRS is the design's
@@ -139,7 +155,9 @@ def _source_from_run(run_dir: Path | None, events: EventSource | None) -> tuple[
     return source, inputs.crs
 
 
-def read_trial_events(source: EventSource, crs: pyproj.CRS, *, what: str = "events") -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+def read_trial_events(
+    source: EventSource, crs: pyproj.CRS, *, what: str = "events"
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Points, harm weights (1 without a harm column) and attributes of the events."""
     if not Path(source.file).exists():
         raise InputError(f"{what} {source.file}: file not found (give --events)")
@@ -156,11 +174,16 @@ def read_trial_events(source: EventSource, crs: pyproj.CRS, *, what: str = "even
     if source.harm_column is None:
         return points, np.ones(len(frame)), frame
     if source.harm_column not in frame.columns:
-        raise ParameterError(f"--harm-column {source.harm_column!r}: no such column in {source.file}")
+        raise ParameterError(
+            f"--harm-column {source.harm_column!r}: no such column in {source.file}"
+        )
     harm = pd.to_numeric(frame[source.harm_column], errors="coerce").to_numpy(np.float64)
     bad = int((~np.isfinite(harm) | (harm < 0)).sum())
     if bad:
-        raise InputError(f"{what} {source.file}: {bad} rows of {source.harm_column!r} are not non-negative numbers")
+        raise InputError(
+            f"{what} {source.file}: {bad} rows of {source.harm_column!r} are not "
+            "non-negative numbers"
+        )
     return points, harm, frame
 
 
@@ -192,7 +215,9 @@ def design_trial(
     run = Path(run_dir) if run_dir is not None else None
     source, run_crs = _source_from_run(run, events)
     places, places_source = read_places(
-        run, place_layer, pyproj.CRS.from_user_input(run_crs) if run_crs else None,
+        run,
+        place_layer,
+        pyproj.CRS.from_user_input(run_crs) if run_crs else None,
         place_radius=settings.place_radius,
     )
     crs = places.crs
@@ -201,7 +226,9 @@ def design_trial(
         table, geometries, rings, panel, consort = _build(places, points, harm, frame, settings)
         baseline_days = settings.baseline_days or days_spanned(frame)
         if baseline_days is None:
-            raise ParameterError("--baseline-days: the events have no date or month column; give it")
+            raise ParameterError(
+                "--baseline-days: the events have no date or month column; give it"
+            )
         final = DesignSettings(**{**asdict(settings), "baseline_days": float(baseline_days)})
         schedule = _schedule(table, final) if final.scheme == "crossover" else None
         record = _record(final, source, crs, places_source, table, consort, geometries)
@@ -234,7 +261,9 @@ def _build(
     strata = None
     if settings.stratify_column is not None:
         if settings.stratify_column not in places.columns:
-            raise ParameterError(f"--stratify-column {settings.stratify_column!r}: the places have no such column")
+            raise ParameterError(
+                f"--stratify-column {settings.stratify_column!r}: the places have no such column"
+            )
         strata = places[settings.stratify_column].to_numpy()[chosen]
     blocks = make_blocks(priority[chosen], settings.block_size, strata)
     treated = allocate(blocks, settings.seed)
@@ -281,7 +310,9 @@ def _build(
     return table, chosen_geoms, rings, panel, consort
 
 
-def _panel(geoms: np.ndarray, ids: np.ndarray, points: np.ndarray, frame: pd.DataFrame) -> pd.DataFrame:
+def _panel(
+    geoms: np.ndarray, ids: np.ndarray, points: np.ndarray, frame: pd.DataFrame
+) -> pd.DataFrame:
     """Events per place per month of the history (months without events included)."""
     labels = period_labels(frame)
     if labels is None:
@@ -290,7 +321,9 @@ def _panel(geoms: np.ndarray, ids: np.ndarray, points: np.ndarray, frame: pd.Dat
     rows = []
     for period in periods:
         counts = count_in(geoms, points[labels == period])
-        rows.append(pd.DataFrame({"place_id": ids, "period": period, "events": counts.astype(np.int64)}))
+        rows.append(
+            pd.DataFrame({"place_id": ids, "period": period, "events": counts.astype(np.int64)})
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -322,7 +355,11 @@ def _record(
         "places": [
             [pid, shapely.to_wkb(geom, hex=True, output_dimension=2), int(b), float(h)]
             for pid, geom, b, h in zip(
-                table["place_id"], geometries, table["baseline"], table["baseline_harm"], strict=True
+                table["place_id"],
+                geometries,
+                table["baseline"],
+                table["baseline_harm"],
+                strict=True,
             )
         ],
         "strata": table["stratum"].tolist(),
@@ -331,7 +368,10 @@ def _record(
         "scheme": settings.scheme,
         "crossover_days": settings.crossover_days,
     }
-    rows = table[["place_id", "block", "arm"]].to_dict("records")
+    rows: list[dict[str, object]] = [
+        {str(k): v for k, v in row.items()}
+        for row in table[["place_id", "block", "arm"]].to_dict("records")
+    ]
     digests = allocation_digest(inputs, settings.seed, rows)
     settings_dict = asdict(settings)
     settings_dict["rings"] = list(settings.rings)
@@ -372,17 +412,23 @@ def read_design(folder: str | Path, *, what: str = "DESIGN_DIR") -> TrialDesign:
     path = Path(folder)
     record_path = path / "design.json"
     if not record_path.is_file():
-        raise InputError(f"{what} {path}: design.json is missing (is it an rtm trial design output?)")
+        raise InputError(
+            f"{what} {path}: design.json is missing (is it an rtm trial design output?)"
+        )
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
         if record.get("schema") != SCHEMA:
             raise ValueError(f"schema {record.get('schema')!r}, expected {SCHEMA}")
-        table = pd.read_csv(path / "allocation.csv", dtype={"place_id": str, "stratum": str}, keep_default_na=False)
+        table = pd.read_csv(
+            path / "allocation.csv", dtype={"place_id": str, "stratum": str}, keep_default_na=False
+        )
         places = gpd.read_file(path / "allocation.gpkg", layer="places")
         rings = gpd.read_file(path / "allocation.gpkg", layer="catchments")
         panel = pd.read_csv(path / "baseline_periods.csv", dtype={"place_id": str, "period": str})
         schedule_path = path / "schedule.csv"
-        schedule = pd.read_csv(schedule_path, dtype={"place_id": str}) if schedule_path.is_file() else None
+        schedule = (
+            pd.read_csv(schedule_path, dtype={"place_id": str}) if schedule_path.is_file() else None
+        )
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{what} {path}: cannot be read ({exc})") from exc
     settings = dict(record["settings"])

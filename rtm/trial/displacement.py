@@ -22,7 +22,9 @@ from scipy import stats
 __all__ = ["wdd", "wdq"]
 
 
-def wdq(t0: float, t1: float, c0: float, c1: float, d0: float, d1: float, dc0: float, dc1: float) -> float | None:
+def wdq(
+    t0: float, t1: float, c0: float, c1: float, d0: float, d1: float, dc0: float, dc1: float
+) -> float | None:
     """The weighted displacement quotient, or None when a ratio is undefined.
 
     Examples
@@ -38,9 +40,7 @@ def wdq(t0: float, t1: float, c0: float, c1: float, d0: float, d1: float, dc0: f
     return float((d1 / dc1 - d0 / dc0) / success)
 
 
-def wdd(
-    counts: dict[str, float], *, scale: float = 1.0
-) -> dict[str, float]:
+def wdd(counts: dict[str, float], *, scale: float = 1.0) -> dict[str, float]:
     """The weighted displacement difference test.
 
     ``counts`` holds ``t0 t1 c0 c1 d0 d1 dc0 dc1``; the before counts are multiplied by
@@ -48,14 +48,17 @@ def wdd(
 
     Examples
     --------
-    >>> out = wdd({"t0": 20, "t1": 10, "c0": 20, "c1": 20, "d0": 10, "d1": 10, "dc0": 10, "dc1": 10})
+    >>> counts = {"t0": 20, "t1": 10, "c0": 20, "c1": 20}
+    >>> out = wdd({**counts, "d0": 10, "d1": 10, "dc0": 10, "dc1": 10})
     >>> out["wdd"], round(out["se"], 3)
     (-10.0, 10.488)
     """
     c = counts
     local = (c["t1"] - scale * c["t0"]) - (c["c1"] - scale * c["c0"])
     rings = (c["d1"] - scale * c["d0"]) - (c["dc1"] - scale * c["dc0"])
-    variance = (c["t1"] + c["c1"] + c["d1"] + c["dc1"]) + scale**2 * (c["t0"] + c["c0"] + c["d0"] + c["dc0"])
+    variance = (c["t1"] + c["c1"] + c["d1"] + c["dc1"]) + scale**2 * (
+        c["t0"] + c["c0"] + c["d0"] + c["dc0"]
+    )
     se = float(np.sqrt(variance))
     z = (local + rings) / se if se > 0 else 0.0
     return {

@@ -32,7 +32,9 @@ from rtm.trial.design import TrialDesign, read_design
 __all__ = ["locate_pings", "ping_dosage", "trial_dosage"]
 
 
-def locate_pings(geofences: np.ndarray, x: np.ndarray, y: np.ndarray, tree: shapely.STRtree | None = None) -> np.ndarray:
+def locate_pings(
+    geofences: np.ndarray, x: np.ndarray, y: np.ndarray, tree: shapely.STRtree | None = None
+) -> np.ndarray:
     """The index of the geofence holding each point, or -1 (vectorised)."""
     place = np.full(len(x), -1, dtype=np.int32)
     if len(x) == 0 or len(geofences) == 0:
@@ -89,11 +91,19 @@ def ping_dosage(
             "pings": 1,
         }
     )
-    return frame.groupby(["place", "date"], as_index=False).sum().sort_values(["place", "date"], ignore_index=True)
+    return (
+        frame.groupby(["place", "date"], as_index=False)
+        .sum()
+        .sort_values(["place", "date"], ignore_index=True)
+    )
 
 
 def _read_pings(
-    path: Path, geofences: np.ndarray, transformer: pyproj.Transformer, columns: dict[str, str], chunksize: int
+    path: Path,
+    geofences: np.ndarray,
+    transformer: pyproj.Transformer,
+    columns: dict[str, str],
+    chunksize: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Stream the pings: unit codes, seconds and geofence index of every ping."""
     units: dict[str, int] = {}
@@ -101,13 +111,19 @@ def _read_pings(
     tree = shapely.STRtree(geofences)
     total = 0
     try:
-        reader = pd.read_csv(path, usecols=list(columns.values()), chunksize=chunksize, dtype={columns["unit"]: str})
+        reader = pd.read_csv(
+            path, usecols=list(columns.values()), chunksize=chunksize, dtype={columns["unit"]: str}
+        )
         for chunk in reader:
             total += len(chunk)
-            x, y = transformer.transform(chunk[columns["x"]].to_numpy(np.float64), chunk[columns["y"]].to_numpy(np.float64))
+            x, y = transformer.transform(
+                chunk[columns["x"]].to_numpy(np.float64), chunk[columns["y"]].to_numpy(np.float64)
+            )
             place = locate_pings(geofences, np.asarray(x), np.asarray(y), tree)
             codes, names = pd.factorize(chunk[columns["unit"]], use_na_sentinel=False)
-            mapping = np.array([units.setdefault(str(name), len(units)) for name in names], dtype=np.int32)
+            mapping = np.array(
+                [units.setdefault(str(name), len(units)) for name in names], dtype=np.int32
+            )
             parts.append((mapping[codes], _seconds(chunk[columns["time"]], columns["time"]), place))
     except ValueError as exc:
         raise InputError(f"--pings {path}: cannot be read ({exc})") from exc
@@ -149,9 +165,16 @@ def trial_dosage(
     header = pd.read_csv(path, nrows=0).columns
     missing = [name for name in columns.values() if name not in header]
     if missing:
-        raise InputError(f"--pings {path}: no column {', '.join(map(repr, missing))} (columns: {', '.join(header)})")
+        raise InputError(
+            f"--pings {path}: no column {', '.join(map(repr, missing))} "
+            f"(columns: {', '.join(header)})"
+        )
     try:
-        transformer = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(pings_crs), pyproj.CRS.from_user_input(design.crs), always_xy=True)
+        transformer = pyproj.Transformer.from_crs(
+            pyproj.CRS.from_user_input(pings_crs),
+            pyproj.CRS.from_user_input(design.crs),
+            always_xy=True,
+        )
     except pyproj.exceptions.CRSError as exc:
         raise ParameterError(f"--pings-crs {pings_crs!r}: not a CRS ({exc})") from exc
     geofences = np.asarray(design.places.geometry.values, dtype=object)
@@ -185,18 +208,24 @@ def trial_dosage(
 def _compliance(design: TrialDesign, table: pd.DataFrame, days: list[str]) -> dict[str, Any]:
     """Per arm: place-days, minutes and visits per place-day, share of place-days visited."""
     if design.schedule is not None:
-        grid = design.schedule[design.schedule["date"].isin(days)][["place_id", "date", "arm"]].astype(str)
+        grid = design.schedule[design.schedule["date"].isin(days)][
+            ["place_id", "date", "arm"]
+        ].astype(str)
     else:
         alloc = design.allocation[["place_id", "arm"]].astype(str)
         grid = alloc.merge(pd.DataFrame({"date": days}), how="cross")
-    merged = grid.merge(table, on=["place_id", "date"], how="left").fillna({"minutes": 0.0, "visits": 0, "pings": 0})
+    merged = grid.merge(table, on=["place_id", "date"], how="left").fillna(
+        {"minutes": 0.0, "visits": 0, "pings": 0}
+    )
     out = {}
     for arm, group in merged.groupby("arm"):
         out[str(arm)] = {
             "place_days": int(len(group)),
             "minutes_per_place_day": float(group["minutes"].mean()) if len(group) else 0.0,
             "visits_per_place_day": float(group["visits"].mean()) if len(group) else 0.0,
-            "share_of_place_days_visited": float((group["visits"] > 0).mean()) if len(group) else 0.0,
+            "share_of_place_days_visited": float((group["visits"] > 0).mean())
+            if len(group)
+            else 0.0,
         }
     return out
 

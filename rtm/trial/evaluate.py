@@ -67,19 +67,27 @@ def evaluate_trial(
     if permutations < 1:
         raise ParameterError(f"--permutations {permutations}: must be at least 1")
     design = read_design(design_dir)
-    source = replace(design.events, file=str(events), where=design.events.where if where is None else tuple(where))
+    source = replace(
+        design.events,
+        file=str(events),
+        where=design.events.where if where is None else tuple(where),
+    )
     with atomic_dir(out, overwrite=overwrite, kind="trial-evaluation") as folder:
         crs = pyproj.CRS.from_user_input(design.crs)
         points, harm, frame = read_trial_events(source, crs, what="--events")
         trial_days = days or days_spanned(frame)
         if trial_days is None:
-            raise ParameterError("--days: the events have no date or month column; give the trial's duration")
+            raise ParameterError(
+                "--days: the events have no date or month column; give the trial's duration"
+            )
         counts = _counts(design, points, harm)
         if design.settings.scheme == "crossover":
             effect = _crossover(design, points, frame, permutations)
             harm_effect = None
         else:
-            effect = _parallel(design, counts["events"], design.allocation["baseline"], permutations)
+            effect = _parallel(
+                design, counts["events"], design.allocation["baseline"], permutations
+            )
             harm_effect = (
                 _parallel(design, counts["harm"], design.allocation["baseline_harm"], permutations)
                 if design.events.harm_column
@@ -107,12 +115,16 @@ def _counts(design: TrialDesign, points: np.ndarray, harm: np.ndarray) -> pd.Dat
     ring_counts = count_in(np.asarray(rings.geometry.values, dtype=object), points)
     for outer in design.settings.rings:
         chosen = rings["outer"].to_numpy() == outer
-        by_place = dict(zip(rings["place_id"].astype(str)[chosen], ring_counts[chosen], strict=True))
+        by_place = dict(
+            zip(rings["place_id"].astype(str)[chosen], ring_counts[chosen], strict=True)
+        )
         out[f"ring_{outer:g}"] = [int(by_place[p]) for p in out["place_id"].astype(str)]
     return out
 
 
-def _parallel(design: TrialDesign, y: pd.Series, baseline: pd.Series, permutations: int) -> tuple[Estimate, float]:
+def _parallel(
+    design: TrialDesign, y: pd.Series, baseline: pd.Series, permutations: int
+) -> tuple[Estimate, float]:
     outcome = y.to_numpy(np.float64)
     base = baseline.to_numpy(np.float64)
     blocks = design.blocks
@@ -122,7 +134,9 @@ def _parallel(design: TrialDesign, y: pd.Series, baseline: pd.Series, permutatio
     return observed, randomization_p(observed.z, stats)
 
 
-def _crossover(design: TrialDesign, points: np.ndarray, frame: pd.DataFrame, permutations: int) -> tuple[Estimate, float]:
+def _crossover(
+    design: TrialDesign, points: np.ndarray, frame: pd.DataFrame, permutations: int
+) -> tuple[Estimate, float]:
     if design.schedule is None or "date" not in frame.columns:
         raise InputError("--events: a crossover evaluation needs a date column in the events")
     dates = pd.to_datetime(frame["date"], errors="coerce").dt.strftime("%Y-%m-%d").to_numpy()
@@ -185,7 +199,16 @@ def _displacement(design: TrialDesign, counts: pd.DataFrame, trial_days: float) 
     }
 
 
-def _ring_row(inner: float, outer: float, t0: float, t1: float, c0: float, c1: float, ring: dict[str, float], scale: float) -> dict[str, Any]:
+def _ring_row(
+    inner: float,
+    outer: float,
+    t0: float,
+    t1: float,
+    c0: float,
+    c1: float,
+    ring: dict[str, float],
+    scale: float,
+) -> dict[str, Any]:
     test = wdd({"t0": t0, "t1": t1, "c0": c0, "c1": c1, **ring}, scale=scale)
     return {
         "inner": inner,
@@ -216,14 +239,17 @@ def _result(
     estimate, p_random = effect
     crossover = design.settings.scheme == "crossover"
     description = (
-        "Poisson with place fixed effects (conditional on each place's total), standard errors clustered by place"
+        "Poisson with place fixed effects (conditional on each place's total), "
+        "standard errors clustered by place"
         if crossover
-        else "NB2 with block fixed effects and log(1 + baseline); HC3 sandwich standard error, t reference"
+        else "NB2 with block fixed effects and log(1 + baseline); HC3 sandwich "
+        "standard error, t reference"
     )
     treated = counts["arm"] == "treatment"
     summary = (
         f"Treated places had {estimate.irr:.2f} times the crime rate of control places "
-        f"(95% CI {estimate.ci(level)[0]:.2f}-{estimate.ci(level)[1]:.2f}; p = {estimate.p_value:.3f}, "
+        f"(95% CI {estimate.ci(level)[0]:.2f}-{estimate.ci(level)[1]:.2f}; p = "
+        f"{estimate.p_value:.3f}, "
         f"randomisation p = {p_random:.3f}); {int(counts['events'][treated].sum())} crimes at "
         f"{int(treated.sum())} treated and {int(counts['events'][~treated].sum())} at "
         f"{int((~treated).sum())} control places over {trial_days:.0f} days."
@@ -243,10 +269,14 @@ def _result(
     }
 
 
-def _dose_response(design: TrialDesign, counts: pd.DataFrame, dosage_dir: Path, level: float) -> dict[str, Any]:
+def _dose_response(
+    design: TrialDesign, counts: pd.DataFrame, dosage_dir: Path, level: float
+) -> dict[str, Any]:
     path = dosage_dir / "dosage.csv"
     if not path.is_file():
-        raise InputError(f"--dosage {dosage_dir}: dosage.csv is missing (is it an rtm trial dosage output?)")
+        raise InputError(
+            f"--dosage {dosage_dir}: dosage.csv is missing (is it an rtm trial dosage output?)"
+        )
     dosage = pd.read_csv(path, dtype={"place_id": str})
     days = max(dosage["date"].nunique(), 1)
     minutes = dosage.groupby("place_id")["minutes"].sum() / days
@@ -254,7 +284,10 @@ def _dose_response(design: TrialDesign, counts: pd.DataFrame, dosage_dir: Path, 
     dose = np.log2(1.0 + per_day)
     # The dose enters where the treatment indicator does; blocks and baseline as before.
     estimate = parallel_estimate(
-        counts["events"].to_numpy(np.float64), dose, design.blocks, design.allocation["baseline"].to_numpy(np.float64)
+        counts["events"].to_numpy(np.float64),
+        dose,
+        design.blocks,
+        design.allocation["baseline"].to_numpy(np.float64),
     )
     low, high = estimate.ci(level)
     return {
@@ -275,7 +308,9 @@ def _figure(counts: pd.DataFrame) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for arm, colour in (("treatment", "#c0392b"), ("control", "#2c3e50")):
         chosen = counts["arm"] == arm
-        ax.scatter(counts["baseline"][chosen], counts["events"][chosen], label=arm, color=colour, alpha=0.8)
+        ax.scatter(
+            counts["baseline"][chosen], counts["events"][chosen], label=arm, color=colour, alpha=0.8
+        )
     ax.set_xlabel("baseline crimes")
     ax.set_ylabel("crimes during the trial")
     ax.legend()

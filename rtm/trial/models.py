@@ -71,12 +71,19 @@ class Estimate:
         return stats.t(self.df) if self.df is not None and self.df > 0 else stats.norm
 
 
-def parallel_design_matrix(treated: np.ndarray, blocks: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+def parallel_design_matrix(
+    treated: np.ndarray, blocks: np.ndarray, baseline: np.ndarray
+) -> np.ndarray:
     """Intercept, block dummies (first block the reference), log(1 + baseline), treatment."""
     levels = np.unique(blocks)
     dummies = (np.asarray(blocks)[:, None] == levels[None, 1:]).astype(np.float64)
     return np.column_stack(
-        [np.ones(len(blocks)), dummies, np.log1p(np.asarray(baseline, dtype=np.float64)), treated.astype(np.float64)]
+        [
+            np.ones(len(blocks)),
+            dummies,
+            np.log1p(np.asarray(baseline, dtype=np.float64)),
+            treated.astype(np.float64),
+        ]
     )
 
 
@@ -163,7 +170,9 @@ def crossover_estimates(y: np.ndarray, treated: np.ndarray) -> tuple[np.ndarray,
 def _share(tau: np.ndarray, n_treated: np.ndarray, n_control: np.ndarray) -> np.ndarray:
     """Each place's expected share of its events on treated days, at log IRR ``tau``."""
     weight = n_treated * np.exp(tau)[:, None]
-    return np.divide(weight, weight + n_control, out=np.zeros_like(weight), where=(weight + n_control) > 0)
+    return np.divide(
+        weight, weight + n_control, out=np.zeros_like(weight), where=(weight + n_control) > 0
+    )
 
 
 def crossover_estimate(y: np.ndarray, treated: np.ndarray) -> Estimate:

@@ -165,9 +165,7 @@ def _newton(
     return None
 
 
-def fit_nb2(
-    y: np.ndarray, x: np.ndarray, offset: np.ndarray | None = None
-) -> NBFit:
+def fit_nb2(y: np.ndarray, x: np.ndarray, offset: np.ndarray | None = None) -> NBFit:
     """Fit an NB2 regression by maximum likelihood (coefficients and ``alpha``).
 
     Parameters

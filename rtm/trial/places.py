@@ -74,14 +74,16 @@ def read_places(
     kinds = set(places.geom_type.unique())
     if kinds <= {"Point", "MultiPoint"}:
         if place_radius <= 0:
-            raise ParameterError(f"--place-radius {place_radius:g}: must be positive for point places")
+            raise ParameterError(
+                f"--place-radius {place_radius:g}: must be positive for point places"
+            )
         places = places.set_geometry(places.geometry.buffer(place_radius, quad_segs=16))
     elif not kinds <= {"Polygon", "MultiPolygon"}:
-        raise InputError(f"places {source}: must be points or polygons, got {', '.join(sorted(kinds))}")
+        raise InputError(
+            f"places {source}: must be points or polygons, got {', '.join(sorted(kinds))}"
+        )
     ids = _place_ids(places)
-    out = gpd.GeoDataFrame(
-        {"place_id": ids}, geometry=places.geometry.to_numpy(), crs=places.crs
-    )
+    out = gpd.GeoDataFrame({"place_id": ids}, geometry=places.geometry.to_numpy(), crs=places.crs)
     for column in places.columns:
         if column not in ("geometry", "place_id") and column not in out.columns:
             out[column] = places[column].to_numpy()
@@ -138,13 +140,15 @@ def catchments(geometries: np.ndarray, rings: Sequence[float]) -> list[Catchment
         inner = 0.0
         for outer in rings:
             outer_shape = shapely.buffer(geometry, outer, quad_segs=16)
-            out.append(Catchment(place, inner, float(outer), shapely.difference(outer_shape, inner_shape)))
+            out.append(
+                Catchment(place, inner, float(outer), shapely.difference(outer_shape, inner_shape))
+            )
             inner_shape, inner = outer_shape, float(outer)
     return out
 
 
 def count_in(
-    geometries: Sequence[object], points: np.ndarray, weights: np.ndarray | None = None
+    geometries: Sequence[object] | np.ndarray, points: np.ndarray, weights: np.ndarray | None = None
 ) -> np.ndarray:
     """Per geometry, the number (or total weight) of the points inside it (boundary included)."""
     result = np.zeros(len(geometries))

@@ -1,24 +1,26 @@
 """Power and minimum detectable effect of a trial, by simulation from the places' history.
 
 Each simulated trial draws an allocation with the design's own scheme (a seed spawned from
-the power seed), draws every place's trial outcome as negative binomial around its own
-baseline rate scaled to the trial's duration (times the effect when treated), and runs the
-estimator the evaluation will run (:mod:`rtm.trial.models`). The power is the share of
-trials whose test rejects at ``alpha``; the minimum detectable effect is the smallest
-reduction with the wanted power (bisection on the reduction, the same random draws at each
+the power seed), draws every place's true rate from its posterior given its baseline and
+its trial outcome as negative binomial around that rate scaled to the trial's duration
+(times the effect when treated), and runs the estimator the evaluation will run
+(:mod:`rtm.trial.models`). The power is the share of trials whose test rejects at
+``alpha``; the minimum detectable effect is the smallest reduction with the wanted power (bisection on the reduction, the same random draws at each
 step).
 
-The over-dispersion comes from the history (:func:`history_dispersion`): with several
-months of baseline, the NB2 model of the evaluation (block effects and the baseline as
-covariate) is fitted to the later half of the months given the earlier half; with one
-period only, an NB2 with block effects is fitted to the baseline counts.
+Both come from the history (:func:`history_dispersion`): the month-to-month
+over-dispersion of each place around its own rate is an NB2 with place fixed effects on
+the monthly counts; the spread of the rates across places (a gamma, by the method of
+moments) is the prior whose posterior, given a place's baseline, holds how well a
+baseline predicts what follows. With a single period the within-place over-dispersion
+cannot be estimated and is taken as Poisson.
 
 Harm is simulated as counts times each place's own mean harm per event.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from rtm.trial.models import crossover_estimates, parallel_estimate
 from rtm.trial.nb import fit_nb2
 
 __all__ = [
+    "History",
     "PowerResult",
     "history_dispersion",
     "minimum_detectable_effect",
@@ -51,20 +54,50 @@ class PowerResult:
     sims: int
 
 
-def history_dispersion(panel: pd.DataFrame, blocks: dict[str, int]) -> float:
-    """NB2 over-dispersion of the places' counts, from their history (see the module notes)."""
-    wide = panel.pivot_table(index="place_id", columns="period", values="events", aggfunc="sum", fill_value=0)
-    block = np.array([blocks[str(p)] for p in wide.index])
-    levels = np.unique(block)
-    dummies = (block[:, None] == levels[None, 1:]).astype(np.float64)
-    if wide.shape[1] >= 2:
-        half = wide.shape[1] // 2
-        earlier = wide.iloc[:, :half].sum(axis=1).to_numpy(np.float64)
-        later = wide.iloc[:, half:].sum(axis=1).to_numpy(np.float64)
-        x = np.column_stack([np.ones(len(block)), dummies, np.log1p(earlier)])
-        return float(fit_nb2(later, x).alpha)
-    counts = wide.sum(axis=1).to_numpy(np.float64)
-    return float(fit_nb2(counts, np.column_stack([np.ones(len(block)), dummies])).alpha)
+@dataclass(frozen=True)
+class History:
+    """What the history says about the places' rates: the input of the simulation.
+
+    Attributes
+    ----------
+    baseline : (places,) array
+        Events per place over the history.
+    periods : int
+        Months (periods) of history.
+    alpha_within : float
+        NB2 over-dispersion of a place's monthly counts around its own rate.
+    prior_shape, prior_rate : float
+        A gamma distribution of the places' monthly rates (method of moments): a place's
+        true rate is drawn from its posterior given its baseline, so a busy baseline month
+        is not taken for the truth.
+    """
+
+    baseline: np.ndarray
+    periods: int
+    alpha_within: float
+    prior_shape: float
+    prior_rate: float
+
+
+def history_dispersion(panel: pd.DataFrame) -> History:
+    """The places' rates and month-to-month over-dispersion, from their monthly history."""
+    wide = panel.pivot_table(
+        index="place_id", columns="period", values="events", aggfunc="sum", fill_value=0
+    )
+    wide = wide.loc[panel["place_id"].drop_duplicates().to_numpy()]
+    counts = wide.to_numpy(np.float64)
+    places, periods = counts.shape
+    baseline = counts.sum(axis=1)
+    alpha = 1e-6
+    active = baseline > 0
+    if periods >= 2 and active.sum() >= 2:
+        y = counts[active].ravel()
+        x = np.repeat(np.eye(int(active.sum())), periods, axis=0)
+        alpha = float(fit_nb2(y, x).alpha)
+    monthly = baseline / periods
+    mean = float(monthly.mean())
+    variance = max(float(baseline.var(ddof=1) - baseline.mean()) / periods**2, 1e-3 * mean**2)
+    return History(baseline, periods, alpha, mean**2 / variance, mean / variance)
 
 
 def _gamma_poisson(rng: np.random.Generator, mean: np.ndarray, alpha: float) -> np.ndarray:
@@ -74,11 +107,10 @@ def _gamma_poisson(rng: np.random.Generator, mean: np.ndarray, alpha: float) -> 
 
 
 def simulate_power(
-    baseline: np.ndarray,
+    history: History,
     blocks: np.ndarray,
     *,
-    rate_scale: float,
-    alpha_nb: float,
+    trial_periods: float,
     irr: float,
     sims: int = 500,
     level: float = 0.05,
@@ -88,41 +120,49 @@ def simulate_power(
 ) -> PowerResult:
     """Power of the evaluation for an effect ``irr`` (treatment / control rate).
 
+    Each simulated trial draws every place's true monthly rate from its posterior given
+    its baseline, its trial count as negative binomial around rate x ``trial_periods``
+    (x ``irr`` when treated; the month-to-month over-dispersion, summed over the months),
+    a fresh allocation of the design's scheme, and runs the evaluation's test.
+
     Parameters
     ----------
-    baseline : (places,) array
-        Baseline events per place.
+    history : History
+        From :func:`history_dispersion`.
     blocks : (places,) array
         The design's blocks.
-    rate_scale : float
-        Trial days / baseline days: a place's expected trial count is ``baseline * rate_scale``
-        (per day of a crossover: ``baseline / baseline_days``).
-    alpha_nb : float
-        NB2 over-dispersion of the outcomes.
+    trial_periods : float
+        The trial's duration in months (periods of the history); per day for a crossover.
     crossover_days : int, optional
-        Days of a crossover trial (``rate_scale`` then per day).
+        Days of a crossover trial.
     harm_per_event : (places,) array, optional
         Simulate harm (counts times harm per event) instead of counts.
     """
-    baseline = np.asarray(baseline, dtype=np.float64)
+    baseline = np.asarray(history.baseline, dtype=np.float64)
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
-    base_rate = np.maximum(baseline, 0.5) * rate_scale  # a place without events is not safe
+    shape = history.prior_shape + baseline
+    scale = 1.0 / (history.prior_rate + history.periods)
+    alpha = history.alpha_within / max(trial_periods, 1.0)  # a sum of months averages out
     if crossover_days is not None:
         schedules = rerandomise(blocks, seed, sims, days=crossover_days)
-        mean = base_rate[None, None, :] * np.where(schedules, irr, 1.0)
-        y = _gamma_poisson(rng, mean, alpha_nb).astype(np.float64)
         rejections = 0
         for draw in range(sims):
-            tau, se = crossover_estimates(y[draw], schedules[draw])
+            rate = rng.gamma(shape, scale) * trial_periods
+            y = _gamma_poisson(
+                rng, rate[None, :] * np.where(schedules[draw], irr, 1.0), history.alpha_within
+            )
+            tau, se = crossover_estimates(y.astype(np.float64), schedules[draw])
             rejections += bool(np.isfinite(se[0]) and 2.0 * _norm_sf(abs(tau[0] / se[0])) < level)
     else:
         allocations = rerandomise(blocks, seed, sims)
+        covariate = baseline if harm_per_event is None else baseline * harm_per_event
         rejections = 0
         for treated in allocations:
-            y = _gamma_poisson(rng, base_rate * np.where(treated, irr, 1.0), alpha_nb).astype(np.float64)
+            rate = rng.gamma(shape, scale) * trial_periods
+            y = _gamma_poisson(rng, rate * np.where(treated, irr, 1.0), alpha).astype(np.float64)
             if harm_per_event is not None:
                 y = y * harm_per_event
-            estimate = parallel_estimate(y, treated, blocks, baseline if harm_per_event is None else baseline * harm_per_event)
+            estimate = parallel_estimate(y, treated, blocks, covariate)
             rejections += bool(np.isfinite(estimate.se) and estimate.p_value < level)
     power = rejections / sims
     return PowerResult(float(irr), float(power), float(np.sqrt(power * (1 - power) / sims)), sims)
@@ -159,12 +199,14 @@ def minimum_detectable_effect(
     return best, tried
 
 
-def resample_places(baseline: np.ndarray, harm: np.ndarray, n: int, block_size: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def resample_places(
+    history: History, harm: np.ndarray, n: int, block_size: int, seed: int
+) -> tuple[History, np.ndarray, np.ndarray]:
     """``n`` places drawn with replacement from the design's (a trial of another size)."""
     rng = np.random.default_rng(seed)
-    pick = rng.integers(0, len(baseline), size=n)
-    new_baseline = np.asarray(baseline)[pick]
-    return new_baseline, np.asarray(harm)[pick], make_blocks(new_baseline, block_size)
+    pick = rng.integers(0, len(history.baseline), size=n)
+    new = replace(history, baseline=np.asarray(history.baseline)[pick])
+    return new, np.asarray(harm)[pick], make_blocks(new.baseline, block_size)
 
 
 def trial_power(
@@ -190,31 +232,42 @@ def trial_power(
     """
     from rtm.trial.design import read_design
 
-    _check(days=days, irr=irr, level=level, target=target, sims=sims, outcome=outcome, scheme=scheme, places=places)
+    _check(
+        days=days,
+        irr=irr,
+        level=level,
+        target=target,
+        sims=sims,
+        outcome=outcome,
+        scheme=scheme,
+        places=places,
+    )
     design = read_design(design_dir)
     scheme = scheme or design.settings.scheme
     table = design.allocation
-    blocks_by_place = dict(zip(table["place_id"].astype(str), table["block"], strict=True))
-    alpha_nb = history_dispersion(design.panel, blocks_by_place)
-    baseline = table["baseline"].to_numpy(np.float64)
+    history = history_dispersion(design.panel)
     harm = table["baseline_harm"].to_numpy(np.float64)
     blocks = design.blocks
     if places is not None and places != len(table):
-        baseline, harm, blocks = resample_places(baseline, harm, places, design.settings.block_size, seed)
+        history, harm, blocks = resample_places(
+            history, harm, places, design.settings.block_size, seed
+        )
     if outcome == "harm" and not design.events.harm_column:
-        raise ParameterError("--outcome harm: the design has no harm column (design with --harm-column)")
+        raise ParameterError(
+            "--outcome harm: the design has no harm column (design with --harm-column)"
+        )
     baseline_days = float(design.settings.baseline_days or days)
+    period_days = baseline_days / history.periods
     crossover = scheme == "crossover"
     kwargs: dict[str, Any] = {
-        "baseline": baseline,
+        "history": history,
         "blocks": blocks,
-        "rate_scale": (1.0 if crossover else days) / baseline_days,
-        "alpha_nb": alpha_nb,
+        "trial_periods": (1.0 if crossover else days) / period_days,
         "sims": sims,
         "level": level,
         "seed": seed,
         "crossover_days": int(round(days)) if crossover else None,
-        "harm_per_event": harm / np.maximum(baseline, 1.0) if outcome == "harm" else None,
+        "harm_per_event": harm / np.maximum(history.baseline, 1.0) if outcome == "harm" else None,
     }
     if irr is not None:
         result = simulate_power(irr=irr, **kwargs)
@@ -235,14 +288,16 @@ def trial_power(
             "schema": "rtm-trial-power/1",
             "scheme": scheme,
             "outcome": outcome,
-            "places": int(len(baseline)),
+            "places": int(len(history.baseline)),
             "days": float(days),
             "alpha": level,
             "sims": sims,
             "seed": seed,
-            "nb_dispersion": alpha_nb,
+            "nb_dispersion": history.alpha_within,
+            "history_periods": history.periods,
+            "rate_prior": {"shape": history.prior_shape, "rate": history.prior_rate},
             "baseline_days": baseline_days,
-            "expected_events_per_place": float(np.mean(baseline) * days / baseline_days),
+            "expected_events_per_place": float(np.mean(history.baseline) * days / baseline_days),
             "test": "crossover: Poisson place fixed effects, clustered s.e."
             if crossover
             else "NB2, block fixed effects, log(1 + baseline), HC3 s.e., t reference",

@@ -22,8 +22,14 @@ def preregistration(record: dict[str, Any], table: pd.DataFrame) -> str:
     events = record["events"]
     crossover = settings["scheme"] == "crossover"
     where = ", ".join(events["where"]) or "all events"
-    harm = f"the sum of `{events['harm_column']}`" if events["harm_column"] else "not recorded (no harm column)"
+    harm = (
+        f"the sum of `{events['harm_column']}`"
+        if events["harm_column"]
+        else "not recorded (no harm column)"
+    )
     rings = ", ".join(f"{r:g} m" for r in settings["rings"])
+    spacing = settings["min_spacing"]
+    spacing = 2 * max(settings["rings"]) if spacing is None else spacing
     lines = [
         "# Trial pre-registration",
         "",
@@ -32,15 +38,18 @@ def preregistration(record: dict[str, Any], table: pd.DataFrame) -> str:
         "",
         "## Design",
         "",
-        f"- Places: {consort['randomised']} ({consort['treatment']} treatment, {consort['control']} control), "
+        f"- Places: {consort['randomised']} ({consort['treatment']} treatment, "
+        f"{consort['control']} control), "
         f"from {record['places_source']}; {consort['candidate_places']} candidates, "
-        f"{consort['without_baseline_events']} without baseline events, {consort['too_close']} skipped as closer "
-        f"than {settings['min_spacing'] if settings['min_spacing'] is not None else 2 * max(settings['rings']):g} m to a place already chosen.",
+        f"{consort['without_baseline_events']} without baseline events, "
+        f"{consort['too_close']} skipped as closer "
+        f"than {spacing:g} m to a place already chosen.",
         f"- Blocks of {settings['block_size']} places ranked by baseline {settings['block_by']}"
         + (f" within `{settings['stratify_column']}`" if settings["stratify_column"] else "")
         + "; half of each block treated (a coin for an odd place).",
         (
-            f"- Scheme: daily crossover over {settings['crossover_days']} days from {settings['start_date']}: "
+            f"- Scheme: daily crossover over {settings['crossover_days']} days from "
+            f"{settings['start_date']}: "
             "each day every block is randomised afresh (schedule.csv)."
             if crossover
             else "- Scheme: parallel (each place keeps its arm for the whole trial)."
@@ -52,22 +61,30 @@ def preregistration(record: dict[str, Any], table: pd.DataFrame) -> str:
         "## Outcomes",
         "",
         f"- Primary: crimes ({where}) inside each place during the trial.",
-        f"- Secondary: crime harm, {harm}; crimes in the catchment rings (displacement or diffusion of benefits).",
-        "- Dosage: minutes and visits inside each place's geofence per day from GPS pings (`rtm trial dosage`).",
+        f"- Secondary: crime harm, {harm}; crimes in the catchment rings (displacement "
+        "or diffusion of benefits).",
+        "- Dosage: minutes and visits inside each place's geofence per day from GPS "
+        "pings (`rtm trial dosage`).",
         "",
         "## Analysis",
         "",
         (
-            "- Intention to treat: place-days in their scheduled arm; a Poisson model with place fixed "
+            "- Intention to treat: place-days in their scheduled arm; a Poisson model "
+            "with place fixed "
             "effects (conditional on each place's total), standard errors clustered by place."
             if crossover
-            else "- Intention to treat: every randomised place analysed in its allocated arm; a negative "
-            "binomial (NB2) model of the trial count with block fixed effects and log(1 + baseline) as covariate."
+            else "- Intention to treat: every randomised place analysed in its "
+            "allocated arm; a negative "
+            "binomial (NB2) model of the trial count with block fixed effects and "
+            "log(1 + baseline) as covariate."
         ),
-        "- Effect: the incidence-rate ratio (IRR) of treatment with its 95% Wald interval and p-value.",
-        "- Randomisation inference: the same statistic under re-drawn allocations of the same scheme "
+        "- Effect: the incidence-rate ratio (IRR) of treatment with its 95% Wald "
+        "interval and p-value.",
+        "- Randomisation inference: the same statistic under re-drawn allocations of "
+        "the same scheme "
         "(seeds spawned from the design seed); its p-value is reported beside the model's.",
-        "- Displacement: the weighted displacement quotient (Bowers & Johnson 2003) and the weighted "
+        "- Displacement: the weighted displacement quotient (Bowers & Johnson 2003) "
+        "and the weighted "
         "displacement difference test (Wheeler & Ratcliffe 2018) per ring.",
         "- Two-sided tests at alpha = 0.05.",
         "",
@@ -120,25 +137,42 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def evaluation_html(evaluation: dict[str, Any], consort: dict[str, int], figure_png: bytes | None) -> str:
+def evaluation_html(
+    evaluation: dict[str, Any], consort: dict[str, int], figure_png: bytes | None
+) -> str:
     """The evaluation report: CONSORT flow, effects, displacement, the figure."""
     effect = evaluation["effect"]
     flow = [
         f'<div class="box wide">Candidate places: {consort["candidate_places"]}</div>',
-        f'<div class="box wide">Excluded: {consort["without_baseline_events"]} without baseline events, '
-        f'{consort["too_close"]} too close to another, {consort["not_needed"]} not needed</div>',
+        f'<div class="box wide">Excluded: {consort["without_baseline_events"]} '
+        "without baseline events, "
+        f"{consort['too_close']} too close to another, {consort['not_needed']} not needed</div>",
         f'<div class="box wide">Randomised: {consort["randomised"]}</div>',
         f'<div class="box">Treatment: {consort["treatment"]}</div>',
         f'<div class="box">Control: {consort["control"]}</div>',
         f'<div class="box">Analysed: {evaluation["analysed"]["treatment"]}</div>',
         f'<div class="box">Analysed: {evaluation["analysed"]["control"]}</div>',
     ]
-    outcomes = [["crimes (count)", effect["irr"], f"{effect['ci'][0]:.3f} - {effect['ci'][1]:.3f}",
-                 effect["p_value"], effect["p_randomization"]]]
+    outcomes = [
+        [
+            "crimes (count)",
+            effect["irr"],
+            f"{effect['ci'][0]:.3f} - {effect['ci'][1]:.3f}",
+            effect["p_value"],
+            effect["p_randomization"],
+        ]
+    ]
     harm = evaluation.get("harm")
     if harm:
-        outcomes.append(["harm", harm["irr"], f"{harm['ci'][0]:.3f} - {harm['ci'][1]:.3f}",
-                         harm["p_value"], harm["p_randomization"]])
+        outcomes.append(
+            [
+                "harm",
+                harm["irr"],
+                f"{harm['ci'][0]:.3f} - {harm['ci'][1]:.3f}",
+                harm["p_value"],
+                harm["p_randomization"],
+            ]
+        )
     displacement = [
         [f"{d['inner']:g}-{d['outer']:g} m", d["wdq"], d["wdd"], d["wdd_se"], d["wdd_p_value"]]
         for d in evaluation["displacement"]["rings"]
@@ -155,18 +189,23 @@ def evaluation_html(evaluation: dict[str, Any], consort: dict[str, int], figure_
         f"<p>Model: {html.escape(evaluation['model']['description'])}</p>",
         "<h2>Displacement and diffusion</h2>",
         _table(displacement, ["ring", "WDQ", "WDD", "WDD s.e.", "p"]),
-        "<p>WDQ above 0 suggests diffusion of benefits, below 0 displacement (Bowers &amp; Johnson 2003); "
+        "<p>WDQ above 0 suggests diffusion of benefits, below 0 displacement (Bowers "
+        "&amp; Johnson 2003); "
         "WDD is the change in crimes attributable to treatment counting the rings "
         "(Wheeler &amp; Ratcliffe 2018), negative meaning fewer crimes overall.</p>",
     ]
     dose = evaluation.get("dose_response")
     if dose:
         parts.append("<h2>Dose-response</h2>")
-        parts.append(f"<p>{html.escape(dose['description'])}: IRR {dose['irr']:.3f} "
-                     f"(95% CI {dose['ci'][0]:.3f} - {dose['ci'][1]:.3f}). Observational: "
-                     "dosage was not randomised.</p>")
+        parts.append(
+            f"<p>{html.escape(dose['description'])}: IRR {dose['irr']:.3f} "
+            f"(95% CI {dose['ci'][0]:.3f} - {dose['ci'][1]:.3f}). Observational: "
+            "dosage was not randomised.</p>"
+        )
     if figure_png:
         data = base64.b64encode(figure_png).decode()
-        parts.append(f"<h2>Counts by arm</h2><img alt='counts by arm' src='data:image/png;base64,{data}'>")
+        parts.append(
+            f"<h2>Counts by arm</h2><img alt='counts by arm' src='data:image/png;base64,{data}'>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
