@@ -5,10 +5,10 @@ the power seed), draws every place's true rate from its posterior given its base
 its trial outcome as negative binomial around that rate scaled to the trial's duration
 (times the effect when treated), and runs the estimator the evaluation will run
 (:mod:`rtm.trial.models`). The power is the share of trials whose test rejects at
-``alpha``; the minimum detectable effect is the smallest reduction with the wanted power (bisection on the reduction, the same random draws at each
-step).
+``alpha``; the minimum detectable effect is the smallest reduction with the wanted
+power (bisection on the reduction).
 
-Both come from the history (:func:`history_dispersion`): the month-to-month
+The rates and the over-dispersion come from the history (:func:`history_dispersion`): the month-to-month
 over-dispersion of each place around its own rate is an NB2 with place fixed effects on
 the monthly counts; the spread of the rates across places (a gamma, by the method of
 moments) is the prior whose posterior, given a place's baseline, holds how well a
