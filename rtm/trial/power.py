@@ -8,12 +8,12 @@ its trial outcome as negative binomial around that rate scaled to the trial's du
 ``alpha``; the minimum detectable effect is the smallest reduction with the wanted
 power (bisection on the reduction).
 
-The rates and the over-dispersion come from the history (:func:`history_dispersion`):
-the month-to-month over-dispersion of each place around its own rate is an NB2 with place fixed effects on
-the monthly counts; the spread of the rates across places (a gamma, by the method of
-moments) is the prior whose posterior, given a place's baseline, holds how well a
-baseline predicts what follows. With a single period the within-place over-dispersion
-cannot be estimated and is taken as Poisson.
+The rates and the over-dispersion come from the history (:func:`history_dispersion`): the
+month-to-month over-dispersion of each place around its own rate is an NB2 with place
+fixed effects on the monthly counts; the spread of the rates across places (a gamma, by
+the method of moments) is the prior whose posterior, given a place's baseline, holds how
+well a baseline predicts what follows. With a single period the within-place over-
+dispersion cannot be estimated and is taken as Poisson.
 
 Harm is simulated as counts times each place's own mean harm per event.
 """
