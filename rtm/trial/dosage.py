@@ -1,9 +1,9 @@
 """``trial_dosage``: GPS pings to patrol minutes and visits per place per day.
 
 Pings (time, lon/lat or x/y, unit id) are read in chunks, projected, and located in the
-places' geofences (the place polygons, optionally widened by ``buffer`` metres): a box
-around all geofences discards most pings at once, an STRtree of the geofences places the
-rest. Only three small columns per ping are kept (unit code, time, place), so a million
+places' geofences (the place polygons, optionally widened by ``buffer`` metres): pings
+sorted by x are cut to each geofence's box by binary search and tested exactly with
+``shapely.intersects_xy``. Only three small columns per ping are kept (unit code, time, place), so a million
 pings take seconds and tens of megabytes (``python -m benchmarks.trial_dosage``).
 
 Time at a place: each ping of a unit inside a geofence is credited with the time to that
@@ -32,20 +32,30 @@ from rtm.trial.design import TrialDesign, read_design
 __all__ = ["locate_pings", "ping_dosage", "trial_dosage"]
 
 
-def locate_pings(
-    geofences: np.ndarray, x: np.ndarray, y: np.ndarray, tree: shapely.STRtree | None = None
-) -> np.ndarray:
-    """The index of the geofence holding each point, or -1 (vectorised)."""
+def locate_pings(geofences: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The index of the geofence holding each point (boundary included), or -1.
+
+    The points are sorted by x once; each geofence takes the points within its x range by
+    binary search, keeps those within its y range, and tests them exactly with
+    ``shapely.intersects_xy`` (no point objects are made). The first geofence wins where
+    geofences overlap.
+    """
     place = np.full(len(x), -1, dtype=np.int32)
     if len(x) == 0 or len(geofences) == 0:
         return place
-    x_min, y_min, x_max, y_max = shapely.total_bounds(geofences)
-    near = np.flatnonzero((x >= x_min) & (x <= x_max) & (y >= y_min) & (y <= y_max))
-    if len(near) == 0:
-        return place
-    tree = tree or shapely.STRtree(geofences)
-    hit, fence = tree.query(shapely.points(x[near], y[near]), predicate="intersects")
-    place[near[hit[::-1]]] = fence[::-1]  # the first geofence wins where they overlap
+    order = np.argsort(x, kind="stable")
+    sorted_x = x[order]
+    bounds = shapely.bounds(geofences)
+    shapely.prepare(geofences)
+    for index in range(len(geofences) - 1, -1, -1):  # reversed: the first fence is set last
+        x_min, y_min, x_max, y_max = bounds[index]
+        low = np.searchsorted(sorted_x, x_min, side="left")
+        high = np.searchsorted(sorted_x, x_max, side="right")
+        candidates = order[low:high]
+        candidates = candidates[(y[candidates] >= y_min) & (y[candidates] <= y_max)]
+        if len(candidates):
+            inside = shapely.intersects_xy(geofences[index], x[candidates], y[candidates])
+            place[candidates[inside]] = index
     return place
 
 
@@ -59,6 +69,13 @@ def _seconds(values: pd.Series, column: str) -> np.ndarray:
     if parsed.dt.tz is not None:
         parsed = parsed.dt.tz_localize(None)
     return parsed.to_numpy("datetime64[s]").astype(np.int64)
+
+
+def _day_labels(seconds: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DD`` of each time (seconds since 1970), formatting each distinct day once."""
+    days, inverse = np.unique(seconds // 86400, return_inverse=True)
+    labels = days.astype("datetime64[D]").astype(str)
+    return labels[inverse]
 
 
 def ping_dosage(
@@ -85,7 +102,7 @@ def ping_dosage(
     frame = pd.DataFrame(
         {
             "place": place[inside],
-            "date": seconds[inside].astype("datetime64[s]").astype("datetime64[D]").astype(str),
+            "date": _day_labels(seconds[inside]),
             "minutes": credit[inside] / 60.0,
             "visits": starts[inside].astype(np.int64),
             "pings": 1,
@@ -108,7 +125,6 @@ def _read_pings(
     """Stream the pings: unit codes, seconds and geofence index of every ping."""
     units: dict[str, int] = {}
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    tree = shapely.STRtree(geofences)
     total = 0
     try:
         reader = pd.read_csv(
@@ -119,7 +135,7 @@ def _read_pings(
             x, y = transformer.transform(
                 chunk[columns["x"]].to_numpy(np.float64), chunk[columns["y"]].to_numpy(np.float64)
             )
-            place = locate_pings(geofences, np.asarray(x), np.asarray(y), tree)
+            place = locate_pings(geofences, np.asarray(x), np.asarray(y))
             codes, names = pd.factorize(chunk[columns["unit"]], use_na_sentinel=False)
             mapping = np.array(
                 [units.setdefault(str(name), len(units)) for name in names], dtype=np.int32
@@ -186,7 +202,7 @@ def trial_dosage(
         table = ping_dosage(unit, seconds, place, max_gap=max_gap * 60.0)
         ids = design.allocation["place_id"].astype(str).to_numpy()
         table.insert(0, "place_id", ids[table.pop("place").to_numpy()])
-        days = sorted(set(seconds.astype("datetime64[s]").astype("datetime64[D]").astype(str)))
+        days = sorted(set(_day_labels(np.unique(seconds // 86400) * 86400)))
         compliance = _compliance(design, table, days)
         record = {
             "schema": "rtm-trial-dosage/1",

@@ -130,6 +130,8 @@ def _newton(
     theta = np.append(beta, np.log(alpha))
 
     def loglik(t: np.ndarray) -> float:
+        if not _LOG_ALPHA_BOUNDS[0] <= t[k] <= _LOG_ALPHA_BOUNDS[1]:
+            return -np.inf  # a step out of alpha's range is refused (step halving)
         return nb2_loglik(y, np.exp(np.clip(x @ t[:k] + off, -30.0, 30.0)), float(np.exp(t[k])))
 
     current = loglik(theta)
@@ -187,9 +189,15 @@ def fit_nb2(y: np.ndarray, x: np.ndarray, offset: np.ndarray | None = None) -> N
     >>> bool(abs(fit.params[1] - 0.5) < 0.1), bool(0.2 < fit.alpha < 0.8)
     (True, True)
     """
-    y = np.asarray(y, dtype=np.float64)
-    x = np.asarray(x, dtype=np.float64)
-    off = np.zeros(len(y)) if offset is None else np.asarray(offset, dtype=np.float64)
+    with np.errstate(all="ignore"):  # trial steps may overflow; they are refused, not used
+        return _fit(
+            np.asarray(y, dtype=np.float64),
+            np.asarray(x, dtype=np.float64),
+            np.zeros(len(y)) if offset is None else np.asarray(offset, dtype=np.float64),
+        )
+
+
+def _fit(y: np.ndarray, x: np.ndarray, off: np.ndarray) -> NBFit:
     start = np.linalg.lstsq(x, np.log(y + 0.5) - off, rcond=None)[0]
     poisson, _ = _irls(y, x, off, 1e-12, start)
     mu0 = np.exp(np.clip(x @ poisson + off, -30.0, 30.0))
