@@ -197,13 +197,17 @@ def design(
     "--sims", type=int, default=500, show_default=True, help="Simulated trials per effect."
 )
 @click.option(
-    "--outcome", type=click.Choice(["counts", "harm"]), default="counts", show_default=True
+    "--outcome",
+    type=click.Choice(["counts", "harm"]),
+    default="counts",
+    show_default=True,
+    help="Crimes, or harm (needs a design with --harm-column).",
 )
 @click.option(
     "--scheme", type=click.Choice(["parallel", "crossover"]), help="Default: the design's."
 )
 @click.option("--places", "n_places", type=int, help="Number of places (default: the design's).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulation.")
 @click.option("--out", required=True, metavar="DIR", help="Folder for power.json.")
 @output_options
 def power(
@@ -257,10 +261,10 @@ def power(
     "--pings", required=True, metavar="FILE", help="GPS pings CSV: time, lon/lat, unit id."
 )
 @click.option("--out", required=True, metavar="DIR", help="Dosage folder to write.")
-@click.option("--time-column", default="time", show_default=True)
-@click.option("--x-column", default="lon", show_default=True)
-@click.option("--y-column", default="lat", show_default=True)
-@click.option("--unit-column", default="unit", show_default=True)
+@click.option("--time-column", default="time", show_default=True, help="Column of the ping time.")
+@click.option("--x-column", default="lon", show_default=True, help="Column of the longitude (x).")
+@click.option("--y-column", default="lat", show_default=True, help="Column of the latitude (y).")
+@click.option("--unit-column", default="unit", show_default=True, help="Column of the unit id.")
 @click.option(
     "--pings-crs", default="EPSG:4326", show_default=True, help="CRS of the ping coordinates."
 )

@@ -3,8 +3,9 @@
 Pings (time, lon/lat or x/y, unit id) are read in chunks, projected, and located in the
 places' geofences (the place polygons, optionally widened by ``buffer`` metres): pings
 sorted by x are cut to each geofence's box by binary search and tested exactly with
-``shapely.intersects_xy``. Only three small columns per ping are kept (unit code, time, place), so a million
-pings take seconds and tens of megabytes (``python -m benchmarks.trial_dosage``).
+``shapely.intersects_xy``. Only three small columns per ping are kept (unit code, time,
+place), so a million pings take seconds and tens of megabytes (``python -m
+benchmarks.trial_dosage``).
 
 Time at a place: each ping of a unit inside a geofence is credited with the time to that
 unit's next ping, capped at ``max_gap`` minutes (a device that stops reporting does not
