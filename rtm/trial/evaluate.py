@@ -150,6 +150,10 @@ def _crossover(
     treated = wide.loc[days, ids].to_numpy(bool)
     tau, se = crossover_estimates(y, treated)
     observed = Estimate(float(tau[0]), float(se[0]), None, int(y.size))
+    design.record["place_days"] = {  # for the summary: events on treated and control days
+        "treatment": [float(y[treated].sum()), int(treated.sum())],
+        "control": [float(y[~treated].sum()), int((~treated).sum())],
+    }
     draws = rerandomise(design.blocks, design.settings.seed, permutations, days=len(days))
     tau_draws, se_draws = crossover_estimates(y, draws)
     return observed, randomization_p(observed.z, tau_draws / se_draws)
@@ -246,13 +250,22 @@ def _result(
         "standard error, t reference"
     )
     treated = counts["arm"] == "treatment"
+    low, high = estimate.ci(level)
+    if crossover:
+        (events_t, days_t), (events_c, days_c) = design.record["place_days"].values()
+        tally = (
+            f"{events_t:.0f} crimes on {days_t} treated and {events_c:.0f} on {days_c} control "
+            "place-days"
+        )
+    else:
+        tally = (
+            f"{int(counts['events'][treated].sum())} crimes at {int(treated.sum())} treated and "
+            f"{int(counts['events'][~treated].sum())} at {int((~treated).sum())} control places"
+        )
     summary = (
-        f"Treated places had {estimate.irr:.2f} times the crime rate of control places "
-        f"(95% CI {estimate.ci(level)[0]:.2f}-{estimate.ci(level)[1]:.2f}; p = "
-        f"{estimate.p_value:.3f}, "
-        f"randomisation p = {p_random:.3f}); {int(counts['events'][treated].sum())} crimes at "
-        f"{int(treated.sum())} treated and {int(counts['events'][~treated].sum())} at "
-        f"{int((~treated).sum())} control places over {trial_days:.0f} days."
+        f"Treated {'place-days' if crossover else 'places'} had {estimate.irr:.2f} times the "
+        f"crime rate of control ones (95% CI {low:.2f}-{high:.2f}; p = {estimate.p_value:.3f}, "
+        f"randomisation p = {p_random:.3f}); {tally} over {trial_days:.0f} days."
     )
     return {
         "schema": "rtm-trial-evaluation/1",
