@@ -9,8 +9,9 @@ its trial outcome as negative binomial around that rate scaled to the trial's du
 power (bisection on the reduction).
 
 The rates and the over-dispersion come from the history (:func:`history_dispersion`): the
-month-to-month over-dispersion of each place around its own rate is an NB2 with place
-fixed effects on the monthly counts; the spread of the rates across places (a gamma, by
+month-to-month over-dispersion of each place around its own rate (NB2, by the method of
+moments within places: an NB fit with a fixed effect per place is biased low by about
+half with six months); the spread of the rates across places (a gamma, by
 the method of moments) is the prior whose posterior, given a place's baseline, holds how
 well a baseline predicts what follows. With a single period the within-place over-
 dispersion cannot be estimated and is taken as Poisson.
@@ -32,7 +33,6 @@ from rtm.export.atomic import atomic_dir
 from rtm.runs.folder import write_json
 from rtm.trial.allocation import make_blocks, rerandomise
 from rtm.trial.models import crossover_estimates, parallel_estimate
-from rtm.trial.nb import fit_nb2
 
 __all__ = [
     "History",
@@ -65,7 +65,7 @@ class History:
     periods : int
         Months (periods) of history.
     alpha_within : float
-        NB2 over-dispersion of a place's monthly counts around its own rate.
+        NB2 over-dispersion of a place's monthly counts around its own rate (moments).
     prior_shape, prior_rate : float
         A gamma distribution of the places' monthly rates (method of moments): a place's
         true rate is drawn from its posterior given its baseline, so a busy baseline month
@@ -91,9 +91,13 @@ def history_dispersion(panel: pd.DataFrame) -> History:
     alpha = 1e-6
     active = baseline > 0
     if periods >= 2 and active.sum() >= 2:
-        y = counts[active].ravel()
-        x = np.repeat(np.eye(int(active.sum())), periods, axis=0)
-        alpha = float(fit_nb2(y, x).alpha)
+        # Moments within each place: its monthly variance is mu + alpha * mu**2. (An NB fit
+        # with a fixed effect per place was biased low by about half with six months.)
+        months = counts[active]
+        mean, variance = months.mean(axis=1), months.var(axis=1, ddof=1)
+        excess = float(np.sum(variance - mean))
+        scale = float(np.sum(mean**2 - variance / periods))
+        alpha = max(excess / scale, 1e-6) if scale > 0 else 1e-6
     monthly = baseline / periods
     mean = float(monthly.mean())
     variance = max(float(baseline.var(ddof=1) - baseline.mean()) / periods**2, 1e-3 * mean**2)
