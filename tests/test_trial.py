@@ -278,3 +278,24 @@ def test_locate_pings_matches_a_naive_loop() -> None:
         naive[i] = hits[0] if hits else -1
     assert np.array_equal(fast, naive)
     assert (fast >= 0).sum() > 50
+
+
+def test_crossover_design_and_evaluation(sample_trial: dict[str, Path]) -> None:
+    from rtm.trial import DesignSettings, EventSource, design_trial, evaluate_trial
+
+    root = sample_trial["root"]
+    settings = DesignSettings(places=12, seed=3, scheme="crossover", crossover_days=40,
+                              start_date="2024-07-01", rings=(50.0, 100.0), min_spacing=150.0,
+                              place_radius=100.0)  # fmt: skip
+    history = EventSource(file=str(sample_trial["crimes"]), where=("type=robbery", "month=1..6"))
+    design = design_trial(sample_trial["run"], root / "crossover", settings, events=history)
+    schedule = design.schedule
+    assert schedule is not None and schedule["date"].nunique() == 40
+    for _, day in schedule.groupby(["date", "block"]):  # every day, every block balanced
+        assert abs(2 * (day["arm"] == "treatment").sum() - len(day)) <= 1
+    result = evaluate_trial(root / "crossover", sample_trial["crimes"], root / "crossover_eval",
+                            where=("type=robbery", "month=7..8"), permutations=20)  # fmt: skip
+    days = result["place_days"]
+    assert days["treatment"]["place_days"] + days["control"]["place_days"] == 12 * 40
+    assert result["effect"]["ci"][0] <= result["effect"]["irr"] <= result["effect"]["ci"][1]
+    assert "place-days" in result["summary"]

@@ -81,9 +81,11 @@ def evaluate_trial(
                 "--days: the events have no date or month column; give the trial's duration"
             )
         counts = _counts(design, points, harm)
+        place_days = None
+        effect: tuple[Estimate, float]
         if design.settings.scheme == "crossover":
-            effect = _crossover(design, points, frame, permutations)
-            harm_effect = None
+            estimate, p_random, place_days = _crossover(design, points, frame, permutations)
+            effect, harm_effect = (estimate, p_random), None
         else:
             effect = _parallel(
                 design, counts["events"], design.allocation["baseline"], permutations
@@ -93,7 +95,10 @@ def evaluate_trial(
                 if design.events.harm_column
                 else None
             )
-        result = _result(design, counts, effect, harm_effect, float(trial_days), level, source)
+        result = _result(
+            design, counts, effect, harm_effect, float(trial_days), level, source,
+            place_days,
+        )  # fmt: skip
         if dosage_dir is not None:
             result["dose_response"] = _dose_response(design, counts, Path(dosage_dir), level)
         figure = _figure(counts)
@@ -136,7 +141,8 @@ def _parallel(
 
 def _crossover(
     design: TrialDesign, points: np.ndarray, frame: pd.DataFrame, permutations: int
-) -> tuple[Estimate, float]:
+) -> tuple[Estimate, float, dict[str, dict[str, float]]]:
+    """The crossover estimate, its randomisation p-value, and the events per arm's place-days."""
     if design.schedule is None or "date" not in frame.columns:
         raise InputError("--events: a crossover evaluation needs a date column in the events")
     dates = pd.to_datetime(frame["date"], errors="coerce").dt.strftime("%Y-%m-%d").to_numpy()
@@ -150,13 +156,13 @@ def _crossover(
     treated = wide.loc[days, ids].to_numpy(bool)
     tau, se = crossover_estimates(y, treated)
     observed = Estimate(float(tau[0]), float(se[0]), None, int(y.size))
-    design.record["place_days"] = {  # for the summary: events on treated and control days
-        "treatment": [float(y[treated].sum()), int(treated.sum())],
-        "control": [float(y[~treated].sum()), int((~treated).sum())],
+    place_days = {
+        "treatment": {"events": float(y[treated].sum()), "place_days": float(treated.sum())},
+        "control": {"events": float(y[~treated].sum()), "place_days": float((~treated).sum())},
     }
     draws = rerandomise(design.blocks, design.settings.seed, permutations, days=len(days))
     tau_draws, se_draws = crossover_estimates(y, draws)
-    return observed, randomization_p(observed.z, tau_draws / se_draws)
+    return observed, randomization_p(observed.z, tau_draws / se_draws), place_days
 
 
 def _effect_dict(estimate: Estimate, p_random: float, level: float) -> dict[str, Any]:
@@ -239,6 +245,7 @@ def _result(
     trial_days: float,
     level: float,
     source: EventSource,
+    place_days: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     estimate, p_random = effect
     crossover = design.settings.scheme == "crossover"
@@ -251,11 +258,11 @@ def _result(
     )
     treated = counts["arm"] == "treatment"
     low, high = estimate.ci(level)
-    if crossover:
-        (events_t, days_t), (events_c, days_c) = design.record["place_days"].values()
+    if place_days is not None:
+        on, off = place_days["treatment"], place_days["control"]
         tally = (
-            f"{events_t:.0f} crimes on {days_t} treated and {events_c:.0f} on {days_c} control "
-            "place-days"
+            f"{on['events']:.0f} crimes on {on['place_days']:.0f} treated and "
+            f"{off['events']:.0f} on {off['place_days']:.0f} control place-days"
         )
     else:
         tally = (
@@ -274,6 +281,7 @@ def _result(
         "displacement": _displacement(design, counts, trial_days),
         "dose_response": None,
         "analysed": {"treatment": int(treated.sum()), "control": int((~treated).sum())},
+        "place_days": place_days,
         "model": {"scheme": design.settings.scheme, "description": description},
         "trial_days": trial_days,
         "events": {"file": source.file, "where": list(source.where)},
