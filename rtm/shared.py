@@ -127,5 +127,5 @@ def _handed_out(value: T) -> T:
     """A frame as a shallow copy (a caller adding a column changes only its own copy)."""
     copy = getattr(value, "copy", None)
     if copy is not None and hasattr(value, "columns"):
-        return copy(deep=False)  # type: ignore[no-any-return]
+        return copy(deep=False)
     return value
