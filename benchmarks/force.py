@@ -5,13 +5,18 @@
     make bench CASES=force
 
 A force refits every area for every crime type every night. This case writes the batch
-configuration a force would write for the open London data (every borough of
-``boroughs.shp``; every police.uk crime type with at least 100 events in every borough's
-fit window, so that no job is doomed by too few events; the rolling window of the
-nightly example: fit on the 9 months before the last 3, validate on the last 3) and
-runs ``rtm batch`` on it, serially and on a 2-worker Dask LocalCluster, each from a
-fresh output folder (``--force``: nothing is ``unchanged``). It prints jobs per minute
-of each. The jobs share the files read, each area's grid and candidate layers
+configuration a force would write for the open London data and runs ``rtm batch`` on it,
+serially and on a 2-worker Dask LocalCluster, each from a fresh output folder
+(``--force``: nothing is ``unchanged``), and prints jobs per minute of each:
+
+* every borough of ``boroughs.shp``;
+* every police.uk crime type with at least 100 events in every borough's fit window, so
+  that no job is doomed by too few events;
+* the rolling window of the nightly example: fit on the 9 months before the last 3,
+  validate on the last 3 against the baselines (the challengers, a research comparison
+  that costs most of a job, only with ``--challengers``).
+
+The jobs share the files read and each area's grid and candidate layers
 (:mod:`rtm.shared`). Timings are measured, never asserted.
 """
 
@@ -60,7 +65,9 @@ def borough_names() -> list[str]:
     return sorted(str(name) for name in frame["LAD11NM"])
 
 
-def write_config(folder: Path, areas: list[str], types: list[str]) -> Path:
+def write_config(
+    folder: Path, areas: list[str], types: list[str], *, challengers: bool = False
+) -> Path:
     """The nightly configuration of the force-scale case, in ``folder``."""
     crimes = "".join(
         f'\n[[crime_types]]\nname = "{name}"\nwhere = ["type={name}"]\n' for name in types
@@ -73,6 +80,7 @@ factors_dir = "{LONDON / "factors"}"
 block_length = 200
 cell_size = 100
 seed = 0
+challengers = {str(challengers).lower()}
 
 [areas]
 file = "{LONDON / "boroughs.shp"}"
@@ -111,16 +119,26 @@ def run_mode(config: Path, out: Path, workers: int | None) -> dict[str, Any]:
     }
 
 
-def measure(modes: tuple[str, ...] = ("serial", "dask2"), n_areas: int | None = None) -> dict:
+def measure(
+    modes: tuple[str, ...] = ("serial", "dask2"),
+    n_areas: int | None = None,
+    *,
+    challengers: bool = False,
+) -> dict[str, Any]:
     """Run the force-scale case in each mode; the record written to results/force.json."""
     if not (LONDON / "boroughs.shp").exists():
         return {"skipped": f"{LONDON} is absent (the London data sit next to the repository)"}
     areas = borough_names()[:n_areas] if n_areas else borough_names()
     types = crime_types(areas=areas)
-    record: dict[str, Any] = {"areas": areas, "crime_types": types, "modes": {}}
+    record: dict[str, Any] = {
+        "areas": areas,
+        "crime_types": types,
+        "challengers": challengers,
+        "modes": {},
+    }
     print(f"  {len(areas)} areas x {len(types)} crime types x 1 window", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        config = write_config(Path(tmp), areas, types)
+        config = write_config(Path(tmp), areas, types, challengers=challengers)
         for mode in modes:
             workers = None if mode == "serial" else int(mode.removeprefix("dask"))
             result = run_mode(config, Path(tmp) / f"out-{mode}", workers)
@@ -137,14 +155,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", default="serial,dask2", help="serial, daskN (comma-separated)")
     parser.add_argument("--areas", type=int, default=None, help="only the first N boroughs")
+    parser.add_argument(
+        "--challengers", action="store_true", help="also score the challengers in each job"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "force.json")
     args = parser.parse_args(argv)
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-    record = measure(modes, args.areas)
+    record = measure(modes, args.areas, challengers=args.challengers)
     if "skipped" in record:
         print(f"skipped: {record['skipped']}", file=sys.stderr)
         return 0
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "force.json").write_text(json.dumps(record, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
     return 0
 
 
