@@ -14,7 +14,7 @@ import warnings
 from typing import Any
 
 import click
-from rtm_cli._options import echo, flush_quietly
+from rtm_cli._options import echo, exit_with_parent, flush_quietly
 
 from rtm import __version__
 
@@ -60,6 +60,7 @@ class RTMGroup(click.Group):
         from rtm import interrupts
 
         interrupts.install()
+        exit_with_parent()
         standalone = kwargs.pop("standalone_mode", True)
         kwargs.setdefault("prog_name", "rtm")  # also under `python -m rtm_cli.main`
         try:

@@ -1,0 +1,119 @@
+"""Styles of the layers of a run folder: rtm's own colours, applied in QGIS.
+
+* ``risk.tif``: the relative risk score on rtm's YlOrRd log ramp (its legend's colours);
+* ``cells.gpkg`` filtered to the cells in a tier: the three tiers in rtm's tier colours;
+* ``places.gpkg``: highest-risk, priority and patrol places as outlines.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from qgis.core import (
+    QgsCategorizedSymbolRenderer,
+    QgsColorRampShader,
+    QgsFillSymbol,
+    QgsMapLayer,
+    QgsRasterBandStats,
+    QgsRasterLayer,
+    QgsRasterShader,
+    QgsRendererCategory,
+    QgsSingleBandPseudoColorRenderer,
+    QgsSingleSymbolRenderer,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtGui import QColor
+
+from .colours import TIER_COLOURS, TIER_NAMES, place_colour, ramp_stops
+from .run_layers import RunLayer, run_layers
+
+#: The filter of cells.gpkg that keeps the cells in a tier.
+TIER_FILTER = '"tier" IS NOT NULL AND "tier" <> \'\''
+
+
+def rrs_max(run_folder: str | Path, layer: QgsRasterLayer | None = None) -> float:
+    """The run's largest RRS: from report.json, else from the raster's statistics."""
+    try:
+        report = json.loads((Path(run_folder) / "report.json").read_text(encoding="utf-8"))
+        return float(report["rrs"]["max"])
+    except (OSError, ValueError, KeyError, TypeError):
+        if layer is None:
+            return 1.0
+        stats = layer.dataProvider().bandStatistics(1, QgsRasterBandStats.Max)
+        return float(stats.maximumValue)
+
+
+def style_risk(layer: QgsRasterLayer, top: float) -> None:
+    """The RRS on rtm's ramp, log-scaled from 1 to ``top``."""
+    shader = QgsColorRampShader(1.0, top)
+    shader.setColorRampType(QgsColorRampShader.Interpolated)
+    items = [
+        QgsColorRampShader.ColorRampItem(value, QColor(colour), f"{value:.3g}")
+        for value, colour in ramp_stops(top)
+    ]
+    shader.setColorRampItemList(items)
+    function = QgsRasterShader()
+    function.setRasterShaderFunction(shader)
+    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, function)
+    renderer.setClassificationMin(1.0)
+    renderer.setClassificationMax(top)
+    layer.setRenderer(renderer)
+    layer.triggerRepaint()
+
+
+def style_tiers(layer: QgsVectorLayer) -> None:
+    """Cells in a tier, in the tier colours (highest, moderately high, above average)."""
+    layer.setSubsetString(TIER_FILTER)
+    categories = []
+    for name, colour in zip(TIER_NAMES, TIER_COLOURS):
+        symbol = QgsFillSymbol.createSimple(
+            {"color": colour, "outline_style": "no", "outline_color": colour}
+        )
+        categories.append(QgsRendererCategory(name, symbol, name))
+    layer.setRenderer(QgsCategorizedSymbolRenderer("tier", categories))
+    layer.triggerRepaint()
+
+
+def style_places(layer: QgsVectorLayer, layer_name: str) -> None:
+    """Places as outlines in their colour (fill left empty: the risk shows through)."""
+    symbol = QgsFillSymbol.createSimple(
+        {
+            "color": "0,0,0,0",
+            "style": "no",
+            "outline_color": place_colour(layer_name),
+            "outline_width": "0.8",
+        }
+    )
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+    layer.triggerRepaint()
+
+
+def layer_uri(item: RunLayer) -> str:
+    """The QGIS data source of a run layer."""
+    return f"{item.source}|layername={item.sublayer}" if item.sublayer else item.source
+
+
+def style_layer(layer: QgsMapLayer, item: RunLayer, top: float) -> None:
+    """Apply the style of ``item``'s kind (risk, tiers or places) to ``layer``."""
+    if item.kind == "risk" and isinstance(layer, QgsRasterLayer):
+        style_risk(layer, top)
+    elif item.kind == "tiers" and isinstance(layer, QgsVectorLayer):
+        style_tiers(layer)
+    elif item.kind == "places" and isinstance(layer, QgsVectorLayer):
+        style_places(layer, item.sublayer)
+
+
+def open_run(folder: str | Path) -> list[QgsMapLayer]:
+    """The run's layers, styled, bottom first (for scripts; the algorithm loads its own)."""
+    items = run_layers(folder)
+    top = rrs_max(folder)
+    layers: list[QgsMapLayer] = []
+    for item in items:
+        if item.kind == "risk":
+            layer: QgsMapLayer = QgsRasterLayer(layer_uri(item), item.title, "gdal")
+        else:
+            layer = QgsVectorLayer(layer_uri(item), item.title, "ogr")
+        style_layer(layer, item, top)
+        layers.append(layer)
+    return layers
