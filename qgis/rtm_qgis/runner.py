@@ -89,8 +89,8 @@ def find_rtm(setting: str | None = None, environ: Mapping[str, str] | None = Non
     if found_on_path:
         return found_on_path
     raise RtmError(
-        "rtm not found: install it (pip install rtm, in a virtualenv) and set its folder in "
-        "Settings > Options > Processing > Providers > Risk Terrain Modeling, "
+        "rtm not found: install it in a virtualenv (pip install PATH-TO-RTM) and set that "
+        "folder in Settings > Options > Processing > Providers > Risk Terrain Modeling, "
         f"or set {ENV_VAR}, or put rtm on PATH"
     )
 

@@ -14,7 +14,9 @@ from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsColorRampShader,
     QgsFillSymbol,
+    QgsLayerTreeLayer,
     QgsMapLayer,
+    QgsProject,
     QgsRasterBandStats,
     QgsRasterLayer,
     QgsRasterShader,
@@ -26,7 +28,7 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QColor
 
 from .colours import TIER_COLOURS, TIER_NAMES, place_colour, ramp_stops
-from .run_layers import RunLayer, run_layers
+from .run_layers import RunLayer
 
 #: The filter of cells.gpkg that keeps the cells in a tier.
 TIER_FILTER = '"tier" IS NOT NULL AND "tier" <> \'\''
@@ -104,16 +106,35 @@ def style_layer(layer: QgsMapLayer, item: RunLayer, top: float) -> None:
         style_places(layer, item.sublayer)
 
 
-def open_run(folder: str | Path) -> list[QgsMapLayer]:
-    """The run's layers, styled, bottom first (for scripts; the algorithm loads its own)."""
-    items = run_layers(folder)
-    top = rrs_max(folder)
-    layers: list[QgsMapLayer] = []
-    for item in items:
-        if item.kind == "risk":
-            layer: QgsMapLayer = QgsRasterLayer(layer_uri(item), item.title, "gdal")
-        else:
-            layer = QgsVectorLayer(layer_uri(item), item.title, "ogr")
-        style_layer(layer, item, top)
-        layers.append(layer)
-    return layers
+#: Drawing order within a run's group, top first: small places over large, then the
+#: tiers, the risk raster at the bottom.
+RANKS = {"patrol_places": 0, "priority_places": 1, "places": 2, "tiers": 3, "risk": 4}
+
+
+def _rank(item: RunLayer) -> int:
+    return RANKS.get(item.sublayer if item.kind == "places" else item.kind, 2)
+
+
+def place_in_group(layer: QgsMapLayer, item: RunLayer, project: QgsProject, group: str) -> None:
+    """Move a loaded run layer into the run's group, in drawing order.
+
+    The tiers start unchecked: they repeat the top of the risk raster in three classes
+    and would hide it.
+    """
+    root = project.layerTreeRoot()
+    node = root.findLayer(layer.id())
+    if node is None:
+        return
+    layer.setCustomProperty("rtm/rank", _rank(item))
+    target = root.findGroup(group) or root.insertGroup(0, group)
+    index = sum(
+        1
+        for child in target.children()
+        if isinstance(child, QgsLayerTreeLayer)
+        and child.layer() is not None
+        and int(child.layer().customProperty("rtm/rank", 2)) <= _rank(item)
+    )
+    clone = node.clone()
+    clone.setItemVisibilityChecked(item.kind != "tiers")
+    target.insertChildNode(index, clone)
+    node.parent().removeChildNode(node)

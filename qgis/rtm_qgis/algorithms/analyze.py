@@ -19,11 +19,12 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterString,
     QgsProcessingUtils,
+    QgsProject,
 )
 
 from ..run_layers import run_layers
 from ..runner import NO_SIGNIFICANT_FACTOR
-from ..styles import layer_uri, rrs_max, style_layer
+from ..styles import layer_uri, place_in_group, rrs_max, style_layer
 from .base import GROUP_HELP, RtmAlgorithm
 
 #: Post-processors must outlive the algorithm (QGIS holds them by a raw pointer).
@@ -33,12 +34,14 @@ _STYLERS: list[QgsProcessingLayerPostProcessorInterface] = []
 class _StyleRunLayer(QgsProcessingLayerPostProcessorInterface):
     """Styles a loaded run layer in the main thread, once QGIS has loaded it."""
 
-    def __init__(self, item: Any, top: float) -> None:
+    def __init__(self, item: Any, top: float, group: str) -> None:
         super().__init__()
-        self.item, self.top = item, top
+        self.item, self.top, self.group = item, top, group
 
     def postProcessLayer(self, layer: Any, context: Any, feedback: Any) -> None:
         style_layer(layer, self.item, self.top)
+        project = context.project() or QgsProject.instance()
+        place_in_group(layer, self.item, project, self.group)
 
 
 class AnalyzeAlgorithm(RtmAlgorithm):
@@ -116,7 +119,7 @@ class AnalyzeAlgorithm(RtmAlgorithm):
         ]
         if self.parameterAsBoolean(parameters, "OVERWRITE", context):
             arguments.append("--overwrite")
-        code, _ = self.run(arguments, feedback, accept=(0, NO_SIGNIFICANT_FACTOR))
+        code, _ = self.rtm(arguments, feedback, accept=(0, NO_SIGNIFICANT_FACTOR))
         if code == NO_SIGNIFICANT_FACTOR:
             feedback.pushWarning("No risk factor is significant: no risk map (see report.json).")
         results: dict[str, Any] = {
@@ -139,7 +142,7 @@ class AnalyzeAlgorithm(RtmAlgorithm):
                 details.layerTypeHint = QgsProcessingUtils.LayerHint.Raster
             else:
                 details.layerTypeHint = QgsProcessingUtils.LayerHint.Vector
-            styler = _StyleRunLayer(item, top)
+            styler = _StyleRunLayer(item, top, f"rtm run: {Path(out).name}")
             _STYLERS.append(styler)
             details.setPostProcessor(styler)
             context.addLayerToLoadOnCompletion(uri, details)

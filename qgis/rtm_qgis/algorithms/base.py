@@ -58,9 +58,6 @@ class RtmAlgorithm(QgsProcessingAlgorithm):
     def tr(self, text: str) -> str:
         return QCoreApplication.translate("rtm", text)
 
-    def helpUrl(self) -> str:
-        return "https://github.com/rtm-developers/rtm/blob/main/docs/qgis.md"
-
     def canExecute(self) -> tuple[bool, str]:
         try:
             find_rtm(rtm_setting())
@@ -87,24 +84,23 @@ class RtmAlgorithm(QgsProcessingAlgorithm):
                 optional=True,
             )
         )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                "BLOCK_LENGTH",
-                self.tr("Block length (m): the typical street block; spatial influence steps"),
-                QgsProcessingParameterNumber.Double,
-                defaultValue=150.0,
-                minValue=0.001,
-            )
+        block = QgsProcessingParameterNumber(
+            "BLOCK_LENGTH",
+            self.tr("Block length (m): the typical street block; spatial influence steps"),
+            QgsProcessingParameterNumber.Double,
+            defaultValue=150.0,
+            minValue=0.001,
         )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                "CELL_SIZE",
-                self.tr("Cell size (m; default: half the block length)"),
-                QgsProcessingParameterNumber.Double,
-                optional=True,
-                minValue=0.001,
-            )
+        cell = QgsProcessingParameterNumber(
+            "CELL_SIZE",
+            self.tr("Cell size (m; default: half the block length)"),
+            QgsProcessingParameterNumber.Double,
+            optional=True,
+            minValue=0.001,
         )
+        for parameter in (block, cell):
+            parameter.setMetadata({"widget_wrapper": {"decimals": 1}})
+            self.addParameter(parameter)
 
     def add_options_parameter(self, command: str) -> None:
         """Any other option of the rtm command, as typed on a command line (advanced)."""
@@ -180,7 +176,7 @@ class RtmAlgorithm(QgsProcessingAlgorithm):
 
     # running ------------------------------------------------------------------------
 
-    def run(
+    def rtm(
         self, arguments: list[str], feedback: Any, accept: tuple[int, ...] = (0,)
     ) -> tuple[int, list[str]]:
         """Run rtm; its one-line error (or the cancellation) becomes the exception."""

@@ -55,5 +55,5 @@ class LayersAlgorithm(RtmAlgorithm):
             out,
             "--overwrite",  # QGIS's save dialog asked; rtm still replaces only its own file
         ]
-        self.run(arguments, feedback)
+        self.rtm(arguments, feedback)
         return {"OUTPUT": out}

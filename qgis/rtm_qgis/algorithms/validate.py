@@ -80,6 +80,6 @@ class ValidateAlgorithm(RtmAlgorithm):
         ]
         if not self.parameterAsBoolean(parameters, "CHALLENGERS", context):
             arguments.append("--no-challengers")
-        self.run(arguments, feedback)
+        self.rtm(arguments, feedback)
         capture = Path(out).with_name(Path(out).stem + "_capture.png")
         return {"OUTPUT": out, "CAPTURE": str(capture)}
