@@ -238,7 +238,7 @@ def test_cancelling_stops_rtm_and_leaves_nothing(tmp_path: Path) -> None:
         runner.run_rtm(str(RTM), args, feedback)
     assert cancelled.value.exit_code == 143
     assert str(cancelled.value) == "rtm: terminated; no output was written"
-    assert feedback.progress[0] == 2 and max(feedback.progress) < 20  # PROGRESS, relayed
+    assert feedback.progress[0] == 2  # rtm's first PROGRESS line (grid), relayed
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
