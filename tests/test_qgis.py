@@ -126,15 +126,16 @@ def test_qgis_process_lists_the_rtm_algorithms(qgis_env: dict[str, str]) -> None
         assert algorithm in listed.stdout
 
 
-def test_analyze_in_qgis_gives_the_model_of_rtm_analyze(
-    qgis_env: dict[str, str], tmp_path: Path
-) -> None:
-    events, factors = _analyze_inputs(tmp_path)
+@pytest.fixture(scope="module")
+def analyzed(qgis_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Analyze run by qgis_process and the same analysis by rtm analyze, side by side."""
+    folder = tmp_path_factory.mktemp("analyze")
+    events, factors = _analyze_inputs(folder)
     plain_args = [
         "analyze", str(events), "--area", str(SAMPLE / "area.gpkg"),
         *(a for f in factors for a in ("--factor", f)),
         "--factor", str(SAMPLE / "factors" / "parks.shp"), "--protective", "parks",
-        "--block-length", "300", "--where", "type=robbery", "--out", str(tmp_path / "plain"),
+        "--block-length", "300", "--where", "type=robbery", "--out", str(folder / "plain"),
     ]  # fmt: skip
     # both at once: the machine's two cores, half the wall time
     plain = subprocess.Popen(
@@ -143,19 +144,134 @@ def test_analyze_in_qgis_gives_the_model_of_rtm_analyze(
         stderr=subprocess.PIPE,
         text=True,
     )
-    qgis = _qgis_process(qgis_env, *_qgis_analyze_args(events, factors, tmp_path / "qgis"))
+    qgis = _qgis_process(qgis_env, *_qgis_analyze_args(events, factors, folder / "qgis"))
     _, plain_err = plain.communicate(timeout=300)
     assert plain.returncode == 0, plain_err
     assert qgis.returncode == 0, qgis.stdout[-3000:] + qgis.stderr[-3000:]
-    ours, theirs = tmp_path / "qgis", tmp_path / "plain"
+    return folder, qgis.stdout, events
+
+
+def test_analyze_in_qgis_gives_the_model_of_rtm_analyze(analyzed: Any) -> None:
+    folder, log, _ = analyzed
+    ours, theirs = folder / "qgis", folder / "plain"
     assert (ours / "factors.csv").read_bytes() == (theirs / "factors.csv").read_bytes()
     assert (ours / "risk.tif").read_bytes() == (theirs / "risk.tif").read_bytes()
     # rtm's progress reached QGIS's feedback, and the styled layers are the outputs
-    assert "culling:" in qgis.stdout and "100 - done" in qgis.stdout
+    assert "culling:" in log and "100 - done" in log
     for key in ("RISK", "TIERS", "PLACES", "PRIORITY_PLACES", "MODEL_TABLE", "REPORT"):
-        assert f"\n{key}:\t" in qgis.stdout
+        assert f"\n{key}:\t" in log
     layers = {layer.key: layer for layer in run_layers.run_layers(ours)}
     assert layers["TIERS"].sublayer == "cells" and layers["RISK"].source.endswith("risk.tif")
+
+
+# What QGIS does with an algorithm's layers when it ends (processing's
+# handleAlgorithmResults, less its optional styles): load each, then its post-processor.
+LOAD_AND_STYLE = """
+import json, sys
+from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingFeedback,
+                       QgsProcessingUtils, QgsProject)
+app = QgsApplication([], False)
+app.initQgis()
+sys.path.insert(0, sys.argv[1])
+from rtm_qgis.algorithms.analyze import AnalyzeAlgorithm
+project = QgsProject.instance()
+context = QgsProcessingContext()
+context.setProject(project)
+results = {}
+AnalyzeAlgorithm()._load(sys.argv[2], results, context)
+for uri, details in context.layersToLoadOnCompletion().items():
+    layer = QgsProcessingUtils.mapLayerFromString(uri, context, typeHint=details.layerTypeHint)
+    details.setOutputLayerName(layer)
+    project.addMapLayer(context.temporaryLayerStore().takeMapLayer(layer))
+    details.postProcessor().postProcessLayer(layer, context, QgsProcessingFeedback())
+(group,) = project.layerTreeRoot().children()
+out = {"group": group.name(), "layers": []}
+for node in group.children():
+    layer, renderer = node.layer(), node.layer().renderer()
+    entry = {"name": layer.name(), "checked": node.itemVisibilityChecked(),
+             "renderer": renderer.type(), "subset": getattr(layer, "subsetString", str)()}
+    if renderer.type() == "singlebandpseudocolor":
+        items = renderer.shader().rasterShaderFunction().colorRampItemList()
+        entry["stops"] = [(i.value, i.color.name()) for i in items]
+    elif renderer.type() == "categorizedSymbol":
+        entry["classes"] = [(c.value(), c.symbol().color().name()) for c in renderer.categories()]
+        entry["count"] = layer.featureCount()
+    else:
+        entry["outline"] = renderer.symbol().symbolLayer(0).strokeColor().name()
+    out["layers"].append(entry)
+print(json.dumps(out))
+app.exitQgis()
+"""
+
+
+def test_the_run_layers_load_in_rtms_colours(analyzed: Any, qgis_env: dict[str, str]) -> None:
+    import json
+
+    import geopandas as gpd
+
+    folder, _, _ = analyzed
+    plugins = Path(qgis_env["QGIS_CUSTOM_CONFIG_PATH"]) / "profiles/default/python/plugins"
+    loaded = subprocess.run(
+        [QGIS_PYTHON, "-c", LOAD_AND_STYLE, str(plugins), str(folder / "qgis")],
+        env=qgis_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    shown = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert shown["group"] == "rtm run: qgis"
+    layers = shown["layers"]  # top first
+    assert [layer["name"] for layer in layers] == [
+        "Priority places", "Highest-risk places", "Risk tiers", "Relative risk score",
+    ]  # fmt: skip
+    assert [layer["checked"] for layer in layers] == [True, True, False, True]
+    priority, places, tiers, risk = layers
+    assert priority["outline"] == colours.PRIORITY_COLOUR
+    assert places["outline"] == colours.PLACE_COLOUR
+    pairs = zip(colours.TIER_NAMES, colours.TIER_COLOURS, strict=True)
+    assert tiers["classes"] == [list(pair) for pair in pairs]
+    cells = gpd.read_file(folder / "qgis" / "cells.gpkg")
+    assert tiers["count"] == int((cells["tier"].fillna("") != "").sum())  # the tier filter
+    report = json.loads((folder / "qgis" / "report.json").read_text())
+    stops = colours.ramp_stops(report["rrs"]["max"])
+    assert [c for _, c in risk["stops"]] == [c for _, c in stops]
+    assert risk["stops"][0][0] == pytest.approx(1.0)
+    assert risk["stops"][-1][0] == pytest.approx(report["rrs"]["max"])
+
+
+def test_validate_and_layers_run_in_qgis(
+    analyzed: Any, qgis_env: dict[str, str], tmp_path: Path
+) -> None:
+    import json
+
+    import rasterio
+
+    folder, _, events = analyzed
+    validation, layers = tmp_path / "validation.json", tmp_path / "layers.tif"
+    validate_args = [
+        "run", "rtm:validate", "--", f"RUN={folder / 'qgis'}", f"EVENTS={events}",
+        "WHERE=type=robbery", "CHALLENGERS=false", f"OUTPUT={validation}",
+    ]  # fmt: skip
+    layers_args = [
+        "run", "rtm:layers", "--", f"AREA={SAMPLE / 'area.gpkg'}",
+        f"FACTORS={SAMPLE / 'factors' / 'bars.shp'}",
+        f"PROTECTIVE={SAMPLE / 'factors' / 'parks.shp'}", "BLOCK_LENGTH=300", f"OUTPUT={layers}",
+    ]  # fmt: skip
+    running = [
+        subprocess.Popen(
+            [str(QGIS_PROCESS), *args], env=qgis_env, stdout=subprocess.PIPE, text=True
+        )
+        for args in (validate_args, layers_args)
+    ]
+    logs = [process.communicate(timeout=300)[0] for process in running]
+    assert [process.returncode for process in running] == [0, 0], logs
+    scored = json.loads(validation.read_text())
+    assert scored["events"] == 1821 and "cap@10%" in logs[0]  # the table, in the log
+    assert validation.with_name("validation_capture.png").stat().st_size > 0
+    with rasterio.open(layers) as raster:
+        assert raster.count == 12  # 2 factors x proximity, density x 3 distances
+        assert "bars:proximity:300" in raster.descriptions
 
 
 def _children(pid: int) -> list[int]:
