@@ -183,4 +183,7 @@ class RtmAlgorithm(QgsProcessingAlgorithm):
         try:
             return run_rtm(find_rtm(rtm_setting()), arguments, feedback, accept=accept)
         except RtmError as exc:
-            raise QgsProcessingException(str(exc)) from exc
+            message = str(exc)
+            if "--overwrite" in message and self.parameterDefinition("OVERWRITE") is not None:
+                message += " [in QGIS: Advanced parameters > Replace an existing run folder]"
+            raise QgsProcessingException(message) from exc
