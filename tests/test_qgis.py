@@ -358,6 +358,29 @@ def test_cancelling_stops_rtm_and_leaves_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_rtm_stops_when_the_pipe_from_its_parent_closes(tmp_path: Path) -> None:
+    # RTM_PROGRESS=lines with stdin a pipe: the parent's death (the pipe closing) stops rtm
+    args = [
+        "analyze", str(SAMPLE / "crimes.csv"), "--area", str(SAMPLE / "area.gpkg"),
+        "--factors-dir", str(SAMPLE / "factors"), "--block-length", "150",
+        "--out", str(tmp_path / "run"),
+    ]  # fmt: skip
+    rtm = subprocess.Popen(
+        [str(RTM), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=runner.child_environment(),
+    )
+    assert rtm.stdin is not None and rtm.stderr is not None
+    rtm.stdin.close()  # at once: the watchdog starts after rtm's SIGTERM handler, so 143
+    said = rtm.stderr.read()
+    assert rtm.wait(timeout=120) == 143
+    assert said.strip().splitlines()[-1] == "rtm: terminated; no output was written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_rtm_errors_arrive_as_its_one_line(tmp_path: Path) -> None:
     args = ["layers", "--area", str(SAMPLE / "area.gpkg"), "--factors-dir", str(SAMPLE / "factors")]
     args += ["--block-length", "-5", "--out", str(tmp_path / "layers.tif")]
