@@ -272,8 +272,7 @@ def _write(
     assert spec is not None
     report = report_from_fit(result, study=study, sections=sections)
     with held.staging() as folder:
-        write_run(folder, result, report, study=study, options=OutputOptions.from_spec(spec))
-        if test_frame is not None:
+        if test_frame is not None:  # first: the model card reports it
             from rtm.validation import FittedSurface, TestEvents, validate
 
             fitted = FittedSurface.from_analysis(result, study, run=str(held.path))
@@ -290,3 +289,4 @@ def _write(
             validation.write(
                 folder / "validation.json", plot=folder / "capture.png", overwrite=True
             )
+        write_run(folder, result, report, study=study, options=OutputOptions.from_spec(spec))
