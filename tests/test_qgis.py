@@ -24,6 +24,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +123,7 @@ def test_qgis_process_lists_the_rtm_algorithms(qgis_env: dict[str, str]) -> None
     listed = _qgis_process(qgis_env, "list")
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert "Risk Terrain Modeling" in listed.stdout
-    for algorithm in ("rtm:analyze", "rtm:validate", "rtm:layers"):
+    for algorithm in ("rtm:analyze", "rtm:validate", "rtm:layers", "rtm:audit"):
         assert algorithm in listed.stdout
 
 
@@ -240,7 +241,36 @@ def test_the_run_layers_load_in_rtms_colours(analyzed: Any, qgis_env: dict[str, 
     assert risk["stops"][-1][0] == pytest.approx(report["rrs"]["max"])
 
 
-def test_validate_and_layers_run_in_qgis(
+def _audit_layers(folder: Path) -> tuple[Path, Path]:
+    """A synthetic population (two groups) and two sub-areas over the sample city."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    x0, y0, x1, y1 = gpd.read_file(SAMPLE / "area.gpkg").total_bounds
+    step = (x1 - x0) / 6
+    squares = [box(x, y, x + step, y + step) for x in x0 + step * np.arange(6) for y in
+               np.arange(y0, y1, step)]  # fmt: skip
+    rng = np.random.default_rng(3)
+    population = gpd.GeoDataFrame(
+        {
+            "group_a": rng.integers(50, 500, len(squares)),
+            "group_b": rng.integers(50, 500, len(squares)),
+        },
+        geometry=squares,
+        crs="EPSG:32630",
+    )
+    middle = (x0 + x1) / 2
+    halves = gpd.GeoDataFrame(
+        {"name": ["west", "east"]},
+        geometry=[box(x0, y0, middle, y1), box(middle, y0, x1, y1)],
+        crs="EPSG:32630",
+    )
+    population.to_file(folder / "population.gpkg", layer="population")
+    halves.to_file(folder / "halves.gpkg", layer="halves")
+    return folder / "population.gpkg", folder / "halves.gpkg"
+
+
+def test_validate_layers_and_audit_run_in_qgis(
     analyzed: Any, qgis_env: dict[str, str], tmp_path: Path
 ) -> None:
     import json
@@ -249,6 +279,7 @@ def test_validate_and_layers_run_in_qgis(
 
     folder, _, events = analyzed
     validation, layers = tmp_path / "validation.json", tmp_path / "layers.tif"
+    population, halves = _audit_layers(tmp_path)
     validate_args = [
         "run", "rtm:validate", "--", f"RUN={folder / 'qgis'}", f"EVENTS={events}",
         "WHERE=type=robbery", "CHALLENGERS=false", f"OUTPUT={validation}",
@@ -258,20 +289,29 @@ def test_validate_and_layers_run_in_qgis(
         f"FACTORS={SAMPLE / 'factors' / 'bars.shp'}",
         f"PROTECTIVE={SAMPLE / 'factors' / 'parks.shp'}", "BLOCK_LENGTH=300", f"OUTPUT={layers}",
     ]  # fmt: skip
+    audit_args = [
+        "run", "rtm:audit", "--", f"RUN={folder / 'qgis'}", f"POPULATION={population}",
+        "GROUPS=group_a", "GROUPS=group_b", f"SUBAREAS={halves}", "SUBAREA_FIELD=name",
+        "OPTIONS=--bootstrap 20", f"OUTPUT={tmp_path / 'audit'}",
+    ]  # fmt: skip
     running = [
         subprocess.Popen(
             [str(QGIS_PROCESS), *args], env=qgis_env, stdout=subprocess.PIPE, text=True
         )
-        for args in (validate_args, layers_args)
+        for args in (validate_args, layers_args, audit_args)
     ]
     logs = [process.communicate(timeout=300)[0] for process in running]
-    assert [process.returncode for process in running] == [0, 0], logs
+    assert [process.returncode for process in running] == [0, 0, 0], logs
     scored = json.loads(validation.read_text())
     assert scored["events"] == 1821 and "cap@10%" in logs[0]  # the table, in the log
     assert validation.with_name("validation_capture.png").stat().st_size > 0
     with rasterio.open(layers) as raster:
         assert raster.count == 12  # 2 factors x proximity, density x 3 distances
         assert "bars:proximity:300" in raster.descriptions
+    audited = json.loads((tmp_path / "audit" / "audit.json").read_text())
+    assert {row["group"] for row in audited["exposure_disparity"]} == {"group_a", "group_b"}
+    assert {area["name"] for area in audited["accuracy_parity"]["subareas"]} == {"west", "east"}
+    assert (tmp_path / "audit" / "audit.md").is_file()
 
 
 def _children(pid: int) -> list[int]:

@@ -9,6 +9,7 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .algorithms.analyze import AnalyzeAlgorithm
+from .algorithms.audit import AuditAlgorithm
 from .algorithms.layers import LayersAlgorithm
 from .algorithms.validate import ValidateAlgorithm
 from .runner import SETTING
@@ -17,7 +18,7 @@ ICON = Path(__file__).with_name("icon.svg")
 
 
 class RtmProvider(QgsProcessingProvider):
-    """Risk Terrain Modeling: Analyze, Validate and Candidate layers, run by rtm."""
+    """Risk Terrain Modeling: Analyze, Validate, Candidate layers and Audit, run by rtm."""
 
     def id(self) -> str:
         return "rtm"
@@ -59,7 +60,8 @@ class RtmProvider(QgsProcessingProvider):
             settings[0].removeSetting(SETTING)
 
     def loadAlgorithms(self) -> None:
-        for algorithm in (AnalyzeAlgorithm(), ValidateAlgorithm(), LayersAlgorithm()):
+        algorithms = (AnalyzeAlgorithm(), ValidateAlgorithm(), LayersAlgorithm(), AuditAlgorithm())
+        for algorithm in algorithms:
             self.addAlgorithm(algorithm)
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:
