@@ -60,11 +60,11 @@ class RTMGroup(click.Group):
         from rtm import interrupts
 
         interrupts.install()
-        exit_with_parent()
         standalone = kwargs.pop("standalone_mode", True)
         kwargs.setdefault("prog_name", "rtm")  # also under `python -m rtm_cli.main`
         try:
             try:
+                exit_with_parent()  # its SIGTERM may land at once: inside the handlers
                 value = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
             except click.exceptions.NoArgsIsHelpError as exc:
                 exc.show()  # `rtm` alone: the help
