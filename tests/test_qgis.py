@@ -487,6 +487,19 @@ def test_places_layers_are_found_by_name(tmp_path: Path) -> None:
     assert colours.place_colour("patrol_places") == colours.PATROL_COLOUR
 
 
+def test_gdals_sidecar_is_removed_only_from_rtms_folders(tmp_path: Path) -> None:
+    said: list[str] = []
+    for folder, marked in ((tmp_path / "run", True), (tmp_path / "mine", False)):
+        folder.mkdir()
+        (folder / "risk.tif.aux.xml").write_text("<PAMDataset/>")
+        if marked:
+            (folder / ".rtm-run").write_text("{}")
+    assert run_layers.remove_gdal_sidecar(tmp_path / "run", said.append)
+    assert not (tmp_path / "run" / "risk.tif.aux.xml").exists() and said
+    assert not run_layers.remove_gdal_sidecar(tmp_path / "mine", said.append)
+    assert (tmp_path / "mine" / "risk.tif.aux.xml").exists()
+
+
 def test_the_plugin_zip_installs_and_needs_nothing_of_rtm(tmp_path: Path) -> None:
     first = build.build(tmp_path / "a")
     second = build.build(tmp_path / "b")

@@ -8,8 +8,10 @@ score and tier) and ``places.gpkg`` (one layer per kind of place: ``places``,
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: Titles of the layers of places.gpkg; a layer not listed gets its name, capitalised.
 PLACE_TITLES = {
@@ -54,3 +56,19 @@ def run_layers(folder: str | Path) -> list[RunLayer]:
         title = PLACE_TITLES.get(name, name.replace("_", " ").capitalize())
         found.append(RunLayer(name.upper(), "places", str(folder / "places.gpkg"), title, name))
     return found
+
+
+def remove_gdal_sidecar(folder: Path, say: Callable[[str], Any]) -> bool:
+    """Remove the statistics GDAL saved beside a run's raster when QGIS drew it.
+
+    QGIS's GDAL writes ``risk.tif.aux.xml`` (the raster's statistics) into a run folder
+    it displayed; rtm replaces only folders holding nothing but its own files, so the
+    sidecar alone would make "Replace an existing run folder" fail. Only in rtm's folders
+    (those with rtm's ``.rtm-run`` marker); returns whether it was removed.
+    """
+    sidecar = folder / "risk.tif.aux.xml"
+    if not (sidecar.is_file() and (folder / ".rtm-run").is_file()):
+        return False
+    sidecar.unlink()
+    say(f"Removed {sidecar.name} (GDAL's statistics of the previous risk.tif)")
+    return True

@@ -22,7 +22,7 @@ from qgis.core import (
     QgsProject,
 )
 
-from ..run_layers import run_layers
+from ..run_layers import remove_gdal_sidecar, run_layers
 from ..runner import NO_SIGNIFICANT_FACTOR
 from ..styles import layer_uri, place_in_group, rrs_max, style_layer
 from .base import GROUP_HELP, RtmAlgorithm
@@ -119,6 +119,7 @@ class AnalyzeAlgorithm(RtmAlgorithm):
         ]
         if self.parameterAsBoolean(parameters, "OVERWRITE", context):
             arguments.append("--overwrite")
+            remove_gdal_sidecar(Path(out), feedback.pushInfo)
         code, _ = self.rtm(arguments, feedback, accept=(0, NO_SIGNIFICANT_FACTOR))
         if code == NO_SIGNIFICANT_FACTOR:
             feedback.pushWarning("No risk factor is significant: no risk map (see report.json).")
