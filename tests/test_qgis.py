@@ -123,7 +123,8 @@ def test_qgis_process_lists_the_rtm_algorithms(qgis_env: dict[str, str]) -> None
     listed = _qgis_process(qgis_env, "list")
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert "Risk Terrain Modeling" in listed.stdout
-    for algorithm in ("rtm:analyze", "rtm:validate", "rtm:layers", "rtm:audit"):
+    for algorithm in ("analyze", "validate", "layers", "audit", "trial_design"):
+        algorithm = f"rtm:{algorithm}"
         assert algorithm in listed.stdout
 
 
@@ -270,11 +271,12 @@ def _audit_layers(folder: Path) -> tuple[Path, Path]:
     return folder / "population.gpkg", folder / "halves.gpkg"
 
 
-def test_validate_layers_and_audit_run_in_qgis(
+def test_validate_layers_audit_and_trial_run_in_qgis(
     analyzed: Any, qgis_env: dict[str, str], tmp_path: Path
 ) -> None:
     import json
 
+    import geopandas as gpd
     import rasterio
 
     folder, _, events = analyzed
@@ -294,14 +296,18 @@ def test_validate_layers_and_audit_run_in_qgis(
         "GROUPS=group_a", "GROUPS=group_b", f"SUBAREAS={halves}", "SUBAREA_FIELD=name",
         "OPTIONS=--bootstrap 20", f"OUTPUT={tmp_path / 'audit'}",
     ]  # fmt: skip
+    trial_args = [
+        "run", "rtm:trial_design", "--", f"RUN={folder / 'qgis'}", "PLACES=6", "BLOCK_SIZE=2",
+        f"OUTPUT={tmp_path / 'trial'}",
+    ]  # fmt: skip
     running = [
         subprocess.Popen(
             [str(QGIS_PROCESS), *args], env=qgis_env, stdout=subprocess.PIPE, text=True
         )
-        for args in (validate_args, layers_args, audit_args)
+        for args in (validate_args, layers_args, audit_args, trial_args)
     ]
     logs = [process.communicate(timeout=300)[0] for process in running]
-    assert [process.returncode for process in running] == [0, 0, 0], logs
+    assert [process.returncode for process in running] == [0, 0, 0, 0], logs
     scored = json.loads(validation.read_text())
     assert scored["events"] == 1821 and "cap@10%" in logs[0]  # the table, in the log
     assert validation.with_name("validation_capture.png").stat().st_size > 0
@@ -312,6 +318,9 @@ def test_validate_layers_and_audit_run_in_qgis(
     assert {row["group"] for row in audited["exposure_disparity"]} == {"group_a", "group_b"}
     assert {area["name"] for area in audited["accuracy_parity"]["subareas"]} == {"west", "east"}
     assert (tmp_path / "audit" / "audit.md").is_file()
+    allocation = gpd.read_file(tmp_path / "trial" / "allocation.gpkg", layer="places")
+    assert sorted(allocation["arm"]) == ["control"] * 3 + ["treatment"] * 3
+    assert "ALLOCATION:\t" in logs[3]
 
 
 def _children(pid: int) -> list[int]:

@@ -11,6 +11,7 @@ from qgis.PyQt.QtGui import QIcon
 from .algorithms.analyze import AnalyzeAlgorithm
 from .algorithms.audit import AuditAlgorithm
 from .algorithms.layers import LayersAlgorithm
+from .algorithms.trial import TrialDesignAlgorithm
 from .algorithms.validate import ValidateAlgorithm
 from .runner import SETTING
 
@@ -18,7 +19,7 @@ ICON = Path(__file__).with_name("icon.svg")
 
 
 class RtmProvider(QgsProcessingProvider):
-    """Risk Terrain Modeling: Analyze, Validate, Candidate layers and Audit, run by rtm."""
+    """Risk Terrain Modeling: Analyze, Validate, Candidate layers, Audit, Trial design."""
 
     def id(self) -> str:
         return "rtm"
@@ -60,7 +61,13 @@ class RtmProvider(QgsProcessingProvider):
             settings[0].removeSetting(SETTING)
 
     def loadAlgorithms(self) -> None:
-        algorithms = (AnalyzeAlgorithm(), ValidateAlgorithm(), LayersAlgorithm(), AuditAlgorithm())
+        algorithms = (
+            AnalyzeAlgorithm(),
+            ValidateAlgorithm(),
+            LayersAlgorithm(),
+            AuditAlgorithm(),
+            TrialDesignAlgorithm(),
+        )
         for algorithm in algorithms:
             self.addAlgorithm(algorithm)
 

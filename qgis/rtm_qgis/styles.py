@@ -91,6 +91,18 @@ def style_places(layer: QgsVectorLayer, layer_name: str) -> None:
     layer.triggerRepaint()
 
 
+def style_arms(layer: QgsVectorLayer) -> None:
+    """A trial's places by arm: treatment in the highest tier's colour, control grey."""
+    categories = []
+    for arm, colour in (("treatment", TIER_COLOURS[0]), ("control", "#969696")):
+        symbol = QgsFillSymbol.createSimple(
+            {"color": colour, "outline_color": "#333333", "outline_width": "0.4"}
+        )
+        categories.append(QgsRendererCategory(arm, symbol, arm))
+    layer.setRenderer(QgsCategorizedSymbolRenderer("arm", categories))
+    layer.triggerRepaint()
+
+
 def layer_uri(item: RunLayer) -> str:
     """The QGIS data source of a run layer."""
     return f"{item.source}|layername={item.sublayer}" if item.sublayer else item.source
@@ -104,6 +116,8 @@ def style_layer(layer: QgsMapLayer, item: RunLayer, top: float) -> None:
         style_tiers(layer)
     elif item.kind == "places" and isinstance(layer, QgsVectorLayer):
         style_places(layer, item.sublayer)
+    elif item.kind == "arms" and isinstance(layer, QgsVectorLayer):
+        style_arms(layer)
 
 
 #: Drawing order within a run's group, top first: small places over large, then the

@@ -133,17 +133,24 @@ class AnalyzeAlgorithm(RtmAlgorithm):
 
     def _load(self, out: str, results: dict[str, Any], context: Any) -> None:
         """Load the run's layers when the algorithm ends, each styled as rtm draws it."""
-        top = rrs_max(out)
-        for item in run_layers(out):
-            uri = layer_uri(item)
-            results[item.key] = uri
-            details = QgsProcessingContext.LayerDetails(item.title, context.project(), item.key)
-            details.forceName = True
-            if item.kind == "risk":
-                details.layerTypeHint = QgsProcessingUtils.LayerHint.Raster
-            else:
-                details.layerTypeHint = QgsProcessingUtils.LayerHint.Vector
-            styler = _StyleRunLayer(item, top, f"rtm run: {Path(out).name}")
-            _STYLERS.append(styler)
-            details.setPostProcessor(styler)
-            context.addLayerToLoadOnCompletion(uri, details)
+        group = f"rtm run: {Path(out).name}"
+        load_on_completion(run_layers(out), rrs_max(out), group, results, context)
+
+
+def load_on_completion(
+    items: list[Any], top: float, group: str, results: dict[str, Any], context: Any
+) -> None:
+    """Have QGIS load ``items`` when the algorithm ends, styled and grouped by ``group``."""
+    for item in items:
+        uri = layer_uri(item)
+        results[item.key] = uri
+        details = QgsProcessingContext.LayerDetails(item.title, context.project(), item.key)
+        details.forceName = True
+        if item.kind == "risk":
+            details.layerTypeHint = QgsProcessingUtils.LayerHint.Raster
+        else:
+            details.layerTypeHint = QgsProcessingUtils.LayerHint.Vector
+        styler = _StyleRunLayer(item, top, group)
+        _STYLERS.append(styler)
+        details.setPostProcessor(styler)
+        context.addLayerToLoadOnCompletion(uri, details)
