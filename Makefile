@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test lint bench docs clean validate-london schema
+.PHONY: demo test lint bench docs clean validate-london schema qgis-plugin
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,10 +56,15 @@ bench: $(STAMP)
 validate-london: $(STAMP)
 	$(BIN)/python -m benchmarks.validate_london --rolling
 
+# the QGIS plugin, installable with Plugins > Manage and Install Plugins > Install from ZIP
+# (standard library only: no virtualenv needed)
+qgis-plugin:
+	$(PYTHON) qgis/build.py --out dist
+
 lint: $(STAMP)
-	$(BIN)/ruff check rtm cli tests benchmarks sample_data
-	$(BIN)/ruff format --check rtm cli tests benchmarks sample_data
+	$(BIN)/ruff check rtm cli tests benchmarks sample_data qgis
+	$(BIN)/ruff format --check rtm cli tests benchmarks sample_data qgis
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_OUT) site dist .pytest_cache .mypy_cache .ruff_cache

@@ -128,17 +128,69 @@ output_options = _stack(
 )
 
 
+#: ``RTM_PROGRESS=lines``: progress for a program running rtm (the QGIS plugin), as
+#: ``PROGRESS <percent> <message>`` lines on stderr, whatever --quiet, --verbose or the
+#: terminal say. The percent is the share of a typical analysis done once a stage reports.
+MACHINE_PROGRESS = "RTM_PROGRESS"
+STAGE_PERCENT = {
+    "grid": 2,
+    "factors": 4,
+    "events": 5,
+    "layers": 20,
+    "culling": 60,
+    "stepwise": 85,
+    "bootstrap": 90,
+    "places": 95,
+    "outputs": 100,
+}
+
+
+def exit_with_parent() -> None:
+    """With ``RTM_PROGRESS=lines`` and stdin a pipe: stop as on SIGTERM once it closes.
+
+    The program running rtm holds the other end; when it dies (a killed QGIS) the pipe
+    closes and rtm stops, leaving nothing, instead of finishing a run nobody waits for.
+    """
+    if os.environ.get(MACHINE_PROGRESS) != "lines" or sys.stdin is None:
+        return
+    import signal
+    import stat
+    import threading
+
+    try:
+        if not stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
+            return
+    except (OSError, ValueError):
+        return
+
+    def watch() -> None:
+        try:
+            while os.read(sys.stdin.fileno(), 4096):
+                pass
+        except OSError:
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="rtm-parent-pipe", daemon=True).start()
+
+
 class Progress:
     """Stage messages on stderr: on a terminal only, silent with --quiet, timed with --verbose."""
 
     def __init__(self, *, quiet: bool = False, verbose: bool = False) -> None:
+        self.machine = os.environ.get(MACHINE_PROGRESS) == "lines"
         self.enabled = (not quiet) and (verbose or sys.stderr.isatty())
         self.verbose = verbose
+        self.percent = 0
         self.start = self.last = time.perf_counter()
 
     def __call__(self, message: str) -> None:
         now = time.perf_counter()
-        if self.enabled:
+        if self.machine:
+            stage = message.split(":", 1)[0]
+            self.percent = max(self.percent, STAGE_PERCENT.get(stage, self.percent))
+            echo(f"PROGRESS {self.percent} {message}", err=True)
+        elif self.enabled:
             timing = (
                 f" [{now - self.last:.2f} s, {now - self.start:.2f} s total]"
                 if self.verbose

@@ -14,7 +14,7 @@ import warnings
 from typing import Any
 
 import click
-from rtm_cli._options import echo, flush_quietly
+from rtm_cli._options import echo, exit_with_parent, flush_quietly
 
 from rtm import __version__
 
@@ -64,6 +64,7 @@ class RTMGroup(click.Group):
         kwargs.setdefault("prog_name", "rtm")  # also under `python -m rtm_cli.main`
         try:
             try:
+                exit_with_parent()  # its SIGTERM may land at once: inside the handlers
                 value = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
             except click.exceptions.NoArgsIsHelpError as exc:
                 exc.show()  # `rtm` alone: the help

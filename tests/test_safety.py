@@ -94,6 +94,24 @@ def test_an_rtm_run_is_replaced_and_carries_its_marker(tmp_path: Path, sample_ru
     assert folder_is_rtms(out)
 
 
+def test_a_gis_statistics_sidecar_of_rtms_raster_does_not_block_overwrite(
+    tmp_path: Path, sample_run: Path
+) -> None:
+    """QGIS writes ``risk.tif.aux.xml`` when it draws the raster: a cache of rtm's file."""
+    out = tmp_path / "run"
+    shutil.copytree(sample_run, out)
+    (out / "risk.tif.aux.xml").write_text("<PAMDataset/>")
+    (out / "notes.tif.aux.xml").write_text("<PAMDataset/>")  # not a sidecar of rtm's file
+    refused = run_rtm(*sample_analyze_args(out, "-q", "--overwrite"))
+    assert refused.returncode == 5
+    line = one_error(refused.stderr)
+    assert "notes.tif.aux.xml" in line and "risk.tif.aux.xml" not in line
+    (out / "notes.tif.aux.xml").unlink()
+    replaced = run_rtm(*sample_analyze_args(out, "-q", "--overwrite"))
+    assert replaced.returncode == 0, replaced.stderr
+    assert not (out / "risk.tif.aux.xml").exists()
+
+
 def test_a_file_the_user_added_to_a_run_is_never_deleted(tmp_path: Path, sample_run: Path) -> None:
     out = tmp_path / "run"
     shutil.copytree(sample_run, out)

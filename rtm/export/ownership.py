@@ -124,7 +124,20 @@ def foreign_entries(folder: str | Path) -> list[str]:
         allowed = set(BATCH_FILES)
     else:
         allowed = set()
-    return [e for e in entries if e not in allowed and not is_rtm_temporary(e)]
+    return [
+        e
+        for e in entries
+        if e not in allowed and not is_rtm_temporary(e) and not _derived_sidecar(e, allowed)
+    ]
+
+
+def _derived_sidecar(name: str, allowed: set[str]) -> bool:
+    """GDAL's statistics cache of one of rtm's rasters (``risk.tif.aux.xml``).
+
+    A GIS writes it beside a raster it opens (QGIS does, on first draw); it holds only
+    statistics GDAL recomputes, so replacing it with the folder loses nothing of the user's.
+    """
+    return name.endswith(".aux.xml") and name[: -len(".aux.xml")] in allowed
 
 
 def folder_is_rtms(folder: str | Path, kind: str | None = None) -> bool:

@@ -1,0 +1,1 @@
+"""The algorithms of the rtm provider, one module each."""
