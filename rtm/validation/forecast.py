@@ -14,7 +14,8 @@ Candidates (:func:`candidate_surfaces`)
     the self-exciting process with the inner-best KDE radius, at weights 0.25, 0.5, 0.75
     of the surfaces' shares, and the equal blend of forest, boosted trees and that KDE.
 Inner splits (:func:`inner_splits`)
-    With periods spanning at least 3: the last ``h = n // 3`` periods are held out and
+    With periods spanning at least 3: the last ``h = n // 2`` periods are held out (a
+    horizon like the deployment's: the next window as long as the recent half) and
     everything before is the inner fit window; twice more, the held-out window moves one
     period earlier (windows whose fit part would be shorter than 2 periods are skipped).
     Without: **Poisson thinning**: each fit-period event goes to one of two halves at
@@ -23,8 +24,9 @@ Inner splits (:func:`inner_splits`)
     intensity, so the score measures how well a recipe recovers the intensity.
 Rule (:data:`CHOICE_RULE`)
     The KDE radius is chosen first (best mean inner AUC + capture@10% over the splits);
-    then every candidate is scored the same way and the best is the forecast (ties: the
-    first listed; baselines are listed first, so a baseline wins a tie).
+    then every candidate is scored the same way, and the forecast is the equal blend of
+    the :data:`TOP_K` best (ties: the first listed; baselines are listed first). A blend
+    of the best few is steadier than the single best, whose inner lead is often noise.
 """
 
 from __future__ import annotations
@@ -64,15 +66,19 @@ DAYS_PER_PERIOD = 365.25 / 12
 #: Inner splits of each kind.
 N_SPLITS = 3
 
+#: The forecast blends the best TOP_K candidates by inner score, in equal shares.
+TOP_K = 3
+
 CHOICE_RULE = (
     "inner validation inside the fit period only (test-period events are never used): "
-    "with periods spanning at least 3, the last n // 3 periods are held out and the recipes "
+    "with periods spanning at least 3, the last n // 2 periods are held out and the recipes "
     "are applied to the periods before; twice more the held-out window moves one period "
-    "earlier; without periods, Poisson thinning: the fit events are split at random "
-    "(seeded) into two halves, the recipes applied to one and scored on the other, three "
-    "times. Score = mean over the splits of inner AUC + inner capture@10%. The KDE radius "
-    "is chosen first; then the candidate (baselines, challengers, blends) with the best "
-    "score is the forecast; ties go to the first listed (baselines first)."
+    "earlier (while at least 2 periods remain to fit on); without periods, Poisson "
+    "thinning: the fit events are split at random (seeded) into two halves, the recipes "
+    "applied to one and scored on the other, three times. Score = mean over the splits of "
+    "inner AUC + inner capture@10%. The KDE radius is chosen first; then every candidate "
+    "(baselines, challengers, blends) is scored and the forecast is the equal-share blend "
+    "of the 3 best; ties go to the first listed (baselines first)."
 )
 
 
@@ -239,7 +245,7 @@ def inner_splits(periods: NDArray[np.int64] | None, n_events: int, seed: int) ->
     if periods is not None and periods.size:
         first, last = int(periods.min()), int(periods.max())
         n = last - first + 1
-        h = max(1, n // 3)
+        h = max(1, n // 2)
         for k in range(N_SPLITS if n >= 3 else 0):
             start = last - h + 1 - k
             if start - first < 2:
@@ -349,7 +355,17 @@ def _choose(
             recipes[name] = parts
             values = [_scores(_blend(s, parts), held) for s, held in per_split]
             means[name] = _mean({name: values})[name]
-    chosen = max(recipes, key=lambda k: means[k]["score"])  # first maximum: listed first
+    ranked = sorted(recipes, key=lambda k: -means[k]["score"])  # stable: listed first on ties
+    top = ranked[:TOP_K]
+    components: dict[str, float] = {}
+    for name in top:
+        for part, weight in recipes[name].items():
+            components[part] = components.get(part, 0.0) + weight / len(top)
+    chosen = "top-" + str(len(top)) + " blend: " + " | ".join(top) if len(top) > 1 else top[0]
+    recipes[chosen] = components
+    means[chosen] = _mean(
+        {chosen: [_scores(_blend(s, components), held) for s, held in per_split]}
+    )[chosen]
     recipe: dict[str, Any] = {
         "name": chosen,
         "components": recipes[chosen],

@@ -98,6 +98,16 @@ def candidate_pairs(
     return parent[order], child[order], dt[order], d2[order]
 
 
+def _close_pairs(
+    x: NDArray[np.float64], y: NDArray[np.float64], radius: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Pairs of events within ``radius``: (first, second, squared distance / radius^2)."""
+    close = cKDTree(np.column_stack([x, y])).query_pairs(radius, output_type="ndarray")
+    a = close[:, 0].astype(np.int64) if close.size else np.zeros(0, np.int64)
+    b = close[:, 1].astype(np.int64) if close.size else np.zeros(0, np.int64)
+    return a, b, ((x[a] - x[b]) ** 2 + (y[a] - y[b]) ** 2) / radius**2
+
+
 def _background_at_events(
     x: NDArray[np.float64],
     y: NDArray[np.float64],
@@ -146,21 +156,7 @@ def fit_sepp(
     span = max(float(pt.max() - pt.min()), 1.0)
     bandwidth = 2.0 * float(block_length)
     parent, child, dt, d2 = candidate_pairs(px, py, pt, 4.0 * float(block_length))
-    close = cKDTree(np.column_stack([px, py])).query_pairs(bandwidth, output_type="ndarray")
-    near = (
-        (
-            close[:, 0].astype(np.int64),
-            close[:, 1].astype(np.int64),
-            np.sum(
-                (np.column_stack([px, py])[close[:, 0]] - np.column_stack([px, py])[close[:, 1]])
-                ** 2,
-                axis=1,
-            )
-            / bandwidth**2,
-        )
-        if close.size
-        else (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    )
+    near = _close_pairs(px, py, bandwidth)
     n = px.size
     theta, omega, sigma2 = 0.2, 1.0 / 7.0, float(block_length) ** 2
     p_back = np.ones(n)
