@@ -100,7 +100,15 @@ def test_analyze_with_test_crimes_writes_validation(validated_run: Path, sample_
     lift = report["lift"]["auc"]
     assert lift["lift"] == pytest.approx(lift["forecast"] - lift["baseline"])
     assert lift["ci95"][0] <= lift["lift"] <= lift["ci95"][1]
-    assert (validated_run / "forecast.tif").exists()
+    import rasterio
+
+    with rasterio.open(validated_run / "forecast.tif") as raster:  # the forecast's own file
+        band, nodata = raster.read(1), raster.nodata
+    values = band[band != nodata]
+    assert values.sum() == pytest.approx(1.0, rel=1e-4)  # shares of the expected events
+    written = json.loads((validated_run / "forecast.json").read_text())
+    assert written["recipe"] == recipe
+    assert "Where the next crimes are likely" in (validated_run / "map.html").read_text()
     assert "pro rata" in report["rules"]["ties"]
     assert "2 x block length" in report["bandwidth"]["rule"]
     counts, rrs = _test_counts(sample_dir, validated_run)
