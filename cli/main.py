@@ -143,6 +143,9 @@ def _register() -> None:
     from rtm_cli import map as map_cli
 
     main.add_command(map_cli.map_command)
+    from rtm_cli import audit
+
+    main.add_command(audit.audit)
     from rtm_cli import validate
 
     main.add_command(validate.validate)

@@ -280,15 +280,7 @@ def _write(
             fitted, challengers=spec.challengers, bandwidth=spec.bandwidth, progress=progress
         )
     with held.staging() as folder:
-        write_run(
-            folder,
-            result,
-            report,
-            study=study,
-            options=OutputOptions.from_spec(spec),
-            forecast=forecast,
-        )
-        if test_frame is not None and fitted is not None:
+        if test_frame is not None and fitted is not None:  # first: the model card reports it
             from rtm.validation import TestEvents, validate
 
             test = TestEvents.count(
@@ -305,3 +297,11 @@ def _write(
             validation.write(
                 folder / "validation.json", plot=folder / "capture.png", overwrite=True
             )
+        write_run(
+            folder,
+            result,
+            report,
+            study=study,
+            options=OutputOptions.from_spec(spec),
+            forecast=forecast,
+        )

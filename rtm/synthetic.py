@@ -329,8 +329,8 @@ def add_near_repeats(
         raise ValueError("triggered must be in [0, 1) for the cascade to end")
     rng = np.random.default_rng(seed)
     start = pd.Timestamp(f"{year}-01-01")
-    day = (pd.to_datetime(crimes["date"]) - start).dt.days.to_numpy(dtype=float)
-    day = day + rng.random(day.size)
+    whole = (pd.to_datetime(crimes["date"]) - start).dt.days.to_numpy(dtype=float)
+    day = np.asarray(whole, dtype=np.float64) + rng.random(whole.size)
     parents = np.column_stack([crimes["x"].to_numpy(float), crimes["y"].to_numpy(float), day])
     rows = [crimes.assign(generation=0)]
     generation = 0
