@@ -167,9 +167,8 @@ def test_lagged_challengers_never_use_test_events(sample_fit: dict[str, Any]) ->
         assert other["forecast"]["recipe"] == first["forecast"]["recipe"]
     choice = first["model_choice"]
     assert choice["splits"] == [
-        "fit periods 1-4, score 5-6",
-        "fit periods 1-3, score 4-5",
-        "fit periods 1-2, score 3-4",
+        "fit periods 1-3, score 4-6",
+        "fit periods 1-2, score 3-5",
     ]
     assert choice["chosen"] in choice["candidates"] == forecast.choice["candidates"]
     assert first["forecast"]["recipe"] == forecast.recipe
