@@ -109,6 +109,10 @@ def test_analyze_with_test_crimes_writes_validation(validated_run: Path, sample_
     written = json.loads((validated_run / "forecast.json").read_text())
     assert written["recipe"] == recipe
     assert "Where the next crimes are likely" in (validated_run / "map.html").read_text()
+    # priority places are drawn from the forecast's top cells when there is one
+    run_report = json.loads((validated_run / "report.json").read_text())
+    assert "the forecast's top cells" in run_report["priority_places"]["definition"]
+    assert run_report["priority_places"]["count"] == len(run_report["priority_places"]["places"])
     assert "pro rata" in report["rules"]["ties"]
     assert "2 x block length" in report["bandwidth"]["rule"]
     counts, rrs = _test_counts(sample_dir, validated_run)

@@ -112,7 +112,7 @@ def _write_run(
 
         options = options or OutputOptions()
         bundle = bundle_from_result(result, report, study=study, max_features=options.max_features)
-        analysis = run_places(bundle, options)
+        analysis = run_places(bundle, options, None if forecast is None else forecast.surface)
         report = with_places(report, options, analysis)
         bundle = bundle.with_report(report)
     columns: dict[str, np.ndarray] = {
