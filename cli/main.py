@@ -150,6 +150,9 @@ def _register() -> None:
 
     main.add_command(validate.validate)
     main.add_command(validate.validate_temporal)
+    from rtm_cli import trial
+
+    main.add_command(trial.trial)
     try:
         from rtm_cli import analyze
     except ImportError:  # pragma: no cover - during the foundation only

@@ -16,15 +16,24 @@ from typing import TYPE_CHECKING, Any
 from rtm.errors import ParameterError
 from rtm.export.atomic import atomic_file, claim
 from rtm.spec import StudySpec
-from rtm.study import Study, build_study_candidates, load_study
 
 if TYPE_CHECKING:
     from rtm.layers import CandidateSet
     from rtm.result import RTMResult
+    from rtm.study import Study, build_study_candidates
 
 __all__ = ["analyze", "build_study_candidates", "write_layers"]
 
 Progress = Callable[[str], None]
+
+
+def __getattr__(name: str) -> Any:
+    # re-exported lazily: importing the workflows must not load geopandas (start-up time)
+    if name == "build_study_candidates":
+        from rtm.study import build_study_candidates
+
+        return build_study_candidates
+    raise AttributeError(f"module 'rtm.api' has no attribute {name!r}")
 
 
 def _spec(spec: StudySpec | None, options: dict[str, Any]) -> StudySpec:
@@ -59,6 +68,8 @@ def write_layers(
     suffix = target.suffix.lower()
     if suffix not in {".tif", ".tiff", ".gpkg"}:
         raise ParameterError(f"--out {target}: must end in .tif or .gpkg")
+    from rtm.study import build_study_candidates, load_study
+
     spec = _spec(spec, options)
     with atomic_file(target, overwrite=overwrite) as tmp:
         study = load_study(spec, with_events=False, progress=progress)
@@ -148,6 +159,9 @@ def analyze(
     spec = _spec(spec, options)
     if spec.events is None:
         raise ParameterError("events: an analysis needs the outcome events (CRIMES)")
+    # each stage imports what it needs when it starts (start-up time: benchmarks/startup.py)
+    from rtm.study import build_study_candidates, load_study
+
     with ExitStack() as stack:
         # the output is checked and locked before the slow work, and held until it is written
         held = stack.enter_context(claim(out, overwrite=overwrite)) if out is not None else None

@@ -21,6 +21,7 @@ import pyproj
 from rtm.errors import CRSError, InputError, ParameterError, RTMWarning, first_line
 from rtm.filters import WhereClause, apply_where, find_column
 from rtm.io.crs import parse_crs
+from rtm.shared import file_key, remember
 
 __all__ = ["COORDINATE_COLUMNS", "read_csv_points"]
 
@@ -106,7 +107,10 @@ def read_csv_points(
 ) -> gpd.GeoDataFrame:
     """Read a CSV of points (see the module notes), filtered by ``clauses``."""
     try:
-        frame = pd.read_csv(path, low_memory=False)
+        # a batch reads its events file once (rtm.shared); callers never modify the frame
+        frame = remember(
+            "read", ("csv", file_key(path)), lambda: pd.read_csv(path, low_memory=False)
+        )
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, ValueError) as exc:
         raise InputError(f"{what} {path}: not a readable CSV file ({first_line(exc)})") from exc
     header = _header(path)
