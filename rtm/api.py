@@ -285,11 +285,18 @@ def _write(
     spec = study.spec
     assert spec is not None
     report = report_from_fit(result, study=study, sections=sections)
-    with held.staging() as folder:
-        if test_frame is not None:  # first: the model card reports it
-            from rtm.validation import FittedSurface, TestEvents, validate
+    fitted = forecast = None
+    if test_frame is not None or spec.forecast:
+        from rtm.validation import FittedSurface, forecast_for
 
-            fitted = FittedSurface.from_analysis(result, study, run=str(held.path))
+        fitted = FittedSurface.from_analysis(result, study, run=str(held.path))
+        forecast = forecast_for(
+            fitted, challengers=spec.challengers, bandwidth=spec.bandwidth, progress=progress
+        )
+    with held.staging() as folder:
+        if test_frame is not None and fitted is not None:  # first: the model card reports it
+            from rtm.validation import TestEvents, validate
+
             test = TestEvents.count(
                 fitted, test_frame, source=str(spec.test_events), where=spec.test_where
             )
@@ -298,9 +305,17 @@ def _write(
                 test,
                 challengers=spec.challengers,
                 bandwidth=spec.bandwidth,
+                forecast=forecast,
                 progress=progress,
             )
             validation.write(
                 folder / "validation.json", plot=folder / "capture.png", overwrite=True
             )
-        write_run(folder, result, report, study=study, options=OutputOptions.from_spec(spec))
+        write_run(
+            folder,
+            result,
+            report,
+            study=study,
+            options=OutputOptions.from_spec(spec),
+            forecast=forecast,
+        )

@@ -356,6 +356,14 @@ class StudySpec:
         kind="switch",
         help="Also score the challengers (risk + exposure, random forest) in validations.",
     )
+    forecast: bool = _option(
+        False,
+        flag="--forecast",
+        group="validation",
+        kind="flag",
+        help="Also make the deployment forecast from the fit-period events (the recipe chosen "
+        "by inner validation): forecast.tif and a map layer. Always made with --test-crimes.",
+    )
     bandwidth: float | None = _option(
         None,
         flag="--bandwidth",

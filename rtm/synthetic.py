@@ -26,7 +26,7 @@ import shapely
 from rtm.grid import Grid
 from rtm.layers import Candidate, binarize_density, kernel_density, nearest_distance
 
-__all__ = ["PlantedEffect", "SyntheticCity", "generate_city", "write_city"]
+__all__ = ["PlantedEffect", "SyntheticCity", "add_near_repeats", "generate_city", "write_city"]
 
 #: A projected CRS for the synthetic city (UTM 30N); the coordinates are made up.
 CITY_CRS = "EPSG:32630"
@@ -304,6 +304,62 @@ def _candidate_values(grid: Grid, features: gpd.GeoDataFrame, effect: PlantedEff
         density = kernel_density(grid, features, [effect.spatial_influence])[0]
         x = binarize_density(density)[0].astype(float)
     return -x if effect.protective else x
+
+
+def add_near_repeats(
+    crimes: pd.DataFrame,
+    area: shapely.Geometry,
+    *,
+    seed: int,
+    triggered: float = 0.5,
+    mean_delay_days: float = 10.0,
+    sigma: float = 75.0,
+    year: int = 2024,
+) -> pd.DataFrame:
+    """Add planted near repeats: a self-exciting (Hawkes) cascade on top of ``crimes``.
+
+    Every event (the given ones, then each generation of triggered ones) triggers a
+    Poisson(``triggered``) number of others, after exponential delays (mean
+    ``mean_delay_days``) and at Gaussian offsets (SD ``sigma`` per axis); offspring
+    outside ``area`` or after the year are dropped. ``crimes`` needs ``x``, ``y`` and a
+    ``date`` (``YYYY-MM-DD``); the result has the same columns plus ``generation``
+    (0 for the given events), with ``month`` and ``date`` of the offspring.
+    """
+    if not 0 <= triggered < 1:
+        raise ValueError("triggered must be in [0, 1) for the cascade to end")
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp(f"{year}-01-01")
+    whole = (pd.to_datetime(crimes["date"]) - start).dt.days.to_numpy(dtype=float)
+    day = np.asarray(whole, dtype=np.float64) + rng.random(whole.size)
+    parents = np.column_stack([crimes["x"].to_numpy(float), crimes["y"].to_numpy(float), day])
+    rows = [crimes.assign(generation=0)]
+    generation = 0
+    template = crimes.iloc[:1]
+    while len(parents):
+        generation += 1
+        n = rng.poisson(triggered, len(parents))
+        source = np.repeat(parents, n, axis=0)
+        child = source + np.column_stack(
+            [
+                rng.normal(0, sigma, (len(source), 2)),
+                rng.exponential(mean_delay_days, len(source)),
+            ]
+        )
+        keep = (child[:, 2] < 365.0) & shapely.contains_xy(area, child[:, 0], child[:, 1])
+        child = child[keep]
+        if len(child):
+            dates = start + pd.to_timedelta(np.floor(child[:, 2]), unit="D")
+            frame = pd.DataFrame({c: np.repeat(template[c].to_numpy(), len(child)) for c in crimes})
+            frame["x"], frame["y"] = np.round(child[:, 0], 2), np.round(child[:, 1], 2)
+            frame["date"] = dates.strftime("%Y-%m-%d")
+            if "month" in frame:
+                frame["month"] = dates.month.to_numpy()
+            rows.append(frame.assign(generation=generation))
+        parents = child
+    out = pd.concat(rows, ignore_index=True)
+    if "id" in out:
+        out["id"] = np.arange(1, len(out) + 1)
+    return out
 
 
 def write_city(city: SyntheticCity, folder: str | Path) -> Path:

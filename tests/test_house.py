@@ -205,6 +205,7 @@ def test_batch_and_validate_temporal_accept_every_analyze_option(tmp_path: Path)
         "test_where": ["type=robbery"],
         "period_column": "month",
         "challengers": False,
+        "forecast": True,
         "bandwidth": 300,
         "tier_cuts": [2.5, 1.5, 0.5],
         "priority_tier": 2,

@@ -10,6 +10,7 @@ import pyproj
 import pytest
 
 from rtm.grid import Grid
+from rtm.validation import FittedSurface
 from rtm.validation import baselines as bl
 
 
@@ -77,9 +78,11 @@ def evaluate_models(result, x, y, test, *, block_length, train_periods, seed):
 @pytest.fixture(autouse=True)
 def _small_forest(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fewer trees: these tests are about which events the design uses, not accuracy."""
+    from rtm.validation import boost as gb
     from rtm.validation import models as ch
 
     monkeypatch.setitem(ch.FOREST_DEFAULTS, "n_estimators", 40)
+    monkeypatch.setitem(gb.BOOST_DEFAULTS, "max_iter", 40)
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +130,7 @@ def test_lagged_challengers_never_use_test_events(sample_fit: dict[str, Any]) ->
         train_periods=f["periods"],
         seed=0,
     )
+    forecast = _forecast(f)
     assert fits.report["design"]["kind"] == "lagged"
     assert fits.report["design"]["periods"] == {
         "earlier": [1, 2, 3],
@@ -150,18 +154,24 @@ def test_lagged_challengers_never_use_test_events(sample_fit: dict[str, Any]) ->
         report = validation.report
         reports.append(report)
         # the scored surfaces are exactly those fitted without any test input
-        for name in ("risk_exposure", "forest"):
+        for name in ("risk_exposure", "forest", "gbm"):
             assert report["challengers"][name]["auc"] == pytest.approx(
                 ev.auc(fits.surfaces[name], test), abs=1e-12
             )
+        # the forecast is the one made without any test input
+        assert report["forecast"]["auc"] == pytest.approx(ev.auc(forecast.surface, test), abs=1e-12)
     first = reports[0]
     for other in reports[1:]:
         assert other["risk_exposure_model"]["table"] == first["risk_exposure_model"]["table"]
         assert other["model_choice"] == first["model_choice"]
+        assert other["forecast"]["recipe"] == first["forecast"]["recipe"]
     choice = first["model_choice"]
-    assert choice["held_out_periods"] == [5, 6] and choice["inner_fit_periods"] == [1, 2, 3, 4]
-    assert choice["chosen"] in choice["candidates"]
-    assert "chosen" in first["challengers"]
+    assert choice["splits"] == [
+        "fit periods 1-3, score 4-6",
+        "fit periods 1-2, score 3-5",
+    ]
+    assert choice["chosen"] in choice["candidates"] == forecast.choice["candidates"]
+    assert first["forecast"]["recipe"] == forecast.recipe
     names = [
         row["name"] for row in first["risk_exposure_model"]["table"] if row["kind"] == "exposure"
     ]
@@ -192,8 +202,31 @@ def test_lagged_prediction_features_come_from_the_recent_window(
         np.testing.assert_allclose(fits.forest_design[:, n_cand + i], values, rtol=1e-6)
 
 
+def _fitted(f: dict[str, Any], periods: Any) -> FittedSurface:
+    result = f["result"]
+    return FittedSurface(
+        grid=result.grid,
+        rrs=result.relative_risk_score,
+        train_counts=result.counts,
+        selected=result.selected_values(),
+        candidates=result.candidates,
+        train_x=f["x"],
+        train_y=f["y"],
+        train_periods=periods,
+        area=None,
+        block_length=150.0,
+        seed=0,
+    )
+
+
+def _forecast(f: dict[str, Any], periods: Any = "given") -> Any:
+    from rtm.validation import forecast_for
+
+    return forecast_for(_fitted(f, f["periods"] if periods == "given" else periods))
+
+
 def test_without_periods_the_same_period_design_is_used(sample_fit: dict[str, Any]) -> None:
-    from rtm.validation.design import challenger_surfaces, choose_model
+    from rtm.validation.design import challenger_surfaces
 
     f = sample_fit
     fits = challenger_surfaces(
@@ -201,5 +234,10 @@ def test_without_periods_the_same_period_design_is_used(sample_fit: dict[str, An
     )
     assert fits.report["design"]["kind"] == "same-period"
     assert "no period" in fits.report["design"]["rule"]
-    choice = choose_model(f["result"], f["x"], f["y"], None, block_length=150.0, bandwidth=300.0)
-    assert choice["chosen"] is None
+    # the inner validation still runs: Poisson thinning, seeded
+    forecast = _forecast(f, periods=None)
+    assert forecast.choice["chosen"] in forecast.choice["candidates"]
+    assert all(label.startswith("thinning") for label in forecast.choice["splits"])
+    assert "promap_1b" not in forecast.surfaces and "sepp" not in forecast.surfaces
+    again = _forecast(f, periods=None)
+    np.testing.assert_array_equal(again.surface, forecast.surface)

@@ -80,10 +80,39 @@ def test_analyze_with_test_crimes_writes_validation(validated_run: Path, sample_
     ):
         assert key in report
     assert set(report["capture"]) == {"1", "5", "10", "20"}
-    assert set(report["baselines"]) == {"prior_counts", "prior_kde"}
-    # with periods, the inner (fit-period-only) model choice adds its pick as "chosen"
-    assert set(report["challengers"]) == {"risk_exposure", "forest", "chosen"}
-    assert report["model_choice"]["chosen"] in report["model_choice"]["candidates"]
+    ladder = {"kde_0.5b", "kde_1b", "kde_2b", "kde_3b", "kde_4b"}
+    assert set(report["baselines"]) == {
+        "prior_counts",
+        "prior_kde",
+        "kde_inner",
+        "promap_1b",
+        "promap_2b",
+        "sepp",
+        *ladder,
+    }
+    assert set(report["challengers"]) == {"risk_exposure", "forest", "gbm"}
+    # the forecast: the recipe the inner (fit-period-only) validation chose
+    recipe = report["forecast"]["recipe"]
+    assert recipe["name"] == report["model_choice"]["chosen"]
+    assert recipe["name"] in report["model_choice"]["candidates"]
+    assert recipe["kde_radius"] in ladder
+    assert report["baselines"]["kde_inner"] == report["baselines"][recipe["kde_radius"]]
+    lift = report["lift"]["auc"]
+    assert lift["lift"] == pytest.approx(lift["forecast"] - lift["baseline"])
+    assert lift["ci95"][0] <= lift["lift"] <= lift["ci95"][1]
+    import rasterio
+
+    with rasterio.open(validated_run / "forecast.tif") as raster:  # the forecast's own file
+        band, nodata = raster.read(1), raster.nodata
+    values = band[band != nodata]
+    assert values.sum() == pytest.approx(1.0, rel=1e-4)  # shares of the expected events
+    written = json.loads((validated_run / "forecast.json").read_text())
+    assert written["recipe"] == recipe
+    assert "Where the next crimes are likely" in (validated_run / "map.html").read_text()
+    # priority places are drawn from the forecast's top cells when there is one
+    run_report = json.loads((validated_run / "report.json").read_text())
+    assert "the forecast's top cells" in run_report["priority_places"]["definition"]
+    assert run_report["priority_places"]["count"] == len(run_report["priority_places"]["places"])
     assert "pro rata" in report["rules"]["ties"]
     assert "2 x block length" in report["bandwidth"]["rule"]
     counts, rrs = _test_counts(sample_dir, validated_run)

@@ -48,6 +48,8 @@ class OutputContext:
         What the map and report are drawn from; None without a risk surface.
     analysis : PlaceAnalysis or None
         Tiers and places; None without a risk surface.
+    forecast : rtm.validation.forecast.Forecast or None
+        The forecast (its ``surface``, ``recipe`` and inner ``choice``), when one was made.
     """
 
     report: RunReport
@@ -56,6 +58,7 @@ class OutputContext:
     result: Any = None
     bundle: Any = None
     analysis: Any = None
+    forecast: Any = None
 
     @cached_property
     def place_frames(self) -> tuple[Any, Any]:
@@ -83,7 +86,7 @@ class OutputContext:
         return render_concentration_png(figures, crime=crime_word(self.report.where))
 
 
-Needs = Literal["run", "surface", "places"]
+Needs = Literal["run", "surface", "places", "forecast"]
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,9 @@ class OutputFormat:
         Its name in the run folder.
     what : str
         What it holds, for people (the docs list these).
-    needs : {"run", "surface", "places"}
+    needs : {"run", "surface", "places", "forecast"}
         Every run has it; only a run with a risk surface (a fit: ``result``); only a run
-        with tiers and places (``bundle`` and ``analysis``).
+        with tiers and places (``bundle`` and ``analysis``); only a run with a forecast.
     rerendered : bool
         Whether ``rtm map`` rewrites it (it must then not need ``result``).
     write : callable
@@ -119,6 +122,8 @@ class OutputFormat:
             return context.result is not None and context.result.relative_risk_score is not None
         if self.needs == "places":
             return context.analysis is not None
+        if self.needs == "forecast":
+            return context.forecast is not None
         return True
 
 
@@ -141,6 +146,27 @@ def _risk_tif(context: OutputContext, path: Path) -> None:
         nodata=RISK_NODATA,
         dtype="float32",
     )
+
+
+def _forecast_tif(context: OutputContext, path: Path) -> None:
+    from rtm.export.raster import write_geotiff
+
+    assert context.forecast is not None
+    write_geotiff(
+        path,
+        context.grid,
+        context.forecast.surface,
+        names=["forecast_share_of_events"],
+        nodata=RISK_NODATA,
+        dtype="float32",
+    )
+
+
+def _forecast_json(context: OutputContext, path: Path) -> None:
+    from rtm.runs import write_json
+
+    assert context.forecast is not None
+    write_json(path, {"recipe": context.forecast.recipe, "model_choice": context.forecast.choice})
 
 
 def _cells_gpkg(context: OutputContext, path: Path) -> None:
@@ -170,7 +196,11 @@ def _map_html(context: OutputContext, path: Path) -> None:
 
     places, priority = context.place_frames
     text = render_map(
-        context.bundle, context.analysis, places_frame=places, priority_frame=priority
+        context.bundle,
+        context.analysis,
+        places_frame=places,
+        priority_frame=priority,
+        forecast=None if context.forecast is None else context.forecast.surface,
     )
     path.write_text(text, encoding="utf-8")
 
@@ -230,6 +260,20 @@ OUTPUTS: tuple[OutputFormat, ...] = (
     OutputFormat("report.json", "the model, settings and diagnostics", "run", True, _report_json),
     OutputFormat("factors.csv", "the model table: factors and RRVs", "run", False, _factors_csv),
     OutputFormat("risk.tif", "relative risk score raster (GeoTIFF)", "surface", False, _risk_tif),
+    OutputFormat(
+        "forecast.tif",
+        "where the next crimes are likely: the forecast's share of events per cell (GeoTIFF)",
+        "forecast",
+        False,
+        _forecast_tif,
+    ),
+    OutputFormat(
+        "forecast.json",
+        "the forecast's recipe and the inner validation that chose it",
+        "forecast",
+        False,
+        _forecast_json,
+    ),
     OutputFormat("cells.gpkg", "per-cell scores, counts, factors, tier", "run", True, _cells_gpkg),
     OutputFormat("features.gpkg", "area, events, thinned factors", "places", False, _features_gpkg),
     OutputFormat("places.gpkg", "highest-risk and priority places", "places", True, _places_gpkg),

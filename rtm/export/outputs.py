@@ -195,8 +195,13 @@ def bundle_from_result(
     return RunBundle(surface, report, area, features, events)
 
 
-def run_places(bundle: RunBundle, options: OutputOptions) -> PlaceAnalysis:
-    """Tiers and places of a bundle (the recent distance defaults to one block length)."""
+def run_places(
+    bundle: RunBundle, options: OutputOptions, forecast: np.ndarray | None = None
+) -> PlaceAnalysis:
+    """Tiers and places of a bundle (the recent distance defaults to one block length).
+
+    With ``forecast`` (per cell), priority places are drawn from the forecast's top cells.
+    """
     distance = options.recent_distance
     if distance is None and math.isfinite(bundle.report.inputs.block_length):
         distance = bundle.report.inputs.block_length
@@ -211,6 +216,7 @@ def run_places(bundle: RunBundle, options: OutputOptions) -> PlaceAnalysis:
         date_column=options.date_column,
         patrol_size=options.patrol_size,
         streets=_streets(options.streets, bundle.grid),
+        forecast=forecast,
     )
 
 

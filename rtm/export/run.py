@@ -62,16 +62,19 @@ def write_run(
     *,
     study: Any = None,
     options: Any = None,
+    forecast: Any = None,
 ) -> list[Path]:
     """Write every output of a fit into ``folder``; returns the files written.
 
     With a risk surface, also the outputs people act on (see :mod:`rtm.export.outputs`):
     tiers and places (added to the report), places.gpkg, features.gpkg, risk.png,
     map.html and report.html. ``study`` (an :class:`rtm.study.Study`) supplies the area,
-    events and factor features for the map; ``options`` an ``OutputOptions``.
+    events and factor features for the map; ``options`` an ``OutputOptions``; with
+    ``forecast`` (a :class:`rtm.validation.forecast.Forecast`), also forecast.tif,
+    forecast.json and the map's forecast layer.
     """
     with _paused_gc():
-        return _write_run(folder, result, report, study=study, options=options)
+        return _write_run(folder, result, report, study=study, options=options, forecast=forecast)
 
 
 @contextmanager
@@ -99,6 +102,7 @@ def _write_run(
     *,
     study: Any = None,
     options: Any = None,
+    forecast: Any = None,
 ) -> list[Path]:
     from rtm.export.formats import OutputContext, write_outputs
 
@@ -108,7 +112,7 @@ def _write_run(
 
         options = options or OutputOptions()
         bundle = bundle_from_result(result, report, study=study, max_features=options.max_features)
-        analysis = run_places(bundle, options)
+        analysis = run_places(bundle, options, None if forecast is None else forecast.surface)
         report = with_places(report, options, analysis)
         bundle = bundle.with_report(report)
     columns: dict[str, np.ndarray] = {
@@ -125,5 +129,5 @@ def _write_run(
         from rtm.export.outputs import cell_tiers
 
         columns["tier"] = cell_tiers(analysis)
-    context = OutputContext(report, result.grid, columns, result, bundle, analysis)
+    context = OutputContext(report, result.grid, columns, result, bundle, analysis, forecast)
     return write_outputs(folder, context)

@@ -379,14 +379,60 @@ def _recent_label(analysis: PlaceAnalysis) -> str:
     return f"{recent.start} to {recent.end}, within {analysis.recent_distance:g} m"
 
 
+#: The forecast layer's classes: the top 1%, 5%, 10% and 20% of cells, darkest first.
+FORECAST_SHARES: tuple[float, ...] = (0.01, 0.05, 0.10, 0.20)
+FORECAST_COLOURS: tuple[str, ...] = ("#3f007d", "#6a51a3", "#9e9ac8", "#dadaeb")
+
+
+def forecast_layer(grid: Any, forecast: Any) -> dict[str, Any]:
+    """The "Where the next crimes are likely" layer: the forecast's top cells, in classes.
+
+    Distinct from the risk terrain (why a place is risky): this is where the forecast
+    expects the next events (:mod:`rtm.validation.forecast`).
+    """
+    values = np.asarray(forecast, dtype=np.float64)
+    order = np.argsort(-values, kind="stable")
+    rank = np.empty(values.size)
+    rank[order] = (np.arange(values.size) + 1) / values.size
+    index = np.zeros(values.size, dtype=np.uint8)
+    for k, share in reversed(list(enumerate(FORECAST_SHARES, start=1))):
+        index[rank <= share] = k
+    palette = np.array(
+        [[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in FORECAST_COLOURS], np.uint8
+    )
+    raster = grid.to_raster(index, nodata=0).astype(np.uint8)
+    (png,), (south, west, north, east) = overlay_pngs(grid, [(raster, palette)])
+    previous = 0.0
+    items = []
+    for share, colour in zip(FORECAST_SHARES, FORECAST_COLOURS, strict=True):
+        items.append({"colour": colour, "label": f"top {fraction(previous)}-{fraction(share)}"})
+        previous = share
+    return {
+        "label": "Where the next crimes are likely",
+        "url": data_uri(png),
+        "bounds": [[south, west], [north, east]],
+        "items": items,
+    }
+
+
 def render_map(
-    bundle: Any, analysis: PlaceAnalysis, *, places_frame: Any = None, priority_frame: Any = None
+    bundle: Any,
+    analysis: PlaceAnalysis,
+    *,
+    places_frame: Any = None,
+    priority_frame: Any = None,
+    forecast: Any = None,
 ) -> str:
-    """The complete, self-contained map.html (for the frames, see :func:`map_data`)."""
+    """The complete, self-contained map.html (for the frames, see :func:`map_data`).
+
+    With ``forecast`` (per cell), the map also has the :func:`forecast_layer`.
+    """
     from markupsafe import Markup
 
     js, css = leaflet_assets()
     data = map_data(bundle, analysis, places_frame=places_frame, priority_frame=priority_frame)
+    if forecast is not None:
+        data["forecast"] = forecast_layer(bundle.grid, forecast)
     return (
         environment()
         .get_template("map.html.j2")

@@ -45,6 +45,7 @@ class PlaceAnalysis:
     recent_distance: float
     connectivity: int = CONNECTIVITY
     unit: str = "m"
+    from_forecast: bool = False
     patrol: PatrolPlaces | None = None
     intervention: InterventionAreas | None = None
     concentration: Concentration | None = None
@@ -71,8 +72,13 @@ class PlaceAnalysis:
                 "places": [p.as_dict() for p in self.places],
             },
             "priority_places": {
-                "definition": f"clusters of cells in tier {self.priority_tier} or higher with at "
-                f"least one recent event in the cell or within {self.recent_distance:g} "
+                "definition": (
+                    f"clusters of the forecast's top cells (as many as the cells in tier "
+                    f"{self.priority_tier} or higher) with at "
+                    if self.from_forecast
+                    else f"clusters of cells in tier {self.priority_tier} or higher with at "
+                )
+                + f"least one recent event in the cell or within {self.recent_distance:g} "
                 f"{self.unit} of its "
                 "centre, ranked by those recent events",
                 "tier": self.priority_tier,
@@ -97,6 +103,7 @@ def analyze_places(
     date_column: str | None = None,
     patrol_size: float = DEFAULT_PATROL_SIZE,
     streets: Any = None,
+    forecast: np.ndarray | None = None,
 ) -> PlaceAnalysis:
     """Tiers, highest-risk, priority and patrol places, intervention areas, concentration.
 
@@ -123,6 +130,10 @@ def analyze_places(
         Largest extent of a patrol place.
     streets : GeoDataFrame, optional
         Named street lines in the grid's CRS: the nearest street of each patrol place.
+    forecast : numpy.ndarray, optional
+        The forecast per cell (:mod:`rtm.validation.forecast`): when given, priority places
+        are drawn from its top cells (as many as the cells in the eligible tiers) instead
+        of the tiers.
     """
     if priority_tier not in (1, 2, 3):
         raise ParameterError(f"--priority-tier must be 1, 2 or 3, got {priority_tier!r}")
@@ -136,6 +147,12 @@ def analyze_places(
 
     recent = select_recent(events, recent_days, date_column)
     eligible = (tiers.cell_rank >= 1) & (tiers.cell_rank <= priority_tier)
+    if forecast is not None:
+        top = np.argsort(-np.asarray(forecast, dtype=np.float64), kind="stable")
+        eligible = np.zeros(grid.n_active, dtype=bool)
+        eligible[
+            top[: int(((tiers.cell_rank >= 1) & (tiers.cell_rank <= priority_tier)).sum())]
+        ] = True
     near = np.zeros(grid.n_active, dtype=bool)
     points = np.empty((0, 2))
     if events is not None and recent.mask is not None and recent.events:
@@ -160,7 +177,15 @@ def analyze_places(
         lambda p: (-(p.recent_events or 0), -p.max_rrs, -p.mean_rrs),
     )
     analysis = PlaceAnalysis(
-        tiers, places, priority, recent, priority_tier, distance, connectivity, grid.unit
+        tiers,
+        places,
+        priority,
+        recent,
+        priority_tier,
+        distance,
+        connectivity,
+        grid.unit,
+        from_forecast=forecast is not None,
     )
     return _with_patrol(analysis, surface, points, patrol_size, streets)
 

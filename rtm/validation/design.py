@@ -8,8 +8,8 @@ surfaces are predicted from the same features of the most recent window of the s
 length. Without periods, the exposure is the smoothed fit-period events with each cell's
 own events left out, and the models are fitted to the fit-period counts.
 
-:func:`choose_model` picks among the challengers, the prior KDE and forest/KDE blends by
-an inner validation inside the fit period.
+:mod:`rtm.validation.forecast` picks among the baselines, the challengers and their
+blends by an inner validation inside the fit period.
 """
 
 from __future__ import annotations
@@ -23,30 +23,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from rtm.errors import FitError, ParameterError
 from rtm.validation import baselines as bl
-from rtm.validation import metrics as ev
+from rtm.validation import boost as gb
 from rtm.validation import models as ch
 
-__all__ = [
-    "BLEND_WEIGHTS",
-    "MODEL_CHOICE_RULE",
-    "ChallengerFits",
-    "blend",
-    "candidate_surfaces",
-    "challenger_surfaces",
-    "choose_model",
-]
-
-#: Blend weights of the forest (vs the prior KDE) tried by the inner model choice.
-BLEND_WEIGHTS: tuple[float, ...] = (0.25, 0.5, 0.75)
-
-
-MODEL_CHOICE_RULE = (
-    "inner temporal validation inside the fit period only: the last third of the fit "
-    "period's span is held out, the same lagged design is fitted on the rest (first half "
-    "-> second half), and each candidate surface is scored on the held-out periods; the "
-    "candidate with the highest AUC is chosen (ties: the simpler candidate, in the listed "
-    "order). Test-period events are never used."
-)
+__all__ = ["ChallengerFits", "challenger_surfaces"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,8 +90,9 @@ def challenger_surfaces(
     covariates: Mapping[str, ArrayLike] | None = None,
     offset: ArrayLike | None = None,
     seed: int = 0,
+    continuous: tuple[NDArray[np.float64], list[str]] | None = None,
 ) -> ChallengerFits:
-    """Fit the risk + exposure model and the forest on the fit period only.
+    """Fit the risk + exposure model, the forest and the boosted trees on the fit period only.
 
     With ``train_periods`` (an integer period per training event, e.g. month) spanning
     at least 2 periods, the *lagged* design is used: the fit period's span is split by
@@ -133,6 +114,8 @@ def challenger_surfaces(
         covariates=covariates,
         offset=offset,
         seed=seed,
+        continuous=continuous if continuous is not None else (np.zeros((grid.n_active, 0)), []),
+        block_length=float(block_length),
     )
     split = periods = None
     if train_periods is not None:
@@ -143,7 +126,7 @@ def challenger_surfaces(
             )
         split = bl.lag_split(periods)
     if split is not None and periods is not None:
-        fits, design_report, exposure_text = _lagged(context, x, y, periods, split, block_length)
+        fits, design_report, exposure_text = _lagged(context, x, y, periods, split)
     else:
         reason = (
             "the training events carry no period (date/month) information"
@@ -151,7 +134,7 @@ def challenger_surfaces(
             else "the fit period spans fewer than 2 periods"
         )
         fits, design_report, exposure_text = _same_period(context, x, y, counts, bandwidth, reason)
-    fit, risk_exposure, forest, forest_design, groups = fits
+    fit, risk_exposure, forest, forest_design, groups, boosted = fits
     report = {
         "design": design_report,
         "risk_exposure_model": {
@@ -167,9 +150,28 @@ def challenger_surfaces(
             + ("the lagged features" if design_report["kind"] == "lagged" else "exposure"),
             "settings": forest.settings,
         },
+        "gbm": {
+            "features": "every candidate layer + continuous factor layers (distance to the "
+            "nearest feature capped at the KDE ladder's top, kernel density at each ladder "
+            "radius) + exposure features ("
+            + (
+                "lagged own-cell counts, rings, KDE at the ladder radii, periods since the "
+                "last event within one block"
+                if design_report["kind"] == "lagged"
+                else "the leave-own-cell-out exposure"
+            )
+            + ")",
+            "settings": boosted[1],
+            "caution": "part of its accuracy can be location memory (fine layers singling out "
+            "the places where crime has always been), not an environmental effect",
+        },
     }
     return ChallengerFits(
-        surfaces={"risk_exposure": risk_exposure, "forest": forest.predict(forest_design)},
+        surfaces={
+            "risk_exposure": risk_exposure,
+            "forest": forest.predict(forest_design),
+            "gbm": boosted[0],
+        },
         report=report,
         forest_predict=forest.predict,
         forest_design=forest_design,
@@ -188,9 +190,29 @@ class _Context:
     covariates: Mapping[str, ArrayLike] | None
     offset: ArrayLike | None
     seed: int
+    continuous: tuple[NDArray[np.float64], list[str]]
+    block_length: float
+
+    def boosted(
+        self,
+        fit_features: dict[str, NDArray[np.float64]],
+        outcome: NDArray[np.float64],
+        predict_features: dict[str, NDArray[np.float64]],
+    ) -> tuple[NDArray[np.float64], dict[str, Any]]:
+        """Fit the boosted trees; their surface and settings."""
+        values, names = self.continuous
+        static = [self.candidates.values, values]
+        model = gb.fit_boost(
+            np.column_stack([*static, *fit_features.values()]),
+            outcome,
+            feature_names=[*self.candidates.names, *names, *fit_features],
+            seed=self.seed,
+        )
+        surface = model.predict(np.column_stack([*static, *predict_features.values()]))
+        return surface, model.settings
 
 
-_Fits = tuple[Any, NDArray[np.float64], Any, NDArray[np.float64], list[str]]
+_Fits = tuple[Any, NDArray[np.float64], Any, NDArray[np.float64], list[str], tuple[NDArray, dict]]
 
 
 def _lagged(
@@ -199,19 +221,28 @@ def _lagged(
     y: NDArray[np.float64],
     periods: NDArray[np.int64],
     split: bl.LagSplit,
-    block_length: float,
 ) -> tuple[_Fits, dict[str, Any], str]:
     """The lagged design: earlier features explain later events; recent features predict."""
     grid, candidates = context.grid, context.candidates
     env, env_names = context.environment
+    block_length = context.block_length
 
     def window(span: tuple[int, ...]) -> dict[str, NDArray[np.float64]]:
         keep = np.isin(periods, span)
-        return bl.lag_features(
-            grid, x[keep], y[keep], n_periods=len(span), block_length=block_length
+        return gb.exposure_features(
+            grid,
+            x[keep],
+            y[keep],
+            n_periods=len(span),
+            block_length=block_length,
+            periods=periods[keep],
+            last_period=span[-1],
         )
 
-    fit_features, predict_features = window(split.earlier), window(split.recent)
+    boost_fit, boost_predict = window(split.earlier), window(split.recent)
+    lagged = ["own_cell", *(k for k in boost_fit if k.startswith("ring_"))]
+    fit_features = {k: boost_fit[k] for k in lagged}
+    predict_features = {k: boost_predict[k] for k in lagged}
     later = np.isin(periods, split.later)
     outcome = bl.counts_in_cells(grid, x[later], y[later])[0].astype(np.float64)
     if outcome.sum() <= 0:
@@ -238,6 +269,7 @@ def _lagged(
         groups=groups,
         seed=context.seed,
     )
+    boosted = context.boosted(boost_fit, outcome, boost_predict)
     design_report: dict[str, Any] = {
         "kind": "lagged",
         "periods": {
@@ -265,7 +297,8 @@ def _lagged(
         "outcome_events": int(outcome.sum()),
     }
     exposure_text = "log(1 + feature) for each lagged feature (see design)"
-    return (fit, risk_exposure, forest, forest_design, groups), design_report, exposure_text
+    fits = (fit, risk_exposure, forest, forest_design, groups, boosted)
+    return fits, design_report, exposure_text
 
 
 def _same_period(
@@ -295,6 +328,7 @@ def _same_period(
         groups=groups,
         seed=context.seed,
     )
+    boosted = context.boosted({"exposure": exposure}, counts, {"exposure": exposure})
     design_report = {
         "kind": "same-period",
         "rule": "fallback: " + reason + "; the exposure is built from the same events the "
@@ -304,94 +338,5 @@ def _same_period(
         "log(1 + training events kernel-smoothed around the cell (same kernel and radius "
         "as the KDE baseline), each cell's own events left out)"
     )
-    return (fit, risk_exposure, forest, forest_design, groups), design_report, exposure_text
-
-
-def _share(values: ArrayLike) -> NDArray[np.float64]:
-    v = np.clip(np.asarray(values, dtype=np.float64), 0.0, None)
-    total = v.sum()
-    return v / total if total > 0 else np.full(v.shape, 1.0 / max(v.size, 1))
-
-
-def blend(forest: ArrayLike, kde: ArrayLike, weight: float) -> NDArray[np.float64]:
-    """``weight x forest share + (1 - weight) x KDE share`` (each surface scaled to sum 1)."""
-    return float(weight) * _share(forest) + (1.0 - float(weight)) * _share(kde)
-
-
-def candidate_surfaces(
-    fits: ChallengerFits, kde: NDArray[np.float64]
-) -> dict[str, NDArray[np.float64]]:
-    """The surfaces the inner choice compares: challengers, prior KDE and forest/KDE blends."""
-    out = {
-        "risk_exposure": fits.surfaces["risk_exposure"],
-        "forest": fits.surfaces["forest"],
-        "prior_kde": kde,
-    }
-    for w in BLEND_WEIGHTS:
-        out[f"forest+kde w={w:g}"] = blend(fits.surfaces["forest"], kde, w)
-    return out
-
-
-def choose_model(
-    fitted: Any,
-    train_x: ArrayLike,
-    train_y: ArrayLike,
-    train_periods: ArrayLike | None,
-    *,
-    block_length: float,
-    bandwidth: float,
-    covariates: Mapping[str, ArrayLike] | None = None,
-    offset: ArrayLike | None = None,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Pick the best challenger (or forest/KDE blend) by inner temporal validation.
-
-    Only fit-period events are used (see :data:`MODEL_CHOICE_RULE`). Returns the
-    ``model_choice`` report: ``chosen`` (None when the fit period has no periods or is
-    shorter than 3), ``candidates`` (inner AUC and capture@10% of each) and the rule.
-    """
-    rule = {"rule": MODEL_CHOICE_RULE, "criterion": "inner AUC"}
-    if train_periods is None:
-        return {**rule, "chosen": None, "reason": "the training events carry no period"}
-    periods = np.asarray(train_periods, dtype=np.int64).ravel()
-    outer = bl.lag_split(periods, parts=3)
-    if outer is None:
-        return {**rule, "chosen": None, "reason": "the fit period spans fewer than 3 periods"}
-    holdout = outer.recent  # the last n // 3 periods
-    x = np.asarray(train_x, dtype=np.float64).ravel()
-    y = np.asarray(train_y, dtype=np.float64).ravel()
-    inner = periods < holdout[0]
-    scored = np.isin(periods, holdout)
-    held, _ = bl.counts_in_cells(fitted.grid, x[scored], y[scored])
-    if held.sum() <= 0 or not inner.any():
-        return {**rule, "chosen": None, "reason": "no event in the inner fit or held-out periods"}
-    fits = challenger_surfaces(
-        fitted,
-        x[inner],
-        y[inner],
-        block_length=block_length,
-        bandwidth=bandwidth,
-        train_periods=periods[inner],
-        covariates=covariates,
-        offset=offset,
-        seed=seed,
-    )
-    kde = bl.quartic_density(fitted.grid, x[inner], y[inner], bandwidth)
-    scores = {}
-    for name, surface in candidate_surfaces(fits, kde).items():
-        scores[name] = {
-            "auc": ev.auc(surface, held),
-            "capture@10%": float(ev.capture(surface, held, [0.1])[0]),
-        }
-    chosen = max(scores, key=lambda k: scores[k]["auc"])  # first maximum = simpler
-    return {
-        **rule,
-        "inner_fit_periods": sorted({int(p) for p in periods[inner]}),
-        "inner_design": fits.report["design"].get("rule"),
-        "held_out_periods": list(holdout),
-        "held_out_events": int(held.sum()),
-        "candidates": scores,
-        "chosen": chosen,
-        "note": "the risk + exposure candidate uses the factors RTM selected on the whole "
-        "fit period (held-out periods included), which can only favour it",
-    }
+    fits = (fit, risk_exposure, forest, forest_design, groups, boosted)
+    return fits, design_report, exposure_text

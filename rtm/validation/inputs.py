@@ -84,6 +84,8 @@ class FittedSurface:
     extra : dict
         What the validation report records of the fit: ``period_column``, ``kde_points``,
         ``run``, notes.
+    factors : tuple of Factor
+        The study's factors (the boosted trees' continuous layers); empty when unknown.
     """
 
     grid: Grid
@@ -100,6 +102,7 @@ class FittedSurface:
     train_events: Any = field(default=None, repr=False)
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    factors: tuple[Any, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_analysis(
@@ -142,6 +145,7 @@ class FittedSurface:
             train_events=frame,
             seed=study.spec.seed,
             extra=extra,
+            factors=tuple(study.factors),
         )
 
     @classmethod
@@ -184,9 +188,9 @@ class FittedSurface:
         extra["period_column"] = column
         if note:
             extra["period_column_note"] = note
-        candidates = None
+        candidates, factors = None, ()
         if challengers:
-            candidates, why = _rebuild_candidates(run, progress)
+            candidates, factors, why = _rebuild_candidates(run, progress)
             if why:
                 extra["challengers_note"] = why
         return cls(
@@ -204,6 +208,7 @@ class FittedSurface:
             train_events=events,
             seed=run.report.seed,
             extra=extra,
+            factors=factors,
         )
 
     @property
@@ -214,21 +219,23 @@ class FittedSurface:
         return np.sum([np.asarray(v, dtype=np.float64) for v in self.selected.values()], axis=0)
 
 
-def _rebuild_candidates(run: Any, progress: Callable[[str], None] | None) -> tuple[Any, str | None]:
-    """The run's candidate layers, rebuilt from its specification, or why they cannot be."""
+def _rebuild_candidates(
+    run: Any, progress: Callable[[str], None] | None
+) -> tuple[Any, tuple[Any, ...], str | None]:
+    """The run's candidate layers and factors, rebuilt from its specification, or why not."""
     from rtm.spec import StudySpec
     from rtm.study import build_study_candidates, load_study
 
     if run.report.spec is None:
-        return None, "the run records no specification (written by an earlier rtm)"
+        return None, (), "the run records no specification (written by an earlier rtm)"
     try:
         spec = StudySpec.from_record(run.report.spec)
         study = load_study(spec, with_events=False)
         if study.grid != run.grid:
-            return None, "the study area no longer gives the run's grid"
-        return build_study_candidates(study, progress=progress), None
+            return None, (), "the study area no longer gives the run's grid"
+        return build_study_candidates(study, progress=progress), tuple(study.factors), None
     except RTMError as exc:
-        return None, f"the candidate layers could not be rebuilt ({exc})"
+        return None, (), f"the candidate layers could not be rebuilt ({exc})"
 
 
 @dataclass(frozen=True, eq=False)

@@ -52,11 +52,14 @@ __all__ = [
 ]
 
 #: Forest settings, fixed by common practice for regression forests, not fitted to a city:
-#: Breiman's p/3 features per split, leaves of at least 5 cells (counts are noisy).
+#: Breiman's p/3 features per split, leaves of at least 5 cells (counts are noisy); 100
+#: trees each grown on half the cells (subsampling decorrelates the trees, so 100 give
+#: the ranking of 300 trees on all cells to within noise, at a sixth of the time).
 FOREST_DEFAULTS: dict[str, Any] = {
-    "n_estimators": 300,
+    "n_estimators": 100,
     "max_features": 1 / 3,
     "min_samples_leaf": 5,
+    "max_samples": 0.5,
 }
 
 

@@ -51,6 +51,8 @@ class Validation:
     def table(self) -> list[dict[str, Any]]:
         """One row per surface: AUC and capture/PAI at each area share."""
         rows = [{"model": "rtm", **_flat(self.report)}]
+        if self.report.get("forecast"):
+            rows.append({"model": "forecast", **_flat(self.report["forecast"])})
         for group in ("challengers", "baselines"):
             for name, metrics in self.report.get(group, {}).items():
                 rows.append({"model": name, **_flat(metrics)})
@@ -87,6 +89,7 @@ def compare(
     factor_count: ArrayLike | None,
     baselines: Mapping[str, ArrayLike],
     challengers: Mapping[str, ArrayLike] | None = None,
+    forecast: tuple[ArrayLike, Mapping[str, Any]] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Validation:
     """Score the RTM surface, the baselines and the challengers on the same test counts."""
@@ -117,6 +120,10 @@ def compare(
             }
         except FitError as exc:
             report["logistic"] = {"error": str(exc)}
+    if forecast is not None:
+        values, recipe = forecast
+        report["forecast"] = {**ev.score_surface(values, events), "recipe": dict(recipe)}
+        curves["forecast"] = ev.curve(values, events)
     report["challengers"] = {}
     for name, values in (challengers or {}).items():
         report["challengers"][name] = ev.score_surface(values, events)

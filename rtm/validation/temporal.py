@@ -91,6 +91,8 @@ def summarize_folds(folds: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def _surfaces(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     names = [m.name for m in ev.METRICS if not m.proportional_only]
     surfaces = {"rtm": {k: report[k] for k in names}}
+    if report.get("forecast"):
+        surfaces["forecast"] = report["forecast"]
     for group in ("challengers", "baselines"):
         surfaces.update(report.get(group, {}))
     return surfaces

@@ -1,10 +1,12 @@
 """The one entry point of validation: a fitted surface against test events.
 
 :func:`validate` is what ``rtm analyze --test-crimes``, ``rtm validate``,
-``rtm validate-temporal`` and ``rtm batch`` all run: the RTM surface, the prior-period
-baselines (counts and kernel density) and, unless turned off, the challengers (risk +
-exposure and the random forest, with the inner model choice), scored on the same cells
-and the same test events. :func:`validate_run` reads a run folder and a file of test
+``rtm validate-temporal`` and ``rtm batch`` all run: the RTM surface, the forecast
+(:func:`forecast_for`, the recipe chosen by inner validation), the baselines (prior
+counts, the KDE ladder, prospective hot-spotting, the self-exciting process) and,
+unless turned off, the challengers (risk + exposure, the random forest, the boosted
+trees), scored on the same cells and the same test events, with the forecast's lift
+over the best baseline and its interval. :func:`validate_run` reads a run folder and a file of test
 events first.
 """
 
@@ -19,15 +21,62 @@ from numpy.typing import ArrayLike, NDArray
 
 from rtm.filters import WhereClause
 from rtm.validation import baselines as bl
+from rtm.validation import boost as gb
+from rtm.validation import forecast as fc
 from rtm.validation import models as ch
-from rtm.validation.design import candidate_surfaces, challenger_surfaces, choose_model
+from rtm.validation.design import ChallengerFits
+from rtm.validation.forecast import Forecast
+from rtm.validation.hotspots import LADDER_BLOCKS
 from rtm.validation.inputs import FittedSurface, TestEvents, check_test_events
+from rtm.validation.lift import lift_report
 from rtm.validation.patrol import score_patrol_places
 from rtm.validation.report import Validation, compare
 
-__all__ = ["validate", "validate_run"]
+__all__ = ["CHALLENGERS", "forecast_for", "validate", "validate_run"]
 
 Progress = Callable[[str], None]
+
+
+def forecast_for(
+    fitted: FittedSurface,
+    *,
+    challengers: bool = True,
+    bandwidth: float | None = None,
+    covariates: Mapping[str, ArrayLike] | None = None,
+    offset: ArrayLike | None = None,
+    progress: Progress | None = None,
+) -> Forecast:
+    """The forecast of a fit: the recipe chosen by inner validation, on all fit events.
+
+    Uses fit-period events only (:mod:`rtm.validation.forecast`); ``rtm analyze
+    --forecast`` writes it without test events, and :func:`validate` scores it.
+    """
+    say = progress or (lambda message: None)
+    h = bl.default_bandwidth(fitted.block_length) if bandwidth is None else float(bandwidth)
+    common: dict[str, Any] = {
+        "block_length": fitted.block_length,
+        "bandwidth": h,
+        "covariates": covariates,
+        "offset": offset,
+        "seed": fitted.seed,
+    }
+    use = challengers and fitted.candidates is not None
+    continuous = None
+    if use and fitted.factors:
+        continuous = gb.continuous_layers(fitted.grid, fitted.factors, fitted.block_length)
+    forecast = fc.make_forecast(
+        fitted,
+        challengers=use,
+        common=common,
+        continuous=continuous,
+        times=fc.event_times(fitted),
+    )
+    say(f"forecast: inner validation chose {forecast.recipe['name']}")
+    return forecast
+
+
+#: The forecast's candidate surfaces that are challengers (the rest are baselines).
+CHALLENGERS = ("risk_exposure", "forest", "gbm")
 
 
 def validate(
@@ -39,9 +88,10 @@ def validate(
     bandwidth: float | None = None,
     covariates: Mapping[str, ArrayLike] | None = None,
     offset: ArrayLike | None = None,
+    forecast: Forecast | None = None,
     progress: Progress | None = None,
 ) -> Validation:
-    """Score a fitted surface, its challengers and the baselines on test events.
+    """Score a fitted surface, the forecast, its challengers and the baselines on test events.
 
     Parameters
     ----------
@@ -50,21 +100,24 @@ def validate(
     test : TestEvents
         The test events counted on its cells (:meth:`TestEvents.read`).
     challengers : bool
-        Also fit and score the risk + exposure model and the random forest (they need
-        the candidate layers; without them the report says why they were left out).
+        Also fit and score the risk + exposure model, the random forest and the boosted
+        trees (they need the candidate layers; without them the report says why they
+        were left out, and the forecast chooses among the baselines).
     choose : bool
-        Run the inner model choice (needs periods on the training events).
+        Make the forecast (the inner choice among baselines, challengers and blends).
     bandwidth : float, optional
-        Quartic-kernel radius of the hot-spot baseline (default two blocks).
+        Quartic-kernel radius of the ``prior_kde`` baseline (default two blocks).
     covariates, offset : optional
         Adjustment covariates and a log offset for the risk + exposure model.
+    forecast : Forecast, optional
+        A forecast already made from this fit (:func:`forecast_for`).
     progress : callable, optional
         Receives short progress messages.
 
     Returns
     -------
     Validation
-        ``validation["auc"]``, ``validation.table()``, the capture curves.
+        ``validation["auc"]``, ``validation["forecast"]``, ``validation.table()``.
     """
     say = progress or (lambda message: None)
     check_test_events(fitted, test)
@@ -78,9 +131,28 @@ def validate(
         grid, fitted.train_counts, fitted.train_x, fitted.train_y, bandwidth=h
     )
     surfaces: dict[str, NDArray[np.float64]] = {}
-    if challengers and fitted.candidates is not None:
-        surfaces = _challengers(fitted, test, h, choose, covariates, offset, extra, bases, say)
-    elif challengers:
+    if forecast is None and (choose or challengers):
+        forecast = forecast_for(
+            fitted,
+            challengers=challengers,
+            bandwidth=bandwidth,
+            covariates=covariates,
+            offset=offset,
+            progress=progress,
+        )
+    if forecast is not None:
+        for name, values in forecast.surfaces.items():
+            if name in CHALLENGERS:
+                surfaces[name] = values
+            elif name != "prior_counts":
+                bases[name] = values
+        bases["kde_inner"] = forecast.surfaces[forecast.recipe["kde_radius"]]
+        extra["baseline_notes"] = _baseline_notes(forecast)
+        if forecast.fits is not None:
+            _challenger_report(extra, forecast.fits, test, fitted.seed)
+            say(f"validation: challengers fitted ({extra['challenger_design']['kind']} design)")
+        extra["model_choice"] = forecast.choice
+    if challengers and (forecast is None or forecast.fits is None):
         extra["challengers_note"] = fitted.extra.get(
             "challengers_note", "the candidate layers are not available"
         )
@@ -94,43 +166,48 @@ def validate(
         test_events_outside=test.outside,
         **{k: v for k, v in fitted.extra.items() if k != "challengers_note"},
     )
-    return compare(
+    validation = compare(
         grid,
         test.counts,
         rtm_scores=fitted.rrs,
         factor_count=fitted.factor_count,
         baselines=bases,
         challengers=surfaces,
+        forecast=None if forecast is None else (forecast.surface, forecast.recipe),
         extra=extra,
     )
+    if forecast is not None:
+        validation.report["lift"] = lift_report(
+            grid,
+            test.counts,
+            forecast.surface,
+            bases,
+            block_length=fitted.block_length,
+            seed=fitted.seed,
+        )
+    return validation
 
 
-def _challengers(
-    fitted: FittedSurface,
-    test: TestEvents,
-    bandwidth: float,
-    choose: bool,
-    covariates: Mapping[str, ArrayLike] | None,
-    offset: ArrayLike | None,
-    extra: dict[str, Any],
-    bases: dict[str, NDArray[np.float64]],
-    say: Progress,
-) -> dict[str, NDArray[np.float64]]:
-    """Fit the challengers (and the inner choice); their surfaces, their report in ``extra``."""
-    common: dict[str, Any] = {
-        "block_length": fitted.block_length,
-        "bandwidth": bandwidth,
-        "covariates": covariates,
-        "offset": offset,
-        "seed": fitted.seed,
+def _baseline_notes(forecast: Forecast) -> dict[str, Any]:
+    return {
+        "kde_ladder": "quartic KDE at "
+        + ", ".join(f"{b:g}" for b in LADDER_BLOCKS)
+        + " block lengths (kde_<k>b); kde_inner is the radius the inner validation chose ("
+        + forecast.recipe["kde_radius"]
+        + "); prior_kde is the fixed radius of the bandwidth rule",
+        "promap": "prospective hot-spotting: events weighted 1 / (1 + periods before the "
+        "last fit period), quartic kernel at 1 and 2 block lengths",
+        **({"sepp": forecast.reports["sepp"]} if "sepp" in forecast.reports else {}),
     }
-    fits = challenger_surfaces(
-        fitted, fitted.train_x, fitted.train_y, train_periods=fitted.train_periods, **common
-    )
-    surfaces = dict(fits.surfaces)
-    say(f"validation: challengers fitted ({fits.report['design']['kind']} design)")
+
+
+def _challenger_report(
+    extra: dict[str, Any], fits: ChallengerFits, test: TestEvents, seed: int
+) -> None:
+    """The challengers' part of the report (permutation importance on the test events)."""
     extra["challenger_design"] = fits.report["design"]
     extra["risk_exposure_model"] = fits.report["risk_exposure_model"]
+    extra["gbm"] = fits.report["gbm"]
     extra["forest"] = {
         **fits.report["forest"],
         "permutation_importance": ch.permutation_importance_by_group(
@@ -139,20 +216,11 @@ def _challengers(
             test.counts,
             fits.forest_groups,
             n_repeats=3,
-            seed=fitted.seed,
+            seed=seed,
         ),
         "importance_measure": "fall in test-period AUC when the factor's columns are "
         "permuted together (mean of 3 permutations)",
     }
-    if choose:
-        choice = choose_model(
-            fitted, fitted.train_x, fitted.train_y, fitted.train_periods, **common
-        )
-        extra["model_choice"] = choice
-        if choice.get("chosen"):
-            surfaces["chosen"] = candidate_surfaces(fits, bases["prior_kde"])[choice["chosen"]]
-            say(f"validation: inner validation chose {choice['chosen']}")
-    return surfaces
 
 
 def validate_run(

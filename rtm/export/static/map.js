@@ -71,6 +71,9 @@
   overlays['Relative risk score'] = risk;
   var tiers = L.imageOverlay(data.tiers.url, data.tiers.bounds, {opacity: 0.8, className: 'rtm-pixelated'});
   overlays['Risk tiers'] = tiers;
+  if (data.forecast) {
+    overlays[esc(data.forecast.label)] = L.imageOverlay(data.forecast.url, data.forecast.bounds, {opacity: 0.8, className: 'rtm-pixelated'});
+  }
   if (data.area) {
     overlays['Study area'] = L.geoJSON(data.area, {
       style: {color: '#222', weight: 2, fill: false}, interactive: false
