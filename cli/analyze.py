@@ -51,7 +51,8 @@ def analyze(
         echo(
             f"Outputs: {out}/report.json, factors.csv, cells.gpkg"
             + (
-                ", risk.tif, map.html, report.html, risk.png, places.gpkg"
+                ", risk.tif, map.html, report.html, risk.png, places.gpkg, concentration.png, "
+                "action_plan.html/.csv/.gpkg"
                 if result.significant
                 else ""
             )

@@ -57,6 +57,7 @@ def map_command(
     )
     if not quiet:
         echo(
-            f"Outputs: {target}/map.html, report.html, risk.png, places.gpkg "
+            f"Outputs: {target}/map.html, report.html, risk.png, places.gpkg, "
+            "concentration.png, action_plan.html/.csv/.gpkg "
             "(report.json and cells.gpkg updated)"
         )

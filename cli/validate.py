@@ -31,6 +31,23 @@ def _print_table(rows: list[dict[str, object]]) -> None:
         echo(f"{row['model']:<15}{cells}")
 
 
+def _print_patrol(report: dict[str, object]) -> None:
+    """Test events (and harm) per hectare of the top patrol places and KDE spots."""
+    scored = report.get("patrol_places")
+    if not isinstance(scored, dict):
+        return
+    for item in scored.get("top", []):
+        parts = []
+        for side, label in (("rtm", "patrol places"), ("prior_kde", "KDE spots")):
+            if side in item:
+                got = item[side]
+                text = f"{label} {got['events_per_ha']:.1f} events/ha ({got['event_share']:.1%})"
+                if "harm_per_ha" in got:
+                    text += f", harm {got['harm_per_ha']:.0f}/ha ({got['harm_share']:.1%})"
+                parts.append(text)
+        echo(f"top {item['places']}: " + "; ".join(parts))
+
+
 @click.command()
 @click.argument("run_dir", metavar="RUN_DIR")
 @click.argument("test_crimes", metavar="TEST_CRIMES")
@@ -87,6 +104,7 @@ def validate(
     if not quiet:
         echo(f"{validation.report['events']:,} test events on {validation.report['cells']:,} cells")
         _print_table(validation.table())
+        _print_patrol(validation.report)
         echo(f"Outputs: {target}, {plot}")
 
 

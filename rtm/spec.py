@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtm.errors import ParameterError
 from rtm.spec_values import (
+    DEFAULT_PATROL_SIZE,
     DEFAULT_RECENT_DAYS,
     DEFAULT_TIER_CUTS,
     MAX_BLOCKS,
@@ -206,6 +207,15 @@ class StudySpec:
         help="Weight each event by this numeric column (harm, e.g. a crime harm index): the "
         "outcome per cell is its total harm in event-equivalents, fitted quasi-Poisson "
         "(report.json: model.outcome, model.dispersion_quasi).",
+    )
+    harm: str | None = _option(
+        None,
+        flag="--harm",
+        group="events",
+        metavar="TABLE",
+        help="Weight each event by the harm of its crime type: a CSV of category,weight or "
+        "the name of a table shipped with rtm (police-uk: ONS Crime Severity Score basis). "
+        "Fitted quasi-Poisson, as --weight-column.",
     )
     # grid and ladder
     block_length: float = _option(
@@ -400,6 +410,21 @@ class StudySpec:
         metavar="NAME",
         help="Event date or month column (default: detected; none = all events are recent).",
     )
+    patrol_size: float = _option(
+        DEFAULT_PATROL_SIZE,
+        flag="--patrol-size",
+        group="outputs",
+        kind="float",
+        metavar="M",
+        help="Largest extent of a patrol place (places.gpkg layer patrol_places), in metres.",
+    )
+    tasks: str | None = _option(
+        None,
+        flag="--tasks",
+        group="outputs",
+        metavar="FILE",
+        help="Suggested tasks per factor for the ACTION pack (TOML; default: rtm's table).",
+    )
     # how outputs name the area (rtm batch: the area's name); not a command-line option
     area_label: str | None = _option(None, flag=None, group="outputs", help="", cli=False)
 
@@ -409,9 +434,14 @@ class StudySpec:
             object.__setattr__(self, item.name, value)
         if self.area is None:
             raise ParameterError("--area: a study area is required")
-        if self.weight_column is not None and (self.bootstrap or self.split_sample):
+        if self.weight_column is not None and self.harm is not None:
             raise ParameterError(
-                "--weight-column cannot be combined with --bootstrap or --split-sample yet "
+                "--harm and --weight-column both weight the events: give one of them"
+            )
+        weighting = "--weight-column" if self.weight_column is not None else "--harm"
+        if (self.weight_column or self.harm) is not None and (self.bootstrap or self.split_sample):
+            raise ParameterError(
+                f"{weighting} cannot be combined with --bootstrap or --split-sample yet "
                 "(they resample event counts)"
             )
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECTIVITY",
+    "DEFAULT_PATROL_SIZE",
     "DEFAULT_RECENT_DAYS",
     "DEFAULT_TIER_CUTS",
     "MAX_BLOCKS",
@@ -32,6 +33,8 @@ __all__ = [
 #: Default tier cuts (SDs above the mean RRS) and the recent window of priority places.
 DEFAULT_TIER_CUTS = (2.0, 1.0, 0.0)
 DEFAULT_RECENT_DAYS = 90.0
+#: Largest extent of a patrol place (UK hot-spot trials patrol spots of about 150 m).
+DEFAULT_PATROL_SIZE = 150.0
 #: Cells touching at an edge or a corner belong to the same place (8-connectivity).
 CONNECTIVITY = 8
 #: The largest ``max_blocks`` accepted (RTMDx allows 4; larger ladders get slow and vague).
@@ -75,6 +78,14 @@ def _text(value: Any, flag: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise ParameterError(f"{flag} must be a non-empty text, got {value!r}")
     return value
+
+
+def _existing_file(value: Any, flag: str) -> str | None:
+    """A path that must name a file now (checked before any slow work)."""
+    text = _text(value, flag)
+    if text is not None and not Path(text).is_file():
+        raise ParameterError(f"{flag} {text}: no such file")
+    return text
 
 
 def _texts(value: Any, flag: str) -> tuple[str, ...]:
@@ -215,6 +226,7 @@ VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "y_column": _text,
     "events_crs": _text,
     "weight_column": _text,
+    "harm": _text,
     "block_length": _positive_length,
     "cell_size": _optional_length,
     "max_blocks": lambda v, f: _whole(v, f, 1, MAX_BLOCKS),
@@ -239,6 +251,8 @@ VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "recent_days": _recent_days,
     "recent_distance": _recent_distance,
     "date_column": _text,
+    "patrol_size": _positive_length,
+    "tasks": _existing_file,
     "area_label": _text,
 }
 

@@ -285,6 +285,8 @@ def _count_events(
     weights = None
     if spec.weight_column is not None:
         weights = event_weights(frame, spec.weight_column, what=f"events {source}")
+    elif spec.harm is not None:
+        weights = _table_weights(spec.harm, frame, f"events {source}")
     counts = grid.count_events(frame, shapely.union_all(np.asarray(area.geometry.values)), weights)
     if counts.n_used == 0:
         raise InputError(
@@ -294,10 +296,34 @@ def _count_events(
     counts.warn_outside(f"events {source}")
     if counts.harm is not None and not float(counts.harm.sum()) > 0:
         raise InputError(
-            f"events {source}: --weight-column {spec.weight_column}: the events in the study "
-            "area have a total weight of zero"
+            f"events {source}: "
+            + (
+                f"--weight-column {spec.weight_column}"
+                if spec.harm is None
+                else f"--harm {spec.harm}"
+            )
+            + ": the events in the study area have a total weight of zero"
         )
     return frame.loc[counts.inside], counts
+
+
+def _table_weights(table: str, frame: gpd.GeoDataFrame, what: str) -> np.ndarray:
+    """Event weights from a harm table; warns when the table marks weights unverified."""
+    import warnings
+
+    from rtm.errors import RTMWarning
+    from rtm.harm import harm_weights, read_harm_table
+
+    harm_table = read_harm_table(table)
+    weights = harm_weights(frame, harm_table, what=what)
+    if harm_table.unverified:
+        warnings.warn(
+            f"--harm {table}: {len(harm_table.unverified)} weights are marked unverified in "
+            "the table (see its derivation notes); check them before operational use",
+            RTMWarning,
+            stacklevel=2,
+        )
+    return weights
 
 
 def build_study_candidates(

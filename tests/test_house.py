@@ -187,6 +187,7 @@ def test_batch_and_validate_temporal_accept_every_analyze_option(tmp_path: Path)
         "y_column": "y",
         "events_crs": "EPSG:32630",
         "weight_column": "id",
+        "harm": "police-uk",
         "block_length": 150,
         "cell_size": 75,
         "max_blocks": 3,
@@ -211,6 +212,8 @@ def test_batch_and_validate_temporal_accept_every_analyze_option(tmp_path: Path)
         "recent_days": 28,
         "recent_distance": 200,
         "date_column": "date",
+        "patrol_size": 150,
+        "tasks": str(ROOT / "rtm" / "data" / "tasks.toml"),
     }
     assert set(values) == set(analysis_options())
     lines = [f"{k} = {json.dumps(v)}" for k, v in values.items()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -273,6 +274,36 @@ def test_report_renders_and_prints_to_pdf(browser, hostile_run: Path) -> None:
     assert dialogs == [] and not [u for u in requests if u.startswith("http")]
     pdf = page.pdf(format="A4")
     assert pdf.startswith(b"%PDF") and len(pdf) > 20_000
+
+
+def test_patrol_places_concentration_and_action_pack(hostile_run: Path) -> None:
+    report = json.loads((hostile_run / "report.json").read_text())
+    patrol = pyogrio.read_dataframe(hostile_run / "places.gpkg", layer="patrol_places")
+    assert len(patrol) == report["patrol_places"]["count"] > 0 and patrol["id"].is_unique
+    bounds = patrol.geometry.bounds
+    assert (patrol["across"] <= 150).all() and (bounds.maxx - bounds.minx).max() <= 150
+    areas = pyogrio.read_dataframe(hostile_run / "places.gpkg", layer="intervention_areas")
+    assert len(areas) == report["intervention_areas"]["count"]
+    assert [t["cell_share"] for t in report["concentration"]["top_cells"]] == [0.01, 0.05, 0.1]
+    assert (hostile_run / "concentration.png").read_bytes().startswith(b"\x89PNG")
+    tasks = pd.read_csv(hostile_run / "action_plan.csv")
+    assert list(tasks.columns[-3:]) == ["owner", "status", "outcome"] and tasks.owner.isna().all()
+    first = list(patrol["id"][:10])
+    assert list(dict.fromkeys(tasks["id"])) == first
+    assert list(pyogrio.read_dataframe(hostile_run / "action_plan.gpkg")["id"]) == first
+    text = (hostile_run / "action_plan.html").read_text()
+    assert HOSTILE not in text and text.count('<section class="page">') == len(first)
+
+
+def test_report_and_action_pack_print_to_their_pages(browser, hostile_run: Path) -> None:
+    pages = {}
+    for name in ("report.html", "action_plan.html"):
+        page, dialogs, requests = _open(browser, hostile_run / name)
+        pdf = page.pdf(format="A4", prefer_css_page_size=True)
+        pages[name] = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+        assert dialogs == [] and not [u for u in requests if u.startswith("http")]
+    places = json.loads((hostile_run / "report.json").read_text())["patrol_places"]["count"]
+    assert 1 <= pages["report.html"] <= 4 and pages["action_plan.html"] == min(10, places)
 
 
 # ------------------------------------------------------------ fast writers, same output

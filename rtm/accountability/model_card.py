@@ -92,6 +92,11 @@ def _data(report: RunReport, compact: bool) -> Section:
         items.append(
             f"Harm-weighted: column {inputs.weight_column}, total harm {inputs.harm_total:g}."
         )
+    elif inputs.harm_table is not None and inputs.harm_total is not None:
+        items.append(
+            f"Harm-weighted: harm table {inputs.harm_table} (weights per crime category, "
+            f"their sources and status in docs/harm.md), total harm {inputs.harm_total:g}."
+        )
     if report.skipped_factors:
         items.append(
             "Factors skipped (no feature within reach of the study area): "

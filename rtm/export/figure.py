@@ -154,12 +154,13 @@ def _draw_places(ax: Any, places: Any) -> None:
         ax.annotate(
             str(place["rank"]),
             (point.x, point.y),
-            fontsize=7,
+            fontsize=8,
             fontweight="bold",
             ha="center",
             va="center",
             color="white",
-            bbox={"boxstyle": "circle,pad=0.2", "fc": PLACE_COLOUR, "ec": "none"},
+            # a white ring keeps the number legible on the darkest cells too
+            bbox={"boxstyle": "circle,pad=0.2", "fc": PLACE_COLOUR, "ec": "white", "lw": 0.8},
         )
 
 

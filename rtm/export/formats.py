@@ -74,6 +74,17 @@ class OutputContext:
 
         return render_risk_png(self.bundle, self.analysis, places_frame=self.place_frames[0])
 
+    @cached_property
+    def concentration_png(self) -> bytes:
+        """The concentration curve (concentration.png, and the figure in report.html)."""
+        from rtm.export.plots import render_concentration_png
+        from rtm.filters import crime_word
+
+        figures = self.analysis.concentration
+        if figures is None:
+            return b""
+        return render_concentration_png(figures, crime=crime_word(self.report.where))
+
 
 Needs = Literal["run", "surface", "places", "forecast"]
 
@@ -198,7 +209,9 @@ def _report_html(context: OutputContext, path: Path) -> None:
     from rtm.accountability.model_card import add_model_card, read_validation
     from rtm.export.report_html import render_report
 
-    text = render_report(context.bundle, context.analysis, context.risk_png)
+    text = render_report(
+        context.bundle, context.analysis, context.risk_png, context.concentration_png
+    )
     text = add_model_card(text, context.report, read_validation(path.parent))
     path.write_text(text, encoding="utf-8")
 
@@ -218,6 +231,28 @@ def _transparency_record_md(context: OutputContext, path: Path) -> None:
 
     text = transparency_record(context.report, read_validation(path.parent))
     path.write_text(text, encoding="utf-8")
+
+
+def _concentration_png(context: OutputContext, path: Path) -> None:
+    path.write_bytes(context.concentration_png)
+
+
+def _action_html(context: OutputContext, path: Path) -> None:
+    from rtm.export.action import render_action
+
+    path.write_text(render_action(context), encoding="utf-8")
+
+
+def _action_csv(context: OutputContext, path: Path) -> None:
+    from rtm.export.action import write_action_csv
+
+    write_action_csv(context, path)
+
+
+def _action_gpkg(context: OutputContext, path: Path) -> None:
+    from rtm.export.action import write_action_gpkg
+
+    write_action_gpkg(context, path)
 
 
 #: Every output, in the order written.
@@ -255,6 +290,22 @@ OUTPUTS: tuple[OutputFormat, ...] = (
         True,
         _transparency_record_md,
     ),
+    OutputFormat(
+        "concentration.png",
+        "how concentrated events and harm are",
+        "places",
+        True,
+        _concentration_png,
+    ),
+    OutputFormat(
+        "action_plan.html",
+        "ACTION pack: a page per top patrol place",
+        "places",
+        True,
+        _action_html,
+    ),
+    OutputFormat("action_plan.csv", "ACTION tasks tracker", "places", True, _action_csv),
+    OutputFormat("action_plan.gpkg", "ACTION places and tasks", "places", True, _action_gpkg),
 )
 
 

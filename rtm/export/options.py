@@ -11,10 +11,12 @@ the options come from.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rtm.spec import StudySpec
 from rtm.spec_values import (
     CONNECTIVITY,
+    DEFAULT_PATROL_SIZE,
     DEFAULT_RECENT_DAYS,
     DEFAULT_TIER_CUTS,
     VALIDATORS,
@@ -44,6 +46,11 @@ class OutputOptions:
     date_column: str | None = None
     connectivity: int = CONNECTIVITY
     max_features: int = MAX_FEATURES
+    patrol_size: float = DEFAULT_PATROL_SIZE
+    #: Street lines (a file) for the patrol places' nearest street; None: no names.
+    streets: Any = None
+    #: The ACTION pack's task table (TOML file); None: rtm's own.
+    tasks: str | None = None
 
     @classmethod
     def from_spec(cls, spec: StudySpec) -> OutputOptions:
@@ -54,6 +61,9 @@ class OutputOptions:
             recent_days=spec.recent_days,
             recent_distance=spec.recent_distance,
             date_column=spec.date_column,
+            patrol_size=spec.patrol_size,
+            streets=getattr(spec, "streets", None),
+            tasks=spec.tasks,
         )
 
     def __post_init__(self) -> None:
@@ -63,5 +73,7 @@ class OutputOptions:
             ("recent_days", "--recent-days"),
             ("recent_distance", "--recent-distance"),
             ("date_column", "--date-column"),
+            ("patrol_size", "--patrol-size"),
+            ("tasks", "--tasks"),
         ):
             object.__setattr__(self, name, VALIDATORS[name](getattr(self, name), flag))

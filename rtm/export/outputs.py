@@ -214,8 +214,22 @@ def run_places(
         recent_days=options.recent_days,
         recent_distance=distance,
         date_column=options.date_column,
+        patrol_size=options.patrol_size,
+        streets=_streets(options.streets, bundle.grid),
         forecast=forecast,
     )
+
+
+def _streets(source: Any, grid: Grid) -> gpd.GeoDataFrame | None:
+    """The street lines (for patrol places' names), in the grid's CRS; None without."""
+    if source is None:
+        return None
+    if isinstance(source, gpd.GeoDataFrame):
+        return source.to_crs(grid.crs) if source.crs is not None else source
+    from rtm.io import read_vector
+
+    frame = read_vector(source, what="--streets", default_crs=grid.crs)
+    return frame.to_crs(grid.crs)
 
 
 def write_features(path: Path, bundle: RunBundle) -> None:
@@ -271,6 +285,7 @@ def bundle_from_run(run: Run) -> RunBundle:
         run.column("events", np.int64),
         run.column("expected"),
         tuple(layers),
+        run.column("harm") if "harm" in run.cells.columns else None,
     )
     area, features, events = read_features(run.folder)
     return RunBundle(surface, run.report, area, features, events)
@@ -284,16 +299,30 @@ def write_places(
 
     if frames is None:
         frames = place_polygons(grid, analysis)
-    for layer, frame in zip(("places", "priority_places"), frames, strict=True):
+    layers = list(zip(("places", "priority_places"), frames, strict=True))
+    if analysis.patrol is not None:
+        from rtm.places.patrol import patrol_frame
+
+        layers.append(("patrol_places", patrol_frame(grid, analysis.patrol)))
+    if analysis.intervention is not None:
+        layers.append(("intervention_areas", analysis.intervention.frame(grid)))
+    for layer, frame in layers:
         write_layer(path, frame, layer, geometry_type="MultiPolygon" if len(frame) == 0 else None)
 
 
 def place_polygons(grid: Grid, analysis: PlaceAnalysis) -> tuple[Any, Any]:
-    """The place_frame of the places and of the priority places."""
-    return (
-        place_frame(grid, analysis.places),
-        place_frame(grid, analysis.priority_places, priority=True),
-    )
+    """The place_frame of the places and of the priority places.
+
+    Highest-risk places larger than a patrol place list the patrol places inside them.
+    """
+    places = place_frame(grid, analysis.places)
+    if analysis.patrol is not None:
+        spot = analysis.patrol.size**2
+        places["patrol_places"] = [
+            ", ".join(analysis.patrol.inside(p.rank)) if p.area > spot else ""
+            for p in analysis.places
+        ]
+    return (places, place_frame(grid, analysis.priority_places, priority=True))
 
 
 def cell_tiers(analysis: PlaceAnalysis) -> np.ndarray:
@@ -322,6 +351,8 @@ def options_report(options: OutputOptions, analysis: PlaceAnalysis) -> dict[str,
         "recent_distance": analysis.recent_distance,
         "connectivity": options.connectivity,
         "max_features_per_factor": options.max_features,
+        "patrol_size": options.patrol_size,
+        "tasks": options.tasks,
     }
 
 

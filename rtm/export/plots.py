@@ -1,15 +1,17 @@
-"""Static plots (PNG) for validation: capture curves of several risk surfaces."""
+"""Static plots (PNG): capture curves of several risk surfaces; the concentration curve."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rtm._version import __version__
 
-__all__ = ["plot_capture_curves"]
+__all__ = ["plot_capture_curves", "render_concentration_png"]
 
 
 def plot_capture_curves(
@@ -57,3 +59,46 @@ def plot_capture_curves(
     finally:
         plt.close(figure)
     return Path(path)
+
+
+def render_concentration_png(figures: Any, *, crime: str = "events") -> bytes:
+    """The concentration (Lorenz) curve of events and harm over cells, as PNG bytes.
+
+    ``figures`` is a :class:`rtm.places.concentration.Concentration`.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from rtm.places.concentration import lorenz
+
+    figure = Figure(figsize=(6.2, 4.2), dpi=110)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    series = [(f"{crime} (Gini {figures.gini_events:.2f})", figures.events, "#b2182b")]
+    if figures.harm is not None:
+        series.append((f"harm (Gini {figures.gini_harm:.2f})", figures.harm, "#2166ac"))
+    for label, values, colour in series:
+        x, y = lorenz(values)
+        step = max(1, x.size // 2000)  # enough points for a smooth line, a small file
+        axes.plot(100 * x[::step], 100 * y[::step], color=colour, lw=2, label=label)
+    axes.plot([0, 100], [0, 100], ":", color="grey", label="even spread")
+    for item in figures.top_cells:
+        share = 100 * item["cell_share"]
+        axes.axvline(share, color="0.85", lw=0.8, zorder=0)
+        axes.annotate(
+            f"top {share:g}%: {100 * item['event_share']:.0f}%",
+            (share, 100 * item["event_share"]),
+            xytext=(6, -12),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    axes.set_xlim(0, 50)
+    axes.set_ylim(0, 100)
+    axes.set_xlabel("Share of the study area (% of cells, most first)")
+    axes.set_ylabel("Share of the period's total (%)")
+    axes.set_title(f"How concentrated {crime} are")
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    buffer = BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": f"rtm {__version__}"})
+    return buffer.getvalue()

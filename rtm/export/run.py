@@ -119,6 +119,8 @@ def _write_run(
         "events": result.counts.astype(np.int32),
         "expected": result.expected.astype(np.float64),
     }
+    if bundle is not None and bundle.surface.harm is not None:
+        columns["harm"] = bundle.surface.harm.astype(np.float64)
     if result.relative_risk_score is not None:
         columns["rrs"] = result.relative_risk_score.astype(np.float64)
     for name, values in result.selected_values().items():

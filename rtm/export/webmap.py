@@ -44,6 +44,8 @@ STATIC = Path(__file__).parent / "static"
 MAX_MAP_PLACES = 500
 #: Recent events drawn on the map.
 MAX_MAP_EVENTS = 5000
+PATROL_COLOUR = "#0077bb"
+INTERVENTION_COLOUR = "#009988"
 FACTOR_COLOURS = (
     "#1b9e77",
     "#7570b3",
@@ -235,6 +237,8 @@ def map_data(
                 grid, analysis.priority_places, "Priority place", priority_frame
             ),
         },
+        "patrol": _patrol_layer(grid, analysis),
+        "intervention": _intervention_layer(grid, analysis),
         "area": None,
         "events": _recent_events(bundle, analysis, crime),
         "factors": _factor_layers(bundle),
@@ -243,6 +247,66 @@ def map_data(
         area = bundle.area.geometry.simplify(grid.cell_size / 4)
         data["area"] = _geojson(shapely.union_all(np.asarray(area.to_crs("EPSG:4326").values)))
     return data
+
+
+def _patrol_layer(grid: Any, analysis: PlaceAnalysis) -> dict[str, Any] | None:
+    """The patrol places (outline and facts) for map.html, or None."""
+    patrol = analysis.patrol
+    if patrol is None or not patrol.places:
+        return None
+    from rtm.places.patrol import patrol_frame
+
+    shown = patrol.places[:MAX_MAP_PLACES]
+    frame = _to_degrees(patrol_frame(grid, patrol).iloc[: len(shown)])
+    features = []
+    for place, geometry in zip(shown, _round(np.asarray(frame.geometry.values)), strict=True):
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": shapely.geometry.mapping(geometry),
+                "properties": {
+                    "id": place.id,
+                    "rank": place.rank,
+                    "ref": place.grid_ref,
+                    "street": place.street,
+                    "expected": place.expected,
+                    "events": place.events,
+                    "recent": place.recent_events,
+                    "why": place.why(),
+                },
+            }
+        )
+    return {
+        "label": _capped(f"Patrol places (at most {patrol.size:g} m across)", len(patrol.places)),
+        "colour": PATROL_COLOUR,
+        "features": features,
+    }
+
+
+def _intervention_layer(grid: Any, analysis: PlaceAnalysis) -> dict[str, Any] | None:
+    """The intervention areas for map.html, or None."""
+    areas = analysis.intervention
+    if areas is None or not areas.areas:
+        return None
+    frame = _to_degrees(areas.frame(grid))
+    return {
+        "label": f"Intervention areas: highest risk + recent hot spot ({len(areas.areas)})",
+        "colour": INTERVENTION_COLOUR,
+        "shapes": [shapely.geometry.mapping(g) for g in _round(np.asarray(frame.geometry.values))],
+    }
+
+
+def _concentration_line(analysis: PlaceAnalysis, crime: str) -> str | None:
+    figures = analysis.concentration
+    if figures is None:
+        return None
+    cells = {round(t["cell_share"], 4): t for t in figures.top_cells}
+    if 0.05 not in cells:
+        return None
+    text = f"Top 5% of cells: {fraction(cells[0.05]['event_share'])} of the {crime}"
+    if "harm_share" in cells[0.05]:
+        text += f", {fraction(cells[0.05]['harm_share'])} of the harm"
+    return text + f" (Gini {figures.gini_events:.2f})."
 
 
 def _overlays(
@@ -271,6 +335,7 @@ def _headline(bundle: Any, analysis: PlaceAnalysis, crime: str) -> list[str]:
         f"{int(surface.counts.sum()):,} {crime}.",
         f"Highest-risk places: {fraction(top.area_share)} of the area, "
         f"{fraction(top.event_share)} of the {crime}.",
+        *filter(None, [_concentration_line(analysis, crime)]),
         f"Recent window: {analysis.recent.note}.",
         "Click a place to see why it is risky. The basemap needs internet; the risk layers do not.",
     ]

@@ -19,10 +19,16 @@ from scipy.spatial import cKDTree
 from rtm.errors import ParameterError
 from rtm.grid import Grid
 from rtm.places.clusters import Place, build_places, label_clusters, ranked
+from rtm.places.concentration import Concentration, concentration
+from rtm.places.intervention import InterventionAreas, intervention_areas
+from rtm.places.patrol import PatrolPlaces, patrol_places
 from rtm.places.recent import DEFAULT_RECENT_DAYS, RecentWindow, select_recent
 from rtm.places.surface import RiskSurface
 from rtm.places.tiers import TIER_NAMES, Tiers, assign_tiers
-from rtm.spec_values import CONNECTIVITY, DEFAULT_TIER_CUTS
+from rtm.spec_values import CONNECTIVITY, DEFAULT_PATROL_SIZE, DEFAULT_TIER_CUTS
+
+#: Numbers of top patrol places whose share of events and harm is reported.
+TOP_PLACE_COUNTS = (10, 20)
 
 __all__ = ["PlaceAnalysis", "analyze_places"]
 
@@ -40,9 +46,22 @@ class PlaceAnalysis:
     connectivity: int = CONNECTIVITY
     unit: str = "m"
     from_forecast: bool = False
+    patrol: PatrolPlaces | None = None
+    intervention: InterventionAreas | None = None
+    concentration: Concentration | None = None
 
     def report(self) -> dict[str, Any]:
-        """The ``tiers``, ``places`` and ``priority_places`` keys of ``report.json``."""
+        """The ``tiers``, ``places``, ``priority_places``... keys of ``report.json``."""
+        out = self._places_report()
+        if self.patrol is not None:
+            out["patrol_places"] = self.patrol.report()
+        if self.intervention is not None:
+            out["intervention_areas"] = self.intervention.report()
+        if self.concentration is not None:
+            out["concentration"] = self.concentration.as_dict()
+        return out
+
+    def _places_report(self) -> dict[str, Any]:
         return {
             "tiers": self.tiers.as_dict(),
             "places": {
@@ -82,9 +101,11 @@ def analyze_places(
     recent_days: float = DEFAULT_RECENT_DAYS,
     recent_distance: float | None = None,
     date_column: str | None = None,
+    patrol_size: float = DEFAULT_PATROL_SIZE,
+    streets: Any = None,
     forecast: np.ndarray | None = None,
 ) -> PlaceAnalysis:
-    """Tiers, highest-risk places and priority places.
+    """Tiers, highest-risk, priority and patrol places, intervention areas, concentration.
 
     Parameters
     ----------
@@ -105,6 +126,10 @@ def analyze_places(
         at the default cell size).
     date_column : str, optional
         The events' date (or month) column; found automatically when omitted.
+    patrol_size : float
+        Largest extent of a patrol place.
+    streets : GeoDataFrame, optional
+        Named street lines in the grid's CRS: the nearest street of each patrol place.
     forecast : numpy.ndarray, optional
         The forecast per cell (:mod:`rtm.validation.forecast`): when given, priority places
         are drawn from its top cells (as many as the cells in the eligible tiers) instead
@@ -151,7 +176,7 @@ def analyze_places(
         build_places(surface, priority_labels, recent_per_label),
         lambda p: (-(p.recent_events or 0), -p.max_rrs, -p.mean_rrs),
     )
-    return PlaceAnalysis(
+    analysis = PlaceAnalysis(
         tiers,
         places,
         priority,
@@ -162,6 +187,68 @@ def analyze_places(
         grid.unit,
         from_forecast=forecast is not None,
     )
+    return _with_patrol(analysis, surface, points, patrol_size, streets)
+
+
+def _recent_cells(grid: Grid, points: np.ndarray) -> np.ndarray:
+    """Recent events per active cell."""
+    out = np.zeros(grid.n_active)
+    if len(points) == 0:
+        return out
+    row, col = grid.cell_of(points[:, 0], points[:, 1])
+    ok = (row >= 0) & (row < grid.n_rows) & (col >= 0) & (col < grid.n_cols)
+    position = np.full(grid.n_rows * grid.n_cols, -1)
+    position[grid.active_index] = np.arange(grid.n_active)
+    cell = position[row[ok] * grid.n_cols + col[ok]]
+    return np.bincount(cell[cell >= 0], minlength=grid.n_active).astype(float)
+
+
+def _with_patrol(
+    analysis: PlaceAnalysis,
+    surface: RiskSurface,
+    points: np.ndarray,
+    patrol_size: float,
+    streets: Any,
+) -> PlaceAnalysis:
+    """Add patrol places, intervention areas and the concentration figures."""
+    from dataclasses import replace
+
+    grid = surface.grid
+    top = analysis.tiers.cell_rank == 1
+    place_labels = np.zeros(grid.n_active, dtype=np.int64)
+    for place in analysis.places:
+        place_labels[place.cell_positions] = place.rank
+    recent = _recent_cells(grid, points) if analysis.recent.mask is not None else None
+    harm_run = surface.harm is not None
+    patrol = patrol_places(
+        grid,
+        surface.expected,
+        top,
+        size=patrol_size,
+        counts=surface.counts,
+        harm=surface.harm,
+        recent=recent,
+        factors=surface.factors,
+        place_labels=place_labels,
+        streets=streets,
+        ranked_by="expected harm (event-equivalents)" if harm_run else "expected events",
+    )
+    areas = intervention_areas(
+        grid,
+        top,
+        points,
+        np.zeros(grid.n_active) if recent is None else recent,
+        distance=analysis.recent_distance,
+        counts=surface.counts,
+        expected=surface.expected,
+    )
+    top_sets = [
+        (n, np.concatenate([p.cell_positions for p in patrol.places[:n]]))
+        for n in TOP_PLACE_COUNTS
+        if len(patrol.places) >= n
+    ]
+    figures = concentration(surface.counts, surface.harm, places=top_sets)
+    return replace(analysis, patrol=patrol, intervention=areas, concentration=figures)
 
 
 def _recent_per_place(

@@ -52,6 +52,13 @@ class RiskSurface:
     counts: np.ndarray = field(repr=False)
     expected: np.ndarray = field(repr=False)
     factors: tuple[FactorLayer, ...]
+    #: Observed harm per cell (event-equivalents) of a harm-weighted run, else None.
+    harm: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def harm_or_counts(self) -> np.ndarray:
+        """Observed harm per cell when the run is harm-weighted, else the event counts."""
+        return self.counts if self.harm is None else self.harm
 
     @classmethod
     def from_result(cls, result: Any, *, network: bool = False) -> RiskSurface:
@@ -74,4 +81,9 @@ class RiskSurface:
             )
             for f in result.factors
         )
-        return cls(result.grid, result.relative_risk_score, result.counts, result.expected, layers)
+        harm = result.outcome
+        if harm is None and result.harm_weighted:  # harm proportional to the counts
+            harm = result.counts.astype(np.float64)
+        return cls(
+            result.grid, result.relative_risk_score, result.counts, result.expected, layers, harm
+        )

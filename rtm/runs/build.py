@@ -145,6 +145,7 @@ def _inputs_record(result: Any, study: Any) -> InputsRecord:
         weight_column=None if harm is None or spec is None else spec.weight_column,
         harm_total=harm,
         network=None if spec is None else spec.network,
+        harm_table=None if harm is None or spec is None else spec.harm,
     )
 
 

@@ -100,6 +100,7 @@ class InputsRecord:
     weight_column: str | None = None
     harm_total: float | None = None
     network: str | None = None
+    harm_table: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The report's representation (the order of earlier reports kept)."""
@@ -123,6 +124,9 @@ class InputsRecord:
         }
         if self.weight_column is not None:
             out["weight_column"] = self.weight_column
+        if self.harm_table is not None:
+            out["harm_table"] = self.harm_table
+        if self.weight_column is not None or self.harm_table is not None:
             out["harm_total"] = self.harm_total
         if self.network is not None:
             out["network"] = self.network
@@ -163,6 +167,7 @@ class InputsRecord:
             weight_column=data.get("weight_column"),
             harm_total=data.get("harm_total"),
             network=data.get("network"),
+            harm_table=data.get("harm_table"),
         )
 
 
@@ -279,6 +284,9 @@ _SECTIONS = (
     "tiers",
     "places",
     "priority_places",
+    "patrol_places",
+    "intervention_areas",
+    "concentration",
     "output_settings",
     "outcome_provenance",
 )
@@ -315,7 +323,8 @@ class RunReport:
     sections : dict
         The optional sections, by name: ``message``, ``residual_autocorrelation``,
         ``stability``, ``split_sample``, ``tiers``, ``places``, ``priority_places``,
-        ``output_settings``, ``outcome_provenance``.
+        ``patrol_places``, ``intervention_areas``, ``concentration``, ``output_settings``,
+        ``outcome_provenance``.
     spec : dict or None
         The study specification (:meth:`rtm.spec.StudySpec.to_record`).
     schema : str

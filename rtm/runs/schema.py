@@ -37,6 +37,12 @@ _SECTION_DOCS = {
     "tiers": "Risk tiers: RRS cut-offs, area and event shares.",
     "places": "The highest-risk places, ranked.",
     "priority_places": "High-risk places with recent events.",
+    "patrol_places": "Patrol-sized spots at the top of the surface, ranked by expected harm "
+    "or events (rtm.places.patrol).",
+    "intervention_areas": "Highest-risk cells that are also recent hot spots, dissolved "
+    "(rtm.places.intervention).",
+    "concentration": "Share of events and harm in the top cells and places, Gini "
+    "(rtm.places.concentration).",
     "output_settings": "The output options the run was written with.",
     "outcome_provenance": "The share of the outcome in police-generated categories "
     "(rtm.accountability.provenance).",

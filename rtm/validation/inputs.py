@@ -123,6 +123,9 @@ class FittedSurface:
         frame = study.events if events is None else study.events.loc[events]
         periods, column, note = _periods(frame, period_column or study.spec.period_column)
         extra: dict[str, Any] = {"period_column": column, "kde_points": "the training events"}
+        if study.spec.harm is not None:
+            extra["harm_table"] = study.spec.harm
+        extra["patrol_size"] = study.spec.patrol_size
         if run is not None:
             extra["run"] = run
         if note:
@@ -166,6 +169,11 @@ class FittedSurface:
         geometry = shapely.union_all(np.asarray(area.geometry.values))
         train = run.column("events", np.int64)
         extra: dict[str, Any] = {"run": str(folder)}
+        if run.report.inputs.harm_table is not None:
+            extra["harm_table"] = run.report.inputs.harm_table
+        patrol_size = (run.report.section("output_settings") or {}).get("patrol_size")
+        if patrol_size is not None:
+            extra["patrol_size"] = patrol_size
         if events is not None and len(events) == int(train.sum()):
             x, y = events.geometry.x.to_numpy(), events.geometry.y.to_numpy()
             extra["kde_points"] = "the run's training events (features.gpkg)"

@@ -29,6 +29,7 @@ from rtm.validation.forecast import Forecast
 from rtm.validation.hotspots import LADDER_BLOCKS
 from rtm.validation.inputs import FittedSurface, TestEvents, check_test_events
 from rtm.validation.lift import lift_report
+from rtm.validation.patrol import score_patrol_places
 from rtm.validation.report import Validation, compare
 
 __all__ = ["CHALLENGERS", "forecast_for", "validate", "validate_run"]
@@ -154,6 +155,10 @@ def validate(
     if challengers and (forecast is None or forecast.fits is None):
         extra["challengers_note"] = fitted.extra.get(
             "challengers_note", "the candidate layers are not available"
+        )
+    if fitted.rrs is not None:
+        extra["patrol_places"] = score_patrol_places(
+            fitted, test, bases["prior_kde"], harm_table=fitted.extra.get("harm_table")
         )
     extra.update(
         test_file=test.source,

@@ -95,6 +95,39 @@
   window.rtm.layers.places = places;
   window.rtm.layers.priority = priority;
 
+  function patrolPopup(p) {
+    var box = el('div', null, 'rtm-popup');
+    box.appendChild(el('h3', 'Patrol place #' + p.rank + ' (' + p.ref + ')'));
+    var facts = el('ul', null, 'rtm-facts');
+    if (p.street) { facts.appendChild(el('li', 'Nearest street: ' + p.street)); }
+    facts.appendChild(el('li', 'Expected: ' + num(p.expected, 1) + '; ' + data.crime + ' in the period: ' + p.events));
+    if (p.recent !== null && p.recent !== undefined) { facts.appendChild(el('li', 'Recent: ' + p.recent)); }
+    if (p.why) { facts.appendChild(el('li', 'Why: ' + p.why)); }
+    box.appendChild(facts);
+    return box;
+  }
+  function patrolLayer(layer) {
+    if (!layer) { return; }
+    var group = L.geoJSON({type: 'FeatureCollection', features: layer.features}, {
+      style: {color: layer.colour, weight: 2, fillColor: layer.colour, fillOpacity: 0.25},
+      onEachFeature: function (feature, shape) {
+        shape.bindPopup(function () { return patrolPopup(feature.properties); }, {maxWidth: 360});
+      }
+    }).addTo(map);
+    overlays[esc(layer.label)] = group;
+    window.rtm.layers.patrol = group;
+  }
+  function interventionLayer(layer) {
+    if (!layer) { return; }
+    var group = L.geoJSON({type: 'FeatureCollection', features: layer.shapes.map(function (g) {
+      return {type: 'Feature', geometry: g, properties: {}};
+    })}, {style: {color: layer.colour, weight: 2, dashArray: '2 4', fillOpacity: 0.1}, interactive: false});
+    overlays[esc(layer.label)] = group;
+    window.rtm.layers.intervention = group;
+  }
+  patrolLayer(data.patrol);
+  interventionLayer(data.intervention);
+
   if (data.events) {
     var events = L.layerGroup(data.events.points.map(function (ll) {
       return L.circleMarker(ll, {radius: 3, color: '#000', weight: 1, fillColor: '#fff', fillOpacity: 0.9});
