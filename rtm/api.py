@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rtm.errors import ParameterError
+from rtm.errors import ParameterError, api_warnings
 from rtm.export.atomic import atomic_file, claim
 from rtm.spec import StudySpec
 from rtm.study import Study, build_study_candidates, load_study
@@ -60,7 +60,7 @@ def write_layers(
     if suffix not in {".tif", ".tiff", ".gpkg"}:
         raise ParameterError(f"--out {target}: must end in .tif or .gpkg")
     spec = _spec(spec, options)
-    with atomic_file(target, overwrite=overwrite) as tmp:
+    with api_warnings(), atomic_file(target, overwrite=overwrite) as tmp:
         study = load_study(spec, with_events=False, progress=progress)
         candidates = build_study_candidates(study, progress=progress)
         if suffix == ".gpkg":
@@ -149,6 +149,7 @@ def analyze(
     if spec.events is None:
         raise ParameterError("events: an analysis needs the outcome events (CRIMES)")
     with ExitStack() as stack:
+        stack.enter_context(api_warnings())
         # the output is checked and locked before the slow work, and held until it is written
         held = stack.enter_context(claim(out, overwrite=overwrite)) if out is not None else None
         start = time.perf_counter()
@@ -161,6 +162,7 @@ def analyze(
         candidates = build_study_candidates(study, progress=progress)
         layers = time.perf_counter()
         result = _fit(spec, study, candidates, prefetch=out is not None, progress=progress)
+        object.__setattr__(result, "study", study)  # what explore(), places(), validate() need
         result.timings["read_and_grid"] = read - start
         result.timings["layers"] = layers - read
         honest = _honest_inference(result, candidates, spec, progress)
@@ -186,6 +188,7 @@ def _read_test_events(spec: StudySpec, study: Study) -> Any:
         y_column=spec.y_column,
         csv_crs=spec.events_crs,
         what="test events",
+        csv_options=spec.csv_options,
     )
 
 
@@ -277,9 +280,8 @@ def _write(
             from rtm.validation import FittedSurface, TestEvents, validate
 
             fitted = FittedSurface.from_analysis(result, study, run=str(held.path))
-            test = TestEvents.count(
-                fitted, test_frame, source=str(spec.test_events), where=spec.test_where
-            )
+            label = spec.test_events if isinstance(spec.test_events, str) else "(in memory)"
+            test = TestEvents.count(fitted, test_frame, source=label, where=spec.test_where)
             validation = validate(
                 fitted,
                 test,

@@ -210,6 +210,11 @@ def test_batch_and_validate_temporal_accept_every_analyze_option(tmp_path: Path)
         "recent_days": 28,
         "recent_distance": 200,
         "date_column": "date",
+        "area_where": ["name=centre"],
+        "streets": str(SAMPLE / "factors" / "main_roads.shp"),
+        "csv_sep": ";",
+        "decimal": ",",
+        "encoding": "cp1252",
     }
     assert set(values) == set(analysis_options())
     lines = [f"{k} = {json.dumps(v)}" for k, v in values.items()]
@@ -261,7 +266,9 @@ def test_factors_may_be_a_mapping_of_names_to_files() -> None:
     common = {"events": "crimes.csv", "area": "area.gpkg", "block_length": 150}
     spec = StudySpec(**common, factors={"bars": Path("data/pubs.shp"), "atms": "atms.gpkg:a"})
     assert spec.factors == ("bars=data/pubs.shp", "atms=atms.gpkg:a")
-    with pytest.raises(ParameterError, match=r"^--factor bars: give a file path, got dict"):
+    with pytest.raises(
+        ParameterError, match=r"^--factor bars: give a file path or a GeoDataFrame, got dict"
+    ):
         StudySpec(**common, factors={"bars": {"not": "a file"}})
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "run_places",
     "with_places",
     "place_polygons",
+    "present",
     "write_features",
     "write_places",
 ]
@@ -193,6 +194,20 @@ def bundle_from_result(
         )
     area = gpd.GeoDataFrame(geometry=np.asarray(study.area.geometry.values), crs=study.area.crs)
     return RunBundle(surface, report, area, features, events)
+
+
+def present(
+    result: Any, report: RunReport, *, study: Any = None, options: OutputOptions | None = None
+) -> tuple[RunBundle, PlaceAnalysis]:
+    """The bundle (its report with tiers and places) and the places of a fit.
+
+    What the run folder's map, report and places are drawn from, and what
+    ``RTMResult.explore`` shows: one path for both.
+    """
+    options = options or OutputOptions()
+    bundle = bundle_from_result(result, report, study=study, max_features=options.max_features)
+    analysis = run_places(bundle, options)
+    return bundle.with_report(with_places(report, options, analysis)), analysis
 
 
 def run_places(bundle: RunBundle, options: OutputOptions) -> PlaceAnalysis:

@@ -104,13 +104,10 @@ def _write_run(
 
     bundle = analysis = None
     if result.relative_risk_score is not None:
-        from rtm.export.outputs import OutputOptions, bundle_from_result, run_places, with_places
+        from rtm.export.outputs import present
 
-        options = options or OutputOptions()
-        bundle = bundle_from_result(result, report, study=study, max_features=options.max_features)
-        analysis = run_places(bundle, options)
-        report = with_places(report, options, analysis)
-        bundle = bundle.with_report(report)
+        bundle, analysis = present(result, report, study=study, options=options)
+        report = bundle.report
     columns: dict[str, np.ndarray] = {
         "events": result.counts.astype(np.int32),
         "expected": result.expected.astype(np.float64),
