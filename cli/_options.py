@@ -136,8 +136,12 @@ class Progress:
         self.verbose = verbose
         self.start = self.last = time.perf_counter()
 
+    #: Seconds of silence after which :meth:`heartbeat` says the stage is still running.
+    HEARTBEAT = 10.0
+
     def __call__(self, message: str) -> None:
         now = time.perf_counter()
+        self.stage = message
         if self.enabled:
             timing = (
                 f" [{now - self.last:.2f} s, {now - self.start:.2f} s total]"
@@ -146,6 +150,35 @@ class Progress:
             )
             echo(f"rtm: {message}{timing}", err=True)
         self.last = now
+
+    @contextmanager
+    def heartbeat(self, every: float | None = None) -> Iterator[None]:
+        """While the block runs, say which stage is still running after each silence.
+
+        A stage that takes long (fitting the challengers of a validation, say) otherwise
+        leaves the terminal silent for a minute: every ``every`` seconds without a message
+        this prints ``rtm: still working (after <last stage>), 40 s``.
+        """
+        import threading
+
+        interval = self.HEARTBEAT if every is None else every
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(min(interval, 1.0)):
+                now = time.perf_counter()
+                if now - self.last >= interval and self.enabled:
+                    stage = getattr(self, "stage", "starting")
+                    echo(f"rtm: still working (after {stage}), {now - self.start:.0f} s", err=True)
+                    self.last = now
+
+        thread = threading.Thread(target=beat, name="rtm-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
 
 @contextmanager

@@ -167,9 +167,8 @@ def analyze(
         result.timings["layers"] = layers - read
         honest = _honest_inference(result, candidates, spec, progress)
         if held is not None:
-            start = time.perf_counter()
-            _write(held, result, study, honest, test_frame, progress)
-            result.timings["outputs"] = time.perf_counter() - start
+            written = _write(held, result, study, honest, test_frame, progress)
+            object.__setattr__(result, "outputs", tuple(written))
             if progress:
                 progress(f"outputs written to {out}")
         return result
@@ -265,20 +264,41 @@ def _write(
     sections: dict[str, Any],
     test_frame: Any,
     progress: Progress | None,
-) -> None:
-    """Write the run folder (and the validation, with test events), whole or not at all."""
+) -> list[str]:
+    """Write the run folder (and the validation, with test events), whole or not at all.
+
+    Returns the names of the files written; ``result.timings`` gets ``outputs`` and
+    ``validation`` (seconds).
+    """
     from rtm.export.options import OutputOptions
+    from rtm.export.plots import capture_plot
     from rtm.export.run import write_run
     from rtm.runs import report_from_fit
 
     spec = study.spec
     assert spec is not None
+    start = time.perf_counter()
     report = report_from_fit(result, study=study, sections=sections)
     with held.staging() as folder:
-        write_run(folder, result, report, study=study, options=OutputOptions.from_spec(spec))
+        written = write_run(
+            folder,
+            result,
+            report,
+            study=study,
+            options=OutputOptions.from_spec(spec),
+            progress=progress,
+        )
+        result.timings["outputs"] = time.perf_counter() - start
         if test_frame is not None:
+            start = time.perf_counter()
             from rtm.validation import FittedSurface, TestEvents, validate
 
+            if progress:
+                progress(
+                    f"validation: {len(test_frame):,} test events; scoring the risk surface, "
+                    + ("the challengers (fitted first) " if spec.challengers else "")
+                    + "and the baselines"
+                )
             fitted = FittedSurface.from_analysis(result, study, run=str(held.path))
             label = spec.test_events if isinstance(spec.test_events, str) else "(in memory)"
             test = TestEvents.count(fitted, test_frame, source=label, where=spec.test_where)
@@ -289,6 +309,10 @@ def _write(
                 bandwidth=spec.bandwidth,
                 progress=progress,
             )
-            validation.write(
-                folder / "validation.json", plot=folder / "capture.png", overwrite=True
+            written += validation.write(
+                folder / "validation.json",
+                plot=capture_plot(folder / "validation.json"),
+                overwrite=True,
             )
+            result.timings["validation"] = time.perf_counter() - start
+    return [path.name for path in written]

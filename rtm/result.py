@@ -95,6 +95,9 @@ class RTMResult:
         The study the model was fitted on, when :func:`rtm.api.analyze` fitted it: the
         area, events and factor features that :meth:`explore`, :meth:`places` and
         :meth:`validate` need.
+    outputs : tuple of str
+        The files :func:`rtm.api.analyze` wrote into the run folder, in the order written
+        (their names; empty when nothing was written).
 
     See Also
     --------
@@ -126,6 +129,7 @@ class RTMResult:
     outcome: np.ndarray | None = field(default=None, repr=False)
     dispersion_quasi: float | None = None
     study: Any = field(default=None, repr=False)
+    outputs: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ views
     @property
@@ -347,7 +351,7 @@ class RTMResult:
         rtm.validation.Validation
             ``.table()``, ``["auc"]``, the capture curves; ``.write(path)`` saves it.
         """
-        from rtm.errors import ParameterError
+        from rtm.errors import ParameterError, api_warnings
         from rtm.io import read_events
         from rtm.validation import FittedSurface, TestEvents
         from rtm.validation import validate as score
@@ -369,13 +373,14 @@ class RTMResult:
             what="test events",
             csv_options=spec.csv_options,
         )
-        fitted = FittedSurface.from_analysis(self, study)
-        label = events if isinstance(events, str) else "(in memory)"
-        test = TestEvents.count(fitted, frame, source=str(label), where=where)
-        return score(
-            fitted,
-            test,
-            challengers=spec.challengers if challengers is None else challengers,
-            bandwidth=spec.bandwidth if bandwidth is None else bandwidth,
-            progress=progress,
-        )
+        with api_warnings():
+            fitted = FittedSurface.from_analysis(self, study)
+            label = events if isinstance(events, str) else "(in memory)"
+            test = TestEvents.count(fitted, frame, source=str(label), where=where)
+            return score(
+                fitted,
+                test,
+                challengers=spec.challengers if challengers is None else challengers,
+                bandwidth=spec.bandwidth if bandwidth is None else bandwidth,
+                progress=progress,
+            )

@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from rtm.errors import InputError, ParameterError
+from rtm.errors import InputError, ParameterError, api_warnings
 from rtm.grid import EventCounts, Grid, crs_unit
 from rtm.io import factor_sources, read_events, read_factor, read_study_area
 from rtm.layers import CandidateSet, Factor, build_candidates
@@ -175,6 +175,11 @@ def load_study(
         spec = StudySpec(**options)
     elif options:
         spec = spec.replace(**options)
+    with api_warnings():
+        return _load(spec, with_events=with_events, progress=progress)
+
+
+def _load(spec: StudySpec, *, with_events: bool, progress: Progress | None) -> Study:
     say = progress or (lambda message: None)
     sources = factor_sources(spec.factors, spec.factors_dir)
     if not sources:

@@ -62,6 +62,7 @@ def write_run(
     *,
     study: Any = None,
     options: Any = None,
+    progress: Any = None,
 ) -> list[Path]:
     """Write every output of a fit into ``folder``; returns the files written.
 
@@ -71,7 +72,7 @@ def write_run(
     events and factor features for the map; ``options`` an ``OutputOptions``.
     """
     with _paused_gc():
-        return _write_run(folder, result, report, study=study, options=options)
+        return _write_run(folder, result, report, study=study, options=options, progress=progress)
 
 
 @contextmanager
@@ -99,6 +100,7 @@ def _write_run(
     *,
     study: Any = None,
     options: Any = None,
+    progress: Any = None,
 ) -> list[Path]:
     from rtm.export.formats import OutputContext, write_outputs
 
@@ -121,4 +123,4 @@ def _write_run(
 
         columns["tier"] = cell_tiers(analysis)
     context = OutputContext(report, result.grid, columns, result, bundle, analysis)
-    return write_outputs(folder, context)
+    return write_outputs(folder, context, progress=progress)

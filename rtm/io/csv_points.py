@@ -88,7 +88,7 @@ def _open_text(path: Path, encoding: str) -> Any:
 def _decode_error(
     path: Path, what: str, options: CsvOptions, exc: UnicodeDecodeError
 ) -> InputError:
-    name = codecs.lookup(options.text_encoding).name
+    name = codecs.lookup(options.text_encoding).name.removesuffix("-sig").upper()
     hint = (
         "; files saved by Excel on Windows are usually cp1252: try --encoding cp1252"
         if options.encoding is None

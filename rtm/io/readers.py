@@ -272,6 +272,8 @@ _SIDECARS = (
     ".aux",
     ".gpkg-wal",
     ".gpkg-shm",
+    ".xsd",  # (a GML's schema)
+    ".gfs",
     ".txt",  # (a readme; a CSV named .txt is read with --factor FILE)
     ".md",
     ".pdf",
