@@ -259,7 +259,8 @@ def test_a_file_that_is_not_utf8_fails_with_a_hint(tmp_path: Path) -> None:
 
     crs = gpd.read_file(SAMPLE / "area.gpkg").crs
     path = _excel_csv(tmp_path)
-    with pytest.raises(InputError, match=r"text is not UTF-8 \(byte 0x.. at .*try --encoding cp1252"):
+    hint = r"text is not UTF-8 \(byte 0x.. at .*try --encoding cp1252"
+    with pytest.raises(InputError, match=hint):
         read_events(path, crs)
     args = [a if a != str(SAMPLE / "crimes.csv") else str(path) for a in _cli_args(tmp_path / "r")]
     proc = run_rtm(*args)
