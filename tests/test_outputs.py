@@ -257,7 +257,7 @@ def test_map_works_offline_in_chromium(browser, hostile_run: Path, tmp_path: Pat
         " g.getLayers()[0].openPopup(); })()"
     )
     assert HOSTILE_ATTRIBUTE in page.locator(".leaflet-popup-content").last.inner_text()
-    labels = page.locator(".leaflet-control-layers-overlays").inner_text()
+    labels = page.locator(".rtm-layers").inner_text()
     assert HOSTILE in labels
     page.wait_for_timeout(300)
     assert dialogs == []

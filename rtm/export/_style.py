@@ -166,9 +166,9 @@ def mercator_transform(
 
     GDAL's suggested warp output (what ``rasterio.warp.calculate_default_transform``
     returns): the extent of the raster's edges in EPSG:3857, in square pixels as many
-    along the raster's diagonal (corner to corner) as the source has. Computed here because rasterio builds its
-    answer with the ``*`` operator the ``affine`` package now deprecates (a
-    PendingDeprecationWarning on every map).
+    along the raster's diagonal (corner to corner) as the source has. Computed here
+    because rasterio builds its answer with the ``*`` operator the ``affine`` package
+    now deprecates (a PendingDeprecationWarning on every map).
     """
     import pyproj
     from affine import Affine
