@@ -36,3 +36,53 @@ def validation_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         cells = "".join(_cell(row.get(c), w) for c, w in zip(columns, widths, strict=True))
         lines.append(f"{str(row.get('model', '')):<{name_width}}{cells}")
     return lines
+
+
+def _job_metrics(outcome: Any) -> str:
+    parts = []
+    if outcome.events is not None:
+        parts.append(f"{outcome.events:,} events")
+    if outcome.factors:
+        parts.append(f"{len(outcome.factors)} factors")
+    if outcome.auc is not None:
+        parts.append(f"AUC {outcome.auc:.3f}")
+    return ", ".join(parts)
+
+
+def job_line(outcome: Any, done: int, total: int) -> str:
+    """One line as a batch job ends: area, crime, period, status, time (and the error)."""
+    width = len(str(total))
+    status = outcome.status.replace("_", " ")
+    detail = outcome.error if outcome.status == "failed" else _job_metrics(outcome)
+    return (
+        f"[{done:>{width}}/{total}] {outcome.area} / {outcome.crime} / {outcome.period}: "
+        f"{status} in {outcome.duration:.1f} s" + (f" ({detail})" if detail else "")
+    )
+
+
+def batch_lines(outcomes: Sequence[Any]) -> list[str]:
+    """The summary table of a batch: one row per job, numbers rounded for reading."""
+    header = ("area", "crime", "period", "status", "events", "factors", "auc", "cap@10%", "s")
+    rows = [
+        (
+            str(o.area),
+            str(o.crime),
+            str(o.period),
+            o.status.replace("_", " "),
+            "" if o.events is None else f"{o.events:,}",
+            str(len(o.factors)) if o.factors else "",
+            "" if o.auc is None else f"{o.auc:.3f}",
+            "" if o.capture_10 is None else f"{o.capture_10:.3f}",
+            f"{o.duration:.1f}",
+        )
+        for o in outcomes
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    left = 4  # the text columns are left-aligned, the numbers right-aligned
+    return [
+        "  ".join(
+            cell.ljust(w) if i < left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in [header, *rows]
+    ]

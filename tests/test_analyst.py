@@ -4,6 +4,7 @@ European Excel CSVs, every readable factor file; and the notebook views of a res
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -323,3 +324,34 @@ def test_one_naming_rule_for_the_capture_plot() -> None:
 
     assert capture_plot(Path("run/validation.json")) == Path("run/capture.png")
     assert capture_plot(Path("out/h2.json")) == Path("out/h2_capture.png")
+
+
+# --------------------------------------------------------------------------- item 7
+
+
+def test_batch_prints_a_line_per_job_and_a_table(tmp_path: Path) -> None:
+    from tests.test_batch import _config
+
+    config = _config(
+        tmp_path,
+        SAMPLE,
+        crimes='[[crime_types]]\nname = "robbery"\nwhere = ["type=robbery"]\n'
+        '[[crime_types]]\nname = "arson"\nwhere = ["type=arson"]\n',
+        extra="challengers = false",
+    )
+    proc = run_rtm("batch", config, "--out", tmp_path / "out")
+    assert proc.returncode == 7, proc.stderr  # (arson: no such events)
+    lines = proc.stdout.splitlines()
+    assert re.match(
+        r"\[[12]/2\] area / robbery / .+: ok in [\d.]+ s \([\d,]+ events",
+        "\n".join(ln for ln in lines if "robbery" in ln and ln.startswith("[")),
+    )
+    assert any(re.match(r"\[[12]/2\] area / arson / .+: failed in", ln) for ln in lines)
+    header = next(
+        i for i, ln in enumerate(lines) if ln.split()[:4] == ["area", "crime", "period", "status"]
+    )
+    assert len(lines[header + 1 :]) >= 2 and "ok" in lines[header + 1]
+    rows = list(csv.DictReader(open(tmp_path / "out" / "batch.csv")))
+    full = json.loads((tmp_path / "out" / "batch.json").read_text())["outcomes"][0]
+    assert rows[0]["auc"] == f"{full['auc']:.3f}" and len(rows[0]["auc"]) == 5
+    assert rows[0]["duration"] == f"{full['duration']:.1f}"
