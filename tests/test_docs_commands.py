@@ -52,11 +52,19 @@ def _scratch(folder: Path) -> dict[str, str]:
     for name in ("crimes.csv", "crimes_2023.csv", "later_crimes.csv"):
         shutil.copy(SAMPLE / "crimes.csv", work / name)
     shutil.copy(SAMPLE / "area.gpkg", work / "area.gpkg")
-    (work / "factors").symlink_to(SAMPLE / "factors")
+    factors = work / "factors"  # the sample's, and the police stations a how-to names
+    factors.mkdir()
+    for layer in (SAMPLE / "factors").iterdir():
+        (factors / layer.name).symlink_to(layer)
+        if layer.stem == "churches":
+            (factors / f"police_stations{layer.suffix}").symlink_to(layer)
     (work / "sample_data").symlink_to(SAMPLE)
     (work / "docs").symlink_to(ROOT / "docs")
     area = gpd.read_file(SAMPLE / "area.gpkg")
     area.to_file(work / "borough.shp")
+    from tests.test_analyst import _boroughs  # the sample area in two named halves
+
+    shutil.copy(_boroughs(folder), work / "boroughs.gpkg")
     study = work / "my-study"
     study.mkdir()
     shutil.copy(SAMPLE / "crimes.csv", study / "crimes.csv")
