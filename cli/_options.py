@@ -156,21 +156,26 @@ class Progress:
         """While the block runs, say which stage is still running after each silence.
 
         A stage that takes long (fitting the challengers of a validation, say) otherwise
-        leaves the terminal silent for a minute: every ``every`` seconds without a message
-        this prints ``rtm: still working (after <last stage>), 40 s``.
+        leaves the terminal silent for a minute: after ``every`` seconds without a message
+        this prints ``rtm: still working (after <last stage>), 40 s``, then after twice
+        as long, and so on up to six times ``every``.
         """
         import threading
 
-        interval = self.HEARTBEAT if every is None else every
+        first = self.HEARTBEAT if every is None else every
         done = threading.Event()
 
         def beat() -> None:
-            while not done.wait(min(interval, 1.0)):
+            interval, said = first, self.last
+            while not done.wait(min(first, 1.0)):
                 now = time.perf_counter()
+                if self.last != said:  # a real message: back to the first interval
+                    interval = first
                 if now - self.last >= interval and self.enabled:
                     stage = getattr(self, "stage", "starting")
                     echo(f"rtm: still working (after {stage}), {now - self.start:.0f} s", err=True)
-                    self.last = now
+                    self.last = said = now
+                    interval = min(2 * interval, 6 * first)  # then less and less often
 
         thread = threading.Thread(target=beat, name="rtm-heartbeat", daemon=True)
         thread.start()
