@@ -51,9 +51,10 @@ schema: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# make bench: every case (~15 min); a quick run: make bench CASES=sample,london100
-# cases: sample london100 london50 london25 synth1m synth4m glmnet_london100 glmnet_synth1m
-CASES ?= sample,london100,london50,london25,synth1m,synth4m,glmnet_london100,glmnet_synth1m
+# make bench: every case (~20 min); a quick run: make bench CASES=startup,sample,london100
+# cases: startup sample london100 london50 london25 synth1m synth4m glmnet_london100
+#        glmnet_synth1m force (every London borough x crime type, serial and 2 workers)
+CASES ?= startup,sample,london100,london50,london25,synth1m,synth4m,glmnet_london100,glmnet_synth1m,force
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --cases $(CASES) $(if $(REPEATS),--repeats $(REPEATS))
 

@@ -43,8 +43,12 @@ CASES: dict[str, tuple[str, dict[str, Any], int]] = {
     "synth4m": ("synthetic", {"n_cells": 4_000_000}, 1),
     "glmnet_london100": ("glmnet", {"source": "london", "cell_size": 100.0}, 1),
     "glmnet_synth1m": ("glmnet", {"source": "synthetic", "n_cells": 1_000_000}, 1),
+    # start-up: python -X importtime, imports by stage (benchmarks/startup.py)
+    "startup": ("startup", {}, 7),
+    # every London borough x crime type x a nightly window, serial and 2 workers (force.py)
+    "force": ("force", {}, 1),
 }
-DEFAULT_CASES = ("sample", "london100", "london50", "london25", "synth1m", "synth4m")
+DEFAULT_CASES = ("startup", "sample", "london100", "london50", "london25", "synth1m", "synth4m")
 
 
 def peak_rss_mb() -> float:
@@ -240,6 +244,14 @@ def _child(case: str, repeats: int) -> dict[str, Any]:
     if kind in ("london", "glmnet") and params.get("source", "london") == "london":
         if not LONDON.exists():
             return {"skipped": f"{LONDON} is absent (the London data sit next to the repository)"}
+    if kind == "startup":
+        from benchmarks.startup import measure
+
+        return measure(repeats)
+    if kind == "force":
+        from benchmarks.force import measure as measure_force
+
+        return measure_force()
     if kind == "glmnet":
         from benchmarks.glmnet_peer import compare
 
@@ -285,6 +297,22 @@ def _print_table(records: dict[str, dict[str, Any]]) -> None:
         "total: in-process wall time of a warm run (imports and numba kernels loaded); "
         "shell: `rtm analyze` in a new process (median), imports and kernel loading included"
     )
+
+
+def _print_extras(records: dict[str, dict[str, Any]]) -> None:
+    """The cases that are not one analysis: start-up and the force-scale batch."""
+    if "first_work_s" in records.get("startup", {}):
+        from benchmarks.startup import print_record
+
+        print()
+        print_record(records["startup"])
+    force = records.get("force", {})
+    for mode, result in force.get("modes", {}).items():
+        print(
+            f"force-scale ({len(force['areas'])} areas x {len(force['crime_types'])} crime "
+            f"types x 1 window), {mode}: {result['jobs']} jobs in {result['wall_s']:.1f} s, "
+            f"{result['jobs_per_minute']:.1f} jobs/minute"
+        )
 
 
 def plot(results: Path = RESULTS, out: Path = ROOT / "docs" / "scaling.png") -> Path | None:
@@ -369,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         (RESULTS / f"{case}.json").write_text(json.dumps(record, indent=2) + "\n")
     print()
     _print_table(records)
+    _print_extras(records)
     plot()
     return 0
 

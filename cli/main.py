@@ -145,10 +145,16 @@ def _register() -> None:
     from rtm_cli import map as map_cli
 
     main.add_command(map_cli.map_command)
+    from rtm_cli import audit
+
+    main.add_command(audit.audit)
     from rtm_cli import validate
 
     main.add_command(validate.validate)
     main.add_command(validate.validate_temporal)
+    from rtm_cli import trial
+
+    main.add_command(trial.trial)
     try:
         from rtm_cli import analyze
     except ImportError:  # pragma: no cover - during the foundation only

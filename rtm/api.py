@@ -16,15 +16,24 @@ from typing import TYPE_CHECKING, Any
 from rtm.errors import ParameterError, api_warnings
 from rtm.export.atomic import atomic_file, claim
 from rtm.spec import StudySpec
-from rtm.study import Study, build_study_candidates, load_study
 
 if TYPE_CHECKING:
     from rtm.layers import CandidateSet
     from rtm.result import RTMResult
+    from rtm.study import Study, build_study_candidates
 
 __all__ = ["analyze", "build_study_candidates", "write_layers"]
 
 Progress = Callable[[str], None]
+
+
+def __getattr__(name: str) -> Any:
+    # re-exported lazily: importing the workflows must not load geopandas (start-up time)
+    if name == "build_study_candidates":
+        from rtm.study import build_study_candidates
+
+        return build_study_candidates
+    raise AttributeError(f"module 'rtm.api' has no attribute {name!r}")
 
 
 def _spec(spec: StudySpec | None, options: dict[str, Any]) -> StudySpec:
@@ -59,6 +68,8 @@ def write_layers(
     suffix = target.suffix.lower()
     if suffix not in {".tif", ".tiff", ".gpkg"}:
         raise ParameterError(f"--out {target}: must end in .tif or .gpkg")
+    from rtm.study import build_study_candidates, load_study
+
     spec = _spec(spec, options)
     with api_warnings(), atomic_file(target, overwrite=overwrite) as tmp:
         study = load_study(spec, with_events=False, progress=progress)
@@ -148,6 +159,9 @@ def analyze(
     spec = _spec(spec, options)
     if spec.events is None:
         raise ParameterError("events: an analysis needs the outcome events (CRIMES)")
+    # each stage imports what it needs when it starts (start-up time: benchmarks/startup.py)
+    from rtm.study import build_study_candidates, load_study
+
     with ExitStack() as stack:
         stack.enter_context(api_warnings())
         # the output is checked and locked before the slow work, and held until it is written
@@ -271,48 +285,60 @@ def _write(
     ``validation`` (seconds).
     """
     from rtm.export.options import OutputOptions
-    from rtm.export.plots import capture_plot
     from rtm.export.run import write_run
     from rtm.runs import report_from_fit
 
     spec = study.spec
     assert spec is not None
-    start = time.perf_counter()
     report = report_from_fit(result, study=study, sections=sections)
+    written: list[Path] = []
     with held.staging() as folder:
-        written = write_run(
-            folder,
-            result,
-            report,
-            study=study,
-            options=OutputOptions.from_spec(spec),
-            progress=progress,
-        )
-        result.timings["outputs"] = time.perf_counter() - start
-        if test_frame is not None:
+        if test_frame is not None:  # first: the model card reports it
             start = time.perf_counter()
-            from rtm.validation import FittedSurface, TestEvents, validate
-
-            if progress:
-                progress(
-                    f"validation: {len(test_frame):,} test events; scoring the risk surface, "
-                    + ("the challengers (fitted first) " if spec.challengers else "")
-                    + "and the baselines"
-                )
-            fitted = FittedSurface.from_analysis(result, study, run=str(held.path))
-            label = spec.test_events if isinstance(spec.test_events, str) else "(in memory)"
-            test = TestEvents.count(fitted, test_frame, source=label, where=spec.test_where)
-            validation = validate(
-                fitted,
-                test,
-                challengers=spec.challengers,
-                bandwidth=spec.bandwidth,
-                progress=progress,
-            )
-            written += validation.write(
-                folder / "validation.json",
-                plot=capture_plot(folder / "validation.json"),
-                overwrite=True,
-            )
+            written += _validate_into(folder, held, result, study, test_frame, progress)
             result.timings["validation"] = time.perf_counter() - start
+        start = time.perf_counter()
+        written = [
+            *write_run(
+                folder,
+                result,
+                report,
+                study=study,
+                options=OutputOptions.from_spec(spec),
+                progress=progress,
+            ),
+            *written,
+        ]
+        result.timings["outputs"] = time.perf_counter() - start
     return [path.name for path in written]
+
+
+def _validate_into(
+    folder: Path,
+    held: Any,
+    result: RTMResult,
+    study: Study,
+    test_frame: Any,
+    progress: Progress | None,
+) -> list[Path]:
+    """Score the fit on the test events; write validation.json and its capture plot."""
+    from rtm.export.plots import capture_plot
+    from rtm.validation import FittedSurface, TestEvents, validate
+
+    spec = study.spec
+    assert spec is not None
+    if progress:
+        progress(
+            f"validation: {len(test_frame):,} test events; scoring the risk surface, "
+            + ("the challengers (fitted first) " if spec.challengers else "")
+            + "and the baselines"
+        )
+    fitted = FittedSurface.from_analysis(result, study, run=str(held.path))
+    label = spec.test_events if isinstance(spec.test_events, str) else "(in memory)"
+    test = TestEvents.count(fitted, test_frame, source=label, where=spec.test_where)
+    validation = validate(
+        fitted, test, challengers=spec.challengers, bandwidth=spec.bandwidth, progress=progress
+    )
+    return validation.write(
+        folder / "validation.json", plot=capture_plot(folder / "validation.json"), overwrite=True
+    )

@@ -8,8 +8,10 @@ before the factors and events are read.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -18,9 +20,10 @@ import shapely
 
 from rtm.errors import InputError, ParameterError, api_warnings
 from rtm.grid import EventCounts, Grid, crs_unit
-from rtm.io import factor_sources, read_events, read_factor, read_study_area
+from rtm.io import factor_sources, read_events, read_factor, read_study_area, split_layer
 from rtm.layers import CandidateSet, Factor, build_candidates
 from rtm.resources import check_memory
+from rtm.shared import file_key, is_sharing, remember
 from rtm.spec import StudySpec
 
 __all__ = ["Study", "build_study_candidates", "event_weights", "load_study"]
@@ -267,7 +270,31 @@ def _grid(spec: StudySpec, area: gpd.GeoDataFrame, *, n_factors: int) -> Grid:
         spec.candidates_per_factor * n_factors,
         option="--cell-size" if spec.cell_size is not None else "--block-length (cell size)",
     )
-    return Grid.from_area(area, size)
+    geometries = shapely.to_wkb(np.asarray(area.geometry.values))
+    key = (hashlib.sha256(b"".join(geometries)).hexdigest(), area.crs.to_wkt(), size)
+    return remember("grid", key, lambda: Grid.from_area(area, size))
+
+
+def _candidates_key(study: Study, spec: StudySpec) -> tuple[Any, ...] | None:
+    """What a study's candidate layers depend on (None: something is not a file)."""
+    grid = study.grid
+    factor_files = dict(study.sources.get("factors", {}))  # type: ignore[call-overload]
+    if len(factor_files) != len(study.factors) or not is_sharing():
+        return None
+    if spec.network is not None and not isinstance(spec.network, str | Path):
+        return None
+    mask = hashlib.sha256(np.ascontiguousarray(grid.mask).tobytes()).hexdigest()
+    return (
+        (grid.x_min, grid.y_max, grid.cell_size, grid.n_rows, grid.n_cols, grid.crs_wkt, mask),
+        tuple(
+            (f.name, file_key(split_layer(factor_files[f.name])[0]), factor_files[f.name])
+            + (f.protective,)
+            for f in study.factors
+        ),
+        spec.operationalization,
+        tuple(spec.spatial_influences),
+        None if spec.network is None else file_key(spec.network),
+    )
 
 
 def _count_events(
@@ -317,14 +344,20 @@ def build_study_candidates(
     if spec is None:
         raise ParameterError("the study has no specification: load it with load_study")
     factors = [replace(f, operationalization=spec.operationalization) for f in study.factors]
-    candidates = build_candidates(
-        study.grid,
-        factors,
-        spec.spatial_influences,
-        progress=progress,
-        network=study.network,
-        compute=compute,
-    )
+
+    def build() -> CandidateSet:
+        return build_candidates(
+            study.grid,
+            factors,
+            spec.spatial_influences,
+            progress=progress,
+            network=study.network,
+            compute=compute,
+        )
+
+    # the jobs of a batch on one area share its layers (rtm.shared)
+    key = _candidates_key(study, spec) if compute is None else None
+    candidates = build() if key is None else remember("candidates", key, build)
     if progress:
         progress(
             f"layers: {len(candidates.candidates)} candidates, "

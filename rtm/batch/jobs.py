@@ -250,7 +250,11 @@ def run_job(job: Job) -> JobOutcome:
     """
     import warnings
 
-    with warnings.catch_warnings(record=True) as caught:
+    from rtm.shared import sharing
+
+    # files, grids and layers made here are kept for the next job this process runs
+    # (a Dask worker stays warm across jobs); the serial runner forgets them at the end
+    with warnings.catch_warnings(record=True) as caught, sharing():
         warnings.simplefilter("always")
         outcome = _run_job(job)
     notes: list[str] = []

@@ -222,9 +222,12 @@ def _execute(
         return outcome
 
     if workers is None and scheduler is None:
-        for job in jobs:
-            log("job_start", job=job.id)
-            yield done(run_job(job))
+        from rtm.shared import sharing
+
+        with sharing(keep=False):  # what the jobs share is freed with the batch
+            for job in jobs:
+                log("job_start", job=job.id)
+                yield done(run_job(job))
         return
     try:
         from dask.distributed import Client, LocalCluster, as_completed
@@ -240,9 +243,7 @@ def _execute(
         )
     client = Client(cluster if cluster is not None else scheduler)
     try:
-        futures = client.map(
-            run_job, jobs, key=[f"rtm-job-{job.id}-{job.digest[:12]}" for job in jobs], pure=False
-        )
+        futures = _submit(client, jobs)
         log("jobs_submitted", jobs=len(jobs), scheduler=client.scheduler.address)  # type: ignore[union-attr]
         for future in as_completed(futures):
             try:
@@ -264,6 +265,31 @@ def _execute(
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _submit(client: Any, jobs: list[Job]) -> list[Any]:
+    """Submit the jobs, those of one area preferably to one worker.
+
+    The worker that ran an area's first job holds its grid, layers and inputs
+    (:mod:`rtm.shared`); its later jobs find them there. Areas are dealt to the workers
+    in turn; a busy or lost worker's jobs may still run elsewhere.
+    """
+    addresses = sorted(client.scheduler_info().get("workers", {}))
+    areas = list(dict.fromkeys(job.area_name for job in jobs))
+    futures = []
+    for job in jobs:
+        preferred = [addresses[areas.index(job.area_name) % len(addresses)]] if addresses else None
+        futures.append(
+            client.submit(
+                run_job,
+                job,
+                key=f"rtm-job-{job.id}-{job.digest[:12]}",
+                pure=False,
+                workers=preferred,
+                allow_other_workers=True,
+            )
+        )
+    return futures
 
 
 def _write_summary(summary: BatchSummary, config: BatchConfig) -> None:

@@ -165,9 +165,28 @@ def _map_html(context: OutputContext, path: Path) -> None:
 
 
 def _report_html(context: OutputContext, path: Path) -> None:
+    from rtm.accountability.model_card import add_model_card, read_validation
     from rtm.export.report_html import render_report
 
     text = render_report(context.bundle, context.analysis, context.risk_png)
+    text = add_model_card(text, context.report, read_validation(path.parent))
+    path.write_text(text, encoding="utf-8")
+
+
+def _model_card_md(context: OutputContext, path: Path) -> None:
+    # validation.json is written into the folder before the outputs (rtm analyze) or
+    # copied there first (rtm map), so the card reports it when the run was validated
+    from rtm.accountability.model_card import model_card_markdown, read_validation
+
+    text = model_card_markdown(context.report, read_validation(path.parent))
+    path.write_text(text, encoding="utf-8")
+
+
+def _transparency_record_md(context: OutputContext, path: Path) -> None:
+    from rtm.accountability.model_card import read_validation
+    from rtm.accountability.transparency import transparency_record
+
+    text = transparency_record(context.report, read_validation(path.parent))
     path.write_text(text, encoding="utf-8")
 
 
@@ -182,6 +201,16 @@ OUTPUTS: tuple[OutputFormat, ...] = (
     OutputFormat("risk.png", "static risk map", "places", True, _risk_png),
     OutputFormat("map.html", "offline interactive map", "places", True, _map_html),
     OutputFormat("report.html", "printable briefing report", "places", True, _report_html),
+    OutputFormat(
+        "model_card.md", "model card: data, method, validation, uses", "run", True, _model_card_md
+    ),
+    OutputFormat(
+        "transparency_record.md",
+        "draft UK algorithmic transparency record (fields to fill marked)",
+        "run",
+        True,
+        _transparency_record_md,
+    ),
 )
 
 

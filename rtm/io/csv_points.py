@@ -33,6 +33,7 @@ import pyproj
 from rtm.errors import CRSError, InputError, ParameterError, RTMWarning, first_line
 from rtm.filters import WhereClause, apply_where, find_column
 from rtm.io.crs import parse_crs
+from rtm.shared import file_key, remember
 
 __all__ = ["COORDINATE_COLUMNS", "CsvOptions", "points_from_frame", "read_csv_points"]
 
@@ -218,8 +219,13 @@ def read_csv_points(
     sep = detect_separator(path, options, what)
     encoding = options.text_encoding
     try:
-        frame = pd.read_csv(
-            path, low_memory=False, sep=sep, decimal=options.decimal_for(sep), encoding=encoding
+        # a batch reads its events file once (rtm.shared); callers never modify the frame
+        frame = remember(
+            "read",
+            ("csv", file_key(path), sep, options.decimal_for(sep), encoding),
+            lambda: pd.read_csv(
+                path, low_memory=False, sep=sep, decimal=options.decimal_for(sep), encoding=encoding
+            ),
         )
     except UnicodeDecodeError as exc:
         raise _decode_error(path, what, options, exc) from exc

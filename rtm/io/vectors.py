@@ -23,6 +23,7 @@ from rtm.errors import CRSError, InputError, RTMWarning, first_line
 from rtm.filters import WhereClause, apply_where
 from rtm.io.crs import check_coordinates_match_crs, parse_crs
 from rtm.io.csv_points import CsvOptions, points_from_frame, read_csv_points
+from rtm.shared import file_key, remember
 
 __all__ = [
     "CSV_SUFFIXES",
@@ -151,7 +152,7 @@ def read_vector(
             options=csv_options,
         )
     else:
-        gdf = _read_ogr(path, layer, what)
+        gdf = remember("read", ("ogr", file_key(path), layer), lambda: _read_ogr(path, layer, what))
         if where:
             gdf = apply_where(gdf, where, what=f"{what} {path}")
         if csv_crs is not None:

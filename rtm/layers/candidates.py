@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import geopandas as gpd
 import numpy as np
 
-from rtm._kernels.design import transpose_int8
 from rtm.errors import InputError, ParameterError, RTMWarning
 from rtm.grid import Grid
 from rtm.layers.geometry import as_geometries, within_reach
@@ -322,6 +321,8 @@ class _Built:
         for index in range(len(columns)):
             stacked[index] = columns[index]
             columns[index] = stacked[index]  # frees the column as it goes
+        from rtm._kernels.design import transpose_int8  # numba: loaded when layers are built
+
         values = np.empty((stacked.shape[1], stacked.shape[0]), dtype=np.int8)
         transpose_int8(stacked, values)
         del stacked

@@ -55,6 +55,9 @@ def report_from_fit(
     if result.harm_weighted and result.outcome is not None:
         caveats.append(_HARM_CAVEAT)
     all_sections = dict(sections or {})
+    provenance = _provenance(study)
+    if provenance is not None:
+        all_sections["outcome_provenance"] = provenance
     if not result.significant:
         all_sections["message"] = _NOT_SIGNIFICANT
     return RunReport(
@@ -93,6 +96,20 @@ def report_from_fit(
         sections=all_sections,
         spec=None if study is None or study.spec is None else study.spec.to_record(),
     )
+
+
+def _provenance(study: Any) -> dict[str, Any] | None:
+    """The share of police-generated categories in the outcome (warned about when used)."""
+    if study is None or study.events is None:
+        return None
+    from rtm.accountability.provenance import outcome_provenance, warn_provenance
+
+    spec = study.spec
+    record = outcome_provenance(
+        study.events, () if spec is None else spec.where, (f.name for f in study.factors)
+    )
+    warn_provenance(record)
+    return record
 
 
 def _inputs_record(result: Any, study: Any) -> InputsRecord:

@@ -280,6 +280,7 @@ _SECTIONS = (
     "places",
     "priority_places",
     "output_settings",
+    "outcome_provenance",
 )
 
 
@@ -314,7 +315,7 @@ class RunReport:
     sections : dict
         The optional sections, by name: ``message``, ``residual_autocorrelation``,
         ``stability``, ``split_sample``, ``tiers``, ``places``, ``priority_places``,
-        ``output_settings``.
+        ``output_settings``, ``outcome_provenance``.
     spec : dict or None
         The study specification (:meth:`rtm.spec.StudySpec.to_record`).
     schema : str

@@ -38,6 +38,8 @@ _SECTION_DOCS = {
     "places": "The highest-risk places, ranked.",
     "priority_places": "High-risk places with recent events.",
     "output_settings": "The output options the run was written with.",
+    "outcome_provenance": "The share of the outcome in police-generated categories "
+    "(rtm.accountability.provenance).",
 }
 
 #: Floats that are NaN when undefined (written as null).
