@@ -197,7 +197,7 @@ def test_area_where_uses_the_chosen_polygons_and_says_so(tmp_path: Path) -> None
         assert line.split()[0] == name
     auc = float(table[1].split()[1])
     assert auc == pytest.approx(validation["auc"], abs=5e-4)
-    assert re.search(r"outputs [\d.]+ s, validation [\d.]+ s", proc.stderr)
+    assert re.search(r"validation [\d.]+ s, outputs [\d.]+ s", proc.stderr)
 
 
 def _cli_args(out: Path, *extra: str) -> list[str]:
