@@ -184,8 +184,12 @@ class Progress:
         self.percent = 0
         self.start = self.last = time.perf_counter()
 
+    #: Seconds of silence after which :meth:`heartbeat` says the stage is still running.
+    HEARTBEAT = 10.0
+
     def __call__(self, message: str) -> None:
         now = time.perf_counter()
+        self.stage = message
         if self.machine:
             stage = message.split(":", 1)[0]
             self.percent = max(self.percent, STAGE_PERCENT.get(stage, self.percent))
@@ -198,6 +202,40 @@ class Progress:
             )
             echo(f"rtm: {message}{timing}", err=True)
         self.last = now
+
+    @contextmanager
+    def heartbeat(self, every: float | None = None) -> Iterator[None]:
+        """While the block runs, say which stage is still running after each silence.
+
+        A stage that takes long (fitting the challengers of a validation, say) otherwise
+        leaves the terminal silent for a minute: after ``every`` seconds without a message
+        this prints ``rtm: still working (after <last stage>), 40 s``, then after twice
+        as long, and so on up to six times ``every``.
+        """
+        import threading
+
+        first = self.HEARTBEAT if every is None else every
+        done = threading.Event()
+
+        def beat() -> None:
+            interval, said = first, self.last
+            while not done.wait(min(first, 1.0)):
+                now = time.perf_counter()
+                if self.last != said:  # a real message: back to the first interval
+                    interval = first
+                if now - self.last >= interval and self.enabled:
+                    stage = getattr(self, "stage", "starting")
+                    echo(f"rtm: still working (after {stage}), {now - self.start:.0f} s", err=True)
+                    self.last = said = now
+                    interval = min(2 * interval, 6 * first)  # then less and less often
+
+        thread = threading.Thread(target=beat, name="rtm-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from rtm_cli._options import (
     Progress,
@@ -11,6 +13,9 @@ from rtm_cli._options import (
     spec_options,
     spec_values,
 )
+
+if TYPE_CHECKING:
+    from rtm.result import RTMResult
 
 
 @click.command()
@@ -41,21 +46,33 @@ def analyze(
 
     spec = StudySpec(events=crimes, **spec_values(options))  # every option checked here
     progress = Progress(quiet=quiet, verbose=verbose)
-    with frozen_imports():
+    with frozen_imports(), progress.heartbeat():
         result = run_analysis(spec, out=out, overwrite=overwrite, progress=progress)
     if not quiet:
-        echo(result.summary())
-        if verbose:
-            timing = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
-            echo(f"timings: {timing}", err=True)
-        echo(
-            f"Outputs: {out}/report.json, factors.csv, cells.gpkg"
-            + (
-                ", risk.tif, map.html, report.html, risk.png, places.gpkg, concentration.png, "
-                "action_plan.html/.csv/.gpkg"
-                if result.significant
-                else ""
-            )
-        )
+        _report(result, out, verbose=verbose)
     if not result.significant:
         raise NoSignificantFactorError(f"no risk factor is significant; see {out}/report.json")
+
+
+def _report(result: RTMResult, out: str, *, verbose: bool) -> None:
+    """The summary, the validation table (with test events) and every file written."""
+    import json
+    from pathlib import Path
+
+    from rtm_cli._tables import validation_lines
+
+    area = result.study.sources.get("area", "")
+    if result.study.spec.area_where:
+        echo(f"Study area: {area}")
+    echo(result.summary())
+    if "validation.json" in result.outputs:
+        from rtm.validation import Validation
+
+        report = json.loads((Path(out) / "validation.json").read_text(encoding="utf-8"))
+        echo(f"Validation on {report.get('events', 0):,} test events:")
+        for line in validation_lines(Validation(report, {}).table()):
+            echo("  " + line)
+    if verbose:
+        timings = result.timings
+        echo(f"timings: {', '.join(f'{k} {v:.2f} s' for k, v in timings.items())}", err=True)
+    echo(f"Outputs in {out}/: {', '.join(result.outputs)}")

@@ -45,15 +45,24 @@ def batch(
     See docs/batch.md for the configuration format.
     """
     from rtm_cli._options import Progress, echo
+    from rtm_cli._tables import batch_lines, job_line
 
     from rtm.batch import run_batch
     from rtm.errors import BatchJobsFailed
 
     progress = Progress(quiet=quiet, verbose=verbose)
     summary = run_batch(
-        config, out, workers=workers, scheduler=scheduler, force=force, progress=progress
+        config,
+        out,
+        workers=workers,
+        scheduler=scheduler,
+        force=force,
+        progress=progress if verbose else None,
+        on_job=None if quiet else lambda o, done, total: echo(job_line(o, done, total)),
     )
     if not quiet:
+        for line in batch_lines(summary.outcomes):
+            echo(line)
         counts: dict[str, int] = {}
         for outcome in summary.outcomes:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1

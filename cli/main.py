@@ -88,9 +88,10 @@ class RTMGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; report rtm's errors as one line with their exit code."""
         from rtm import interrupts
-        from rtm.errors import RTMError, RTMWarning
+        from rtm.errors import RTMError, RTMWarning, reset_wording, use_cli_wording
 
         interrupts.reset()
+        wording = use_cli_wording()
         previous = warnings.showwarning
         warnings.showwarning = _show_warning
         try:
@@ -122,6 +123,7 @@ class RTMGroup(click.Group):
             raise
         finally:
             warnings.showwarning = previous
+            reset_wording(wording)
 
 
 @click.group(cls=RTMGroup, epilog=EXIT_CODES_HELP)

@@ -18,17 +18,10 @@ TEMPORAL_EXCLUDES = (
 
 
 def _print_table(rows: list[dict[str, object]]) -> None:
-    echo(f"{'surface':<15}{'AUC':>7}{'cap@1%':>8}{'cap@5%':>8}{'cap@10%':>9}{'cap@20%':>9}")
-    for row in rows:
-        values = [
-            row["auc"],
-            row["capture@1%"],
-            row["capture@5%"],
-            row["capture@10%"],
-            row["capture@20%"],
-        ]
-        cells = "".join(f"{v:>8.3f}" if isinstance(v, float) else f"{'-':>8}" for v in values)
-        echo(f"{row['model']:<15}{cells}")
+    from rtm_cli._tables import validation_lines
+
+    for line in validation_lines(rows):
+        echo(line)
 
 
 def _print_patrol(report: dict[str, object]) -> None:
@@ -89,13 +82,14 @@ def validate(
       rtm validate run/ crimes.csv --where month=7..12
     """
     from rtm.export.atomic import check_writable
+    from rtm.export.plots import capture_plot
     from rtm.spec import check_option
     from rtm.validation import validate_run
 
     values = {k: check_option(k, v) for k, v in spec_values(options).items()}
     progress = Progress(quiet=quiet, verbose=verbose)
     target = Path(out) if out else Path(run_dir) / "validation.json"
-    plot = target.with_name(target.stem + "_capture.png") if out else Path(run_dir) / "capture.png"
+    plot = capture_plot(target)
     if Path(run_dir).is_dir():  # a bad output fails before the slow work
         for path in (target, plot):
             check_writable(path, overwrite=overwrite, folder=False)

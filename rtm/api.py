@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rtm.errors import ParameterError
+from rtm.errors import ParameterError, api_warnings
 from rtm.export.atomic import atomic_file, claim
 from rtm.spec import StudySpec
 
@@ -71,7 +71,7 @@ def write_layers(
     from rtm.study import build_study_candidates, load_study
 
     spec = _spec(spec, options)
-    with atomic_file(target, overwrite=overwrite) as tmp:
+    with api_warnings(), atomic_file(target, overwrite=overwrite) as tmp:
         study = load_study(spec, with_events=False, progress=progress)
         candidates = build_study_candidates(study, progress=progress)
         if suffix == ".gpkg":
@@ -163,6 +163,7 @@ def analyze(
     from rtm.study import build_study_candidates, load_study
 
     with ExitStack() as stack:
+        stack.enter_context(api_warnings())
         # the output is checked and locked before the slow work, and held until it is written
         held = stack.enter_context(claim(out, overwrite=overwrite)) if out is not None else None
         start = time.perf_counter()
@@ -175,13 +176,13 @@ def analyze(
         candidates = build_study_candidates(study, progress=progress)
         layers = time.perf_counter()
         result = _fit(spec, study, candidates, prefetch=out is not None, progress=progress)
+        object.__setattr__(result, "study", study)  # what explore(), places(), validate() need
         result.timings["read_and_grid"] = read - start
         result.timings["layers"] = layers - read
         honest = _honest_inference(result, candidates, spec, progress)
         if held is not None:
-            start = time.perf_counter()
-            _write(held, result, study, honest, test_frame, progress)
-            result.timings["outputs"] = time.perf_counter() - start
+            written = _write(held, result, study, honest, test_frame, progress)
+            object.__setattr__(result, "outputs", tuple(written))
             if progress:
                 progress(f"outputs written to {out}")
         return result
@@ -200,6 +201,7 @@ def _read_test_events(spec: StudySpec, study: Study) -> Any:
         y_column=spec.y_column,
         csv_crs=spec.events_crs,
         what="test events",
+        csv_options=spec.csv_options,
     )
 
 
@@ -276,8 +278,12 @@ def _write(
     sections: dict[str, Any],
     test_frame: Any,
     progress: Progress | None,
-) -> None:
-    """Write the run folder (and the validation, with test events), whole or not at all."""
+) -> list[str]:
+    """Write the run folder (and the validation, with test events), whole or not at all.
+
+    Returns the names of the files written; ``result.timings`` gets ``outputs`` and
+    ``validation`` (seconds).
+    """
     from rtm.export.options import OutputOptions
     from rtm.export.run import write_run
     from rtm.runs import report_from_fit
@@ -285,37 +291,70 @@ def _write(
     spec = study.spec
     assert spec is not None
     report = report_from_fit(result, study=study, sections=sections)
-    fitted = forecast = None
+    fitted: Any = None
+    forecast: Any = None
     if test_frame is not None or spec.forecast:
         from rtm.validation import FittedSurface, forecast_for
 
+        start = time.perf_counter()
         fitted = FittedSurface.from_analysis(result, study, run=str(held.path))
         forecast = forecast_for(
             fitted, challengers=spec.challengers, bandwidth=spec.bandwidth, progress=progress
         )
+        result.timings["forecast"] = time.perf_counter() - start
+    written: list[Path] = []
     with held.staging() as folder:
         if test_frame is not None and fitted is not None:  # first: the model card reports it
-            from rtm.validation import TestEvents, validate
-
-            test = TestEvents.count(
-                fitted, test_frame, source=str(spec.test_events), where=spec.test_where
-            )
-            validation = validate(
-                fitted,
-                test,
-                challengers=spec.challengers,
-                bandwidth=spec.bandwidth,
+            start = time.perf_counter()
+            written += _validate_into(folder, fitted, study, test_frame, forecast, progress)
+            result.timings["validation"] = time.perf_counter() - start
+        start = time.perf_counter()
+        written = [
+            *write_run(
+                folder,
+                result,
+                report,
+                study=study,
+                options=OutputOptions.from_spec(spec),
                 forecast=forecast,
                 progress=progress,
-            )
-            validation.write(
-                folder / "validation.json", plot=folder / "capture.png", overwrite=True
-            )
-        write_run(
-            folder,
-            result,
-            report,
-            study=study,
-            options=OutputOptions.from_spec(spec),
-            forecast=forecast,
+            ),
+            *written,
+        ]
+        result.timings["outputs"] = time.perf_counter() - start
+    return [path.name for path in written]
+
+
+def _validate_into(
+    folder: Path,
+    fitted: Any,
+    study: Study,
+    test_frame: Any,
+    forecast: Any,
+    progress: Progress | None,
+) -> list[Path]:
+    """Score the fit on the test events; write validation.json and its capture plot."""
+    from rtm.export.plots import capture_plot
+    from rtm.validation import TestEvents, validate
+
+    spec = study.spec
+    assert spec is not None
+    if progress:
+        progress(
+            f"validation: {len(test_frame):,} test events; scoring the risk surface, "
+            + ("the challengers, " if spec.challengers else "")
+            + "the forecast and the baselines"
         )
+    label = spec.test_events if isinstance(spec.test_events, str) else "(in memory)"
+    test = TestEvents.count(fitted, test_frame, source=label, where=spec.test_where)
+    validation = validate(
+        fitted,
+        test,
+        challengers=spec.challengers,
+        bandwidth=spec.bandwidth,
+        forecast=forecast,
+        progress=progress,
+    )
+    return validation.write(
+        folder / "validation.json", plot=capture_plot(folder / "validation.json"), overwrite=True
+    )

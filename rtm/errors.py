@@ -22,6 +22,13 @@ Exit codes
 
 from __future__ import annotations
 
+import contextvars
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 
 class RTMError(Exception):
     """Root of every error rtm raises on purpose."""
@@ -83,3 +90,68 @@ def first_line(exc: BaseException) -> str:
     """
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- API wording
+#: Command-line flags and the Python keyword each stands for (``--factor`` -> ``factors``);
+#: filled by :mod:`rtm.spec` from its declarations.
+FLAG_KEYWORDS: dict[str, str] = {}
+_CLI_WORDING = contextvars.ContextVar("rtm_cli_wording", default=False)
+
+
+def use_cli_wording(on: bool = True) -> contextvars.Token[bool]:
+    """Say the command-line flags in warnings (the ``rtm`` command does); returns the token."""
+    return _CLI_WORDING.set(on)
+
+
+def reset_wording(token: contextvars.Token[bool]) -> None:
+    """Undo :func:`use_cli_wording`."""
+    _CLI_WORDING.reset(token)
+
+
+def api_wording(text: str) -> str:
+    """``text`` with each command-line flag replaced by its Python keyword.
+
+    >>> api_wording("name them with --x-column/--y-column")
+    'name them with x_column/y_column'
+    """
+
+    def keyword(match: re.Match[str]) -> str:
+        flag = match.group(0)
+        return FLAG_KEYWORDS.get(flag, flag[2:].replace("-", "_"))
+
+    return re.sub(r"(?<![\w-])--[a-z][a-z0-9-]*", keyword, text)
+
+
+@contextmanager
+def api_warnings() -> Iterator[None]:
+    """Show rtm's warnings as Python users read them: keywords, not flags; no source line.
+
+    The Python API wraps its work in this. Warnings still pass the caller's filters
+    (``warnings.simplefilter``, pytest's capture); only the text of an
+    :class:`RTMWarning` changes (outside the command line) and it is shown without the
+    rtm source line that raised it.
+    """
+    previous = warnings.showwarning
+
+    def show(
+        message: Any,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if not issubclass(category, RTMWarning):
+            previous(message, category, filename, lineno, file, line)
+            return
+        text = str(message)
+        if not _CLI_WORDING.get():
+            text = api_wording(text)
+        previous(category(text), category, "rtm", 0, file, "")
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous

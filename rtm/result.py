@@ -91,6 +91,13 @@ class RTMResult:
         this scale. ``None`` for a count model (the outcome is ``counts``).
     dispersion_quasi : float or None
         The quasi-Poisson dispersion ``phi`` of a harm-weighted fit (None otherwise).
+    study : rtm.study.Study or None
+        The study the model was fitted on, when :func:`rtm.api.analyze` fitted it: the
+        area, events and factor features that :meth:`explore`, :meth:`places` and
+        :meth:`validate` need.
+    outputs : tuple of str
+        The files :func:`rtm.api.analyze` wrote into the run folder, in the order written
+        (their names; empty when nothing was written).
 
     See Also
     --------
@@ -121,6 +128,8 @@ class RTMResult:
     timings: dict[str, float] = field(default_factory=dict, repr=False)
     outcome: np.ndarray | None = field(default=None, repr=False)
     dispersion_quasi: float | None = None
+    study: Any = field(default=None, repr=False)
+    outputs: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ views
     @property
@@ -256,29 +265,122 @@ class RTMResult:
             _, ax = plt.subplots(figsize=(7, 7))
         return draw_risk(ax, self.grid, self.relative_risk_score, **kwargs)
 
+    def _presented(self, study: Any, options: dict[str, Any]) -> tuple[Any, Any]:
+        """The bundle and places the run folder's outputs are drawn from (same code)."""
+        from dataclasses import replace
+
+        from rtm.export.outputs import OutputOptions, present
+        from rtm.runs import report_from_fit
+
+        if self.relative_risk_score is None:
+            raise FitError("no significant factor: there is no risk map and no places")
+        study = self.study if study is None else study
+        spec = getattr(study, "spec", None)
+        settings = OutputOptions.from_spec(spec) if spec is not None else OutputOptions()
+        settings = replace(settings, **options) if options else settings
+        report = report_from_fit(self, study=study)
+        return present(self, report, study=study, options=settings)
+
     def explore(self, study: Any = None, **options: Any) -> Any:
-        """The interactive risk map (tiers, places, factor layers), shown inline in Jupyter.
+        """The interactive risk map, as the run folder's ``map.html``, shown inline in Jupyter.
 
         Parameters
         ----------
         study : rtm.study.Study, optional
-            Adds the study area, the factor features and the events (for priority places).
+            Adds the study area, the factor features and the events (for priority
+            places); by default the study the result was fitted on (``result.study``).
         **options
-            :class:`rtm.export.outputs.OutputOptions` fields (``tier_cuts``, ...).
+            :class:`rtm.export.outputs.OutputOptions` fields (``tier_cuts``, ...); by
+            default the study's settings.
 
         Returns
         -------
         rtm.export.webmap.MapView
             Displays itself in a notebook; ``.save(path)`` writes the self-contained HTML.
         """
-        from rtm.export.outputs import OutputOptions, bundle_from_result, run_places
         from rtm.export.webmap import MapView, render_map
 
-        if self.relative_risk_score is None:
-            raise FitError("no significant factor: there is no risk map")
-        from rtm.runs import report_from_fit
+        bundle, analysis = self._presented(study, options)
+        return MapView(render_map(bundle, analysis))
 
-        settings = OutputOptions(**options)
-        report = report_from_fit(self, study=study)
-        bundle = bundle_from_result(self, report, study=study, max_features=settings.max_features)
-        return MapView(render_map(bundle, run_places(bundle, settings)))
+    def places(self, **options: Any) -> Any:
+        """The highest-risk and priority places as one table (a GeoDataFrame, grid CRS).
+
+        One row per place: ``kind`` (``highest-risk`` or ``priority``), ``rank``,
+        ``cells``, ``area`` (square metres), ``events``, ``expected``, ``mean_rrs``,
+        ``max_rrs``, ``factors`` (why it is risky), ``recent_events`` (priority places)
+        and the place's polygon. ``options`` as for :meth:`explore`.
+        """
+        import geopandas as gpd
+
+        from rtm.export.outputs import place_polygons
+
+        _, analysis = self._presented(None, options)
+        frames = []
+        for kind, frame in zip(
+            ("highest-risk", "priority"), place_polygons(self.grid, analysis), strict=True
+        ):
+            frames.append(frame.assign(kind=kind)[["kind", *frame.columns]])
+        table = pd.concat(frames, ignore_index=True)
+        return gpd.GeoDataFrame(table, geometry="geometry", crs=self.grid.crs)
+
+    def validate(
+        self,
+        events: Any,
+        *,
+        where: Any = (),
+        challengers: bool | None = None,
+        bandwidth: float | None = None,
+        progress: Any = None,
+    ) -> Any:
+        """Score the risk surface on later events (as ``analyze --test-crimes`` does).
+
+        Parameters
+        ----------
+        events : path, GeoDataFrame or DataFrame
+            The later events (points, or a table with coordinate columns).
+        where : sequence of str
+            Filters of the later events (``["type=robbery"]``).
+        challengers, bandwidth : optional
+            As the study's ``challengers`` and ``bandwidth`` (its values by default).
+        progress : callable, optional
+            Receives short progress messages.
+
+        Returns
+        -------
+        rtm.validation.Validation
+            ``.table()``, ``["auc"]``, the capture curves; ``.write(path)`` saves it.
+        """
+        from rtm.errors import ParameterError, api_warnings
+        from rtm.io import read_events
+        from rtm.validation import FittedSurface, TestEvents
+        from rtm.validation import validate as score
+
+        study = self.study
+        if study is None or study.events is None or self.relative_risk_score is None:
+            raise ParameterError(
+                "validate: the result needs its study and a risk surface; fit it with "
+                "rtm.api.analyze"
+            )
+        spec = study.spec
+        frame = read_events(
+            events,
+            self.grid.crs,
+            where=where,
+            x_column=spec.x_column,
+            y_column=spec.y_column,
+            csv_crs=spec.events_crs,
+            what="test events",
+            csv_options=spec.csv_options,
+        )
+        with api_warnings():
+            fitted = FittedSurface.from_analysis(self, study)
+            label = events if isinstance(events, str) else "(in memory)"
+            test = TestEvents.count(fitted, frame, source=str(label), where=where)
+            return score(
+                fitted,
+                test,
+                challengers=spec.challengers if challengers is None else challengers,
+                bandwidth=spec.bandwidth if bandwidth is None else bandwidth,
+                progress=progress,
+            )

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rtm.errors import ParameterError
+from rtm.errors import FLAG_KEYWORDS, ParameterError
 from rtm.spec_values import (
     DEFAULT_PATROL_SIZE,
     DEFAULT_RECENT_DAYS,
@@ -47,6 +47,7 @@ from rtm.spec_values import (
 
 if TYPE_CHECKING:
     from rtm.filters import WhereClause
+    from rtm.io.csv_points import CsvOptions
 
 __all__ = [
     "DEFAULT_RECENT_DAYS",
@@ -130,7 +131,7 @@ class StudySpec:
         metavar="FILE",
         help="Study-area polygons (shapefile, GeoPackage FILE.gpkg:LAYER, GeoJSON).",
     )
-    factors: tuple[str, ...] = _option(
+    factors: tuple[Any, ...] = _option(
         (),
         flag="--factor",
         group="inputs",
@@ -152,6 +153,44 @@ class StudySpec:
         kind="list",
         metavar="NAME",
         help="A factor that lowers risk (coded 0/-1); repeatable.",
+    )
+    area_where: tuple[WhereClause, ...] = _option(
+        (),
+        flag="--area-where",
+        group="inputs",
+        kind="list",
+        metavar="COL=V1,V2",
+        help="Use only the study-area polygons whose COL is one of the values (e.g. one "
+        "borough of a boundary file; the --where syntax); repeatable.",
+    )
+    streets: Any = _option(
+        None,
+        flag="--streets",
+        group="inputs",
+        metavar="FILE",
+        help="Street lines for context: drawn light on map.html and risk.png (names in "
+        "popups when the layer has a name column); not a risk factor.",
+    )
+    csv_sep: str | None = _option(
+        None,
+        flag="--csv-sep",
+        group="inputs",
+        metavar="CHAR",
+        help="Separator of CSV inputs (default: detected among , ; tab |).",
+    )
+    decimal: str | None = _option(
+        None,
+        flag="--decimal",
+        group="inputs",
+        metavar=".|,",
+        help="Decimal mark of CSV inputs (default: ',' in ';'-separated files, else '.').",
+    )
+    encoding: str | None = _option(
+        None,
+        flag="--encoding",
+        group="inputs",
+        metavar="NAME",
+        help="Text encoding of CSV inputs (default UTF-8; Excel on Windows: cp1252).",
     )
     network: str | None = _option(
         None,
@@ -452,6 +491,13 @@ class StudySpec:
         return spatial_influences(self.block_length, self.max_blocks, self.increment)
 
     @property
+    def csv_options(self) -> CsvOptions:
+        """How to read the study's CSV inputs (:class:`rtm.io.CsvOptions`)."""
+        from rtm.io.csv_points import CsvOptions
+
+        return CsvOptions(sep=self.csv_sep, decimal=self.decimal, encoding=self.encoding)
+
+    @property
     def cell_size_or_default(self) -> float:
         """The cell size: as given, else half the block length."""
         return self.cell_size if self.cell_size is not None else self.block_length / 2.0
@@ -479,8 +525,10 @@ class StudySpec:
         out: dict[str, Any] = {}
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
-            if item.name in ("where", "test_where"):
+            if item.name in ("where", "test_where", "area_where"):
                 value = [clause.as_dict() for clause in value]
+            elif item.name == "factors":
+                value = [v if isinstance(v, str) else f"{v[0]}=(in memory)" for v in value]
             elif isinstance(value, tuple):
                 value = list(value)
             elif value is not None and not isinstance(value, str | int | float | bool):
@@ -495,7 +543,7 @@ class StudySpec:
 
         known = {item.name for item in dataclasses.fields(cls)}
         values = {k: v for k, v in record.items() if k in known}
-        for key in ("where", "test_where"):
+        for key in ("where", "test_where", "area_where"):
             values[key] = [
                 WhereClause.from_dict(dict(c)) if isinstance(c, Mapping) else c
                 for c in values.get(key, [])
@@ -542,3 +590,12 @@ def check_option(name: str, value: Any) -> Any:
 def spec_fields() -> tuple[str, ...]:
     """Every field of :class:`StudySpec`, in declaration order."""
     return tuple(item.name for item in dataclasses.fields(StudySpec))
+
+
+FLAG_KEYWORDS.update(
+    {
+        item.metadata["option"]["flag"]: item.name
+        for item in dataclasses.fields(StudySpec)
+        if item.metadata["option"].get("flag")
+    }
+)

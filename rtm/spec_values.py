@@ -100,19 +100,74 @@ def _texts(value: Any, flag: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _factor_files(value: Any, flag: str) -> tuple[str, ...]:
-    """``--factor`` values: [NAME=]FILE texts, or a mapping of names to files."""
+def _is_data(value: Any) -> bool:
+    """A table in memory (a pandas DataFrame or GeoDataFrame, a GeoSeries)."""
+    return hasattr(value, "columns") or hasattr(value, "geometry")
+
+
+def _factor_files(value: Any, flag: str) -> tuple[Any, ...]:
+    """``--factor`` values: [NAME=]FILE texts, or a mapping of names to files or data.
+
+    A factor in memory (a GeoDataFrame) stays a ``(name, data)`` pair.
+    """
     if isinstance(value, Mapping):
-        items = []
+        items: list[Any] = []
         for name, source in value.items():
-            if not isinstance(source, str | Path):
+            label = _text(name, flag)
+            if _is_data(source):
+                items.append((label, source))
+            elif isinstance(source, str | Path):
+                items.append(f"{label}={source}")
+            else:
                 raise ParameterError(
-                    f"{flag} {name}: give a file path, got {type(source).__name__} (layers in "
-                    "memory are not supported for factors yet; write it to a GeoPackage)"
+                    f"{flag} {name}: give a file path or a GeoDataFrame, got "
+                    f"{type(source).__name__}"
                 )
-            items.append(f"{_text(name, flag)}={source}")
         return tuple(items)
-    return _texts(value, flag)
+    if isinstance(value, tuple) and len(value) == 2 and _is_data(value[1]):
+        value = [value]
+    items = []
+    for item in [value] if isinstance(value, str | Path) else list(value or ()):
+        if isinstance(item, tuple) and len(item) == 2 and _is_data(item[1]):
+            items.append((_text(item[0], flag), item[1]))
+        else:
+            items.append(_text(item, flag))
+    return tuple(items)
+
+
+def _separator(value: Any, flag: str) -> str | None:
+    if value is None:
+        return None
+    names = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+    text = names.get(str(value).lower(), value) if isinstance(value, str) else value
+    if not isinstance(text, str) or len(text) != 1 or text in '"\n\r' or text.isalnum():
+        raise ParameterError(
+            f"{flag} must be one character (',', ';', '|', or 'tab'), got {value!r}"
+        )
+    return text
+
+
+def _decimal(value: Any, flag: str) -> str | None:
+    if value is None:
+        return None
+    if value not in (".", ","):
+        raise ParameterError(f"{flag} must be '.' or ',', got {value!r}")
+    return str(value)
+
+
+def _encoding(value: Any, flag: str) -> str | None:
+    import codecs
+
+    text = _text(value, flag)
+    if text is None:
+        return None
+    try:
+        codecs.lookup(text)
+    except LookupError:
+        raise ParameterError(
+            f"{flag} {value!r}: unknown text encoding (e.g. utf-8, cp1252, latin-1)"
+        ) from None
+    return text
 
 
 def _source(value: Any, flag: str) -> Any:
@@ -218,6 +273,11 @@ VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "area": _source,
     "factors": _factor_files,
     "factors_dir": _text,
+    "area_where": _where,
+    "streets": _source,
+    "csv_sep": _separator,
+    "decimal": _decimal,
+    "encoding": _encoding,
     "protective": _texts,
     "network": _text,
     "crs": _text,

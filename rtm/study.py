@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from rtm.errors import InputError, ParameterError
+from rtm.errors import InputError, ParameterError, api_warnings
 from rtm.grid import EventCounts, Grid, crs_unit
 from rtm.io import factor_sources, read_events, read_factor, read_study_area, split_layer
 from rtm.layers import CandidateSet, Factor, build_candidates
@@ -95,6 +95,9 @@ class Study:
         The street network proximity is measured along (None: straight lines).
     spec : StudySpec
         The specification the study was loaded from.
+    streets : GeoDataFrame or None
+        Street lines for context (``streets``, :func:`rtm.io.read_streets`): ``name``
+        and line geometry, clipped to the area; None when not given.
     """
 
     area: gpd.GeoDataFrame = field(repr=False)
@@ -105,6 +108,7 @@ class Study:
     sources: dict[str, object] = field(default_factory=dict)
     network: Any = field(default=None, repr=False)
     spec: StudySpec | None = field(default=None, repr=False)
+    streets: gpd.GeoDataFrame | None = field(default=None, repr=False)
 
     @property
     def area_geometry(self) -> shapely.Geometry:
@@ -174,6 +178,11 @@ def load_study(
         spec = StudySpec(**options)
     elif options:
         spec = spec.replace(**options)
+    with api_warnings():
+        return _load(spec, with_events=with_events, progress=progress)
+
+
+def _load(spec: StudySpec, *, with_events: bool, progress: Progress | None) -> Study:
     say = progress or (lambda message: None)
     sources = factor_sources(spec.factors, spec.factors_dir)
     if not sources:
@@ -185,23 +194,35 @@ def load_study(
             f"--protective {', '.join(unknown)}: no such factor; "
             f"factors are {', '.join(sorted(names))}"
         )
-    study_area = read_study_area(spec.area, crs=spec.crs)
+    study_area = read_study_area(spec.area, crs=spec.crs, where=spec.area_where)
+    if "selection" in study_area.attrs:
+        say(f"study area: {study_area.attrs['selection']}")
     grid = _grid(spec, study_area, n_factors=len(sources))
     say(
         f"grid: {grid.n_rows} x {grid.n_cols} cells of {grid.cell_size:g} {grid.unit}, "
         f"{grid.n_active:,} in the area"
     )
     grid_crs = grid.crs  # parsed from WKT on every access: once is enough
+    csv_options = spec.csv_options
     loaded = tuple(
-        Factor(name, read_factor(source, grid_crs, name=name), name in set(spec.protective))
+        Factor(
+            name,
+            read_factor(source, grid_crs, name=name, csv_options=csv_options),
+            name in set(spec.protective),
+        )
         for name, source in sources
     )
     say(f"factors: {len(loaded)} read")
-    street_network = None
+    street_network = streets = None
     if spec.network is not None:
         from rtm.layers.network import read_network
 
         street_network = read_network(spec.network, grid_crs)
+    if spec.streets is not None:
+        from rtm.io import read_streets
+
+        streets = read_streets(spec.streets, study_area, grid_crs, csv_options=csv_options)
+        say(f"streets: {len(streets):,} lines in the area")
     event_frame = counts = None
     if with_events and spec.events is not None:
         event_frame, counts = _count_events(spec, grid, study_area)
@@ -213,17 +234,24 @@ def load_study(
         counts=counts,
         factors=loaded,
         sources={
-            "area": _label(spec.area),
+            "area": _area_label(spec.area, study_area),
             "events": None if spec.events is None else _label(spec.events),
-            "factors": dict(sources),
+            "factors": {name: _label(source) for name, source in sources},
         },
         network=street_network,
         spec=spec,
+        streets=streets,
     )
 
 
 def _label(source: Any) -> str:
     return source if isinstance(source, str) else "(in memory)"
+
+
+def _area_label(source: Any, area: gpd.GeoDataFrame) -> str:
+    """The area's source, with the polygons ``--area-where`` chose."""
+    selection = area.attrs.get("selection")
+    return _label(source) + (f" ({selection})" if selection else "")
 
 
 def _grid(spec: StudySpec, area: gpd.GeoDataFrame, *, n_factors: int) -> Grid:
@@ -281,7 +309,9 @@ def _count_events(
         x_column=spec.x_column,
         y_column=spec.y_column,
         csv_crs=spec.events_crs,
+        csv_options=spec.csv_options,
     )
+    source = _label(source)
     weights = None
     if spec.weight_column is not None:
         weights = event_weights(frame, spec.weight_column, what=f"events {source}")

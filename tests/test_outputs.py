@@ -238,7 +238,8 @@ def test_map_works_offline_in_chromium(browser, hostile_run: Path, tmp_path: Pat
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
     warm = (r > 180) & (r - b > 60)  # the yellow-orange-red risk ramp, not the grey background
-    assert warm.mean() > 0.15, f"risk layer not visible: {warm.mean():.1%} warm pixels"
+    # (the study area is fitted into the space between the panels, not under them)
+    assert warm.mean() > 0.10, f"risk layer not visible: {warm.mean():.1%} warm pixels"
     red = (r > 150) & (g < 110) & (b < 110)
     assert red.sum() > 50, "no high-risk (red) cells visible"
     external = [u for u in requests if u.startswith("http")]
@@ -259,7 +260,7 @@ def test_map_works_offline_in_chromium(browser, hostile_run: Path, tmp_path: Pat
         " g.getLayers()[0].openPopup(); })()"
     )
     assert HOSTILE_ATTRIBUTE in page.locator(".leaflet-popup-content").last.inner_text()
-    labels = page.locator(".leaflet-control-layers-overlays").inner_text()
+    labels = page.locator(".rtm-layers").text_content()  # (groups start collapsed)
     assert HOSTILE in labels
     page.wait_for_timeout(300)
     assert dialogs == []

@@ -42,7 +42,7 @@ from rtm.errors import ParameterError
 __all__ = ["AreaSpec", "BatchConfig", "CrimeType", "Period", "load_config"]
 
 #: ``[analysis]`` options that name files (relative paths are taken from the config's folder).
-_PATH_OPTIONS = {"events", "area", "factors_dir", "network", "test_events"}
+_PATH_OPTIONS = {"events", "area", "factors_dir", "network", "test_events", "streets"}
 #: Set by the batch itself for each job.
 _JOB_OPTIONS = {"area_label"}
 _REQUIRED = ("events", "block_length")

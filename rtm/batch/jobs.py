@@ -116,13 +116,17 @@ def _areas(config: BatchConfig) -> list[tuple[str, Any, Any]]:
     import geopandas as gpd
     import shapely
 
-    from rtm.io import read_study_area, read_vector
+    from rtm.filters import WhereClause
+    from rtm.io import read_study_area, read_vector, select_polygons
 
     spec = config.areas
+    where = config.analysis.get("area_where", ())
     if spec.name_column is None:
-        area = read_study_area(spec.file, crs=config.analysis.get("crs"))
+        area = read_study_area(spec.file, crs=config.analysis.get("crs"), where=where)
         return [(Path(spec.file).stem, shapely.union_all(area.geometry.values), area.crs)]
     layer = read_vector(spec.file, what="areas file")
+    if where:
+        layer = select_polygons(layer, where, what=f"config {config.path}: area_where")
     if spec.name_column not in layer.columns:
         raise ParameterError(
             f"config {config.path}: areas.name_column {spec.name_column!r} is not a column of "
@@ -139,7 +143,10 @@ def _areas(config: BatchConfig) -> list[tuple[str, Any, Any]]:
         )
     areas = []
     for name in wanted:
-        polygons = layer.loc[[n == name for n in names]]
+        # the --area-where selection, one name at a time (names match exactly here)
+        clause = WhereClause(spec.name_column, values=(name,))
+        polygons = select_polygons(layer, [clause], what=f"config {config.path}: areas")
+        polygons = polygons.loc[[str(n) == name for n in polygons[spec.name_column]]]
         area = read_study_area(
             gpd.GeoDataFrame(geometry=polygons.geometry.values, crs=layer.crs),
             crs=config.analysis.get("crs"),
@@ -169,7 +176,7 @@ def plan_jobs(config: BatchConfig, out: Path, *, force: bool = False) -> list[Jo
         sorted(
             (k, tuple(v) if isinstance(v, list) else v)
             for k, v in config.analysis.items()
-            if k not in {"area", "where", "test_where"}
+            if k not in {"area", "area_where", "where", "test_where"}
         )
     )
     base_where = tuple(config.analysis.get("where", ()))

@@ -142,6 +142,7 @@ def run_batch(
     scheduler: str | None = None,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    on_job: Callable[[JobOutcome, int, int], None] | None = None,
 ) -> BatchSummary:
     """Run every job of a configuration.
 
@@ -159,6 +160,9 @@ def run_batch(
         Recompute every job even when its inputs have not changed.
     progress : callable, optional
         Receives a line per job event.
+    on_job : callable, optional
+        Called as each job ends, ``on_job(outcome, done, total)`` (``rtm batch`` prints a
+        line per job with it).
     """
     config = load_config(config_path)
     if workers is not None and scheduler is not None:
@@ -182,7 +186,11 @@ def run_batch(
             workers=workers,
             scheduler=scheduler,
         )
-        outcomes = list(_execute(jobs, workers=workers, scheduler=scheduler, log=log))
+        outcomes = []
+        for outcome in _execute(jobs, workers=workers, scheduler=scheduler, log=log):
+            outcomes.append(outcome)
+            if on_job is not None:
+                on_job(outcome, len(outcomes), len(jobs))
         order = {job.id: i for i, job in enumerate(jobs)}
         outcomes.sort(key=lambda o: order[o.job])
         summary = BatchSummary(
@@ -325,9 +333,14 @@ def _write_summary(summary: BatchSummary, config: BatchConfig) -> None:
                         o.events,
                         ";".join(o.factors),
                         o.distribution,
-                        o.auc,
-                        o.capture_10,
-                        f"{o.duration:.2f}",
+                        _rounded(o.auc),
+                        _rounded(o.capture_10),
+                        f"{o.duration:.1f}",
                         o.error or "",
                     ]
                 )
+
+
+def _rounded(value: float | None, digits: int = 3) -> str:
+    """A number of batch.csv, rounded for reading (batch.json keeps full precision)."""
+    return "" if value is None else f"{value:.{digits}f}"

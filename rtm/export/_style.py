@@ -124,7 +124,6 @@ def overlay_pngs(
     destination pixel takes the value of the source cell its centre falls in, 0 if none).
     """
     from affine import Affine
-    from rasterio.warp import calculate_default_transform
 
     crs = grid.crs
     factor = max(1, math.ceil(max(grid.shape) * 1.7 / MAX_OVERLAY_PIXELS))
@@ -133,8 +132,8 @@ def overlay_pngs(
     src_transform = Affine(size, 0.0, grid.x_min, 0.0, -size, grid.y_max)
     left, top = grid.x_min, grid.y_max
     right, bottom = left + width * size, top - height * size
-    transform, dst_width, dst_height = calculate_default_transform(
-        crs, "EPSG:3857", width, height, left=left, bottom=bottom, right=right, top=top
+    transform, dst_width, dst_height = mercator_transform(
+        crs, width, height, (left, bottom, right, top)
     )
 
     def warp(source: np.ndarray) -> np.ndarray:
@@ -158,6 +157,35 @@ def overlay_pngs(
             warped.append(lookup[where])
     pngs = [_png(values, palette) for values, (_, palette) in zip(warped, layers, strict=True)]
     return pngs, _degrees(transform, dst_width, dst_height)
+
+
+def mercator_transform(
+    crs: Any, width: int, height: int, bounds: tuple[float, float, float, float]
+) -> tuple[Any, int, int]:
+    """The Web Mercator grid a ``width x height`` raster over ``bounds`` warps onto.
+
+    GDAL's suggested warp output (what ``rasterio.warp.calculate_default_transform``
+    returns): the extent of the raster's edges in EPSG:3857, in square pixels as many
+    along the raster's diagonal (corner to corner) as the source has. Computed here
+    because rasterio builds its answer with the ``*`` operator the ``affine`` package
+    now deprecates (a PendingDeprecationWarning on every map).
+    """
+    import pyproj
+    from affine import Affine
+
+    left, bottom, right, top = bounds
+    to_mercator = pyproj.Transformer.from_crs(crs, "EPSG:3857", always_xy=True)
+    steps = 21
+    xs, ys = np.linspace(left, right, steps), np.linspace(bottom, top, steps)
+    edge_x = np.concatenate([xs, xs, np.full(steps, left), np.full(steps, right)])
+    edge_y = np.concatenate([np.full(steps, bottom), np.full(steps, top), ys, ys])
+    mx, my = to_mercator.transform(edge_x, edge_y)
+    min_x, max_x, min_y, max_y = np.min(mx), np.max(mx), np.min(my), np.max(my)
+    (x0, x1), (y0, y1) = to_mercator.transform([left, right], [top, bottom])
+    pixel = math.hypot(x1 - x0, y1 - y0) / math.hypot(width, height)  # corner to corner
+    columns = max(1, int((max_x - min_x) / pixel + 0.5))
+    rows = max(1, int((max_y - min_y) / pixel + 0.5))
+    return Affine(pixel, 0.0, float(min_x), 0.0, -pixel, float(max_y)), columns, rows
 
 
 def _warp_nearest(

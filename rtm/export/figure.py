@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from rtm.export._style import PLACE_COLOUR, RAMP
+from rtm.export._style import PLACE_COLOUR, RAMP, legend_ticks
 from rtm.grid import Grid
 
 __all__ = ["draw_risk", "render_risk_png"]
 
-#: Highest-risk places numbered on the static map.
-LABELLED_PLACES = 10
+#: Highest-risk places drawn (outlined and numbered, every one) on the static map.
+LABELLED_PLACES = 50
 
 
 def _matplotlib() -> Any:
@@ -82,6 +82,7 @@ def _draw_risk(
     title: str | None,
     colorbar: bool | Any,
     colour: bool,
+    streets: Any = None,
 ) -> Any:
     """:func:`draw_risk`; ``colour``: draw the raster as RGBA colours, not RRS values.
 
@@ -110,6 +111,8 @@ def _draw_risk(
         origin="upper",
     )
     scale = ScalarMappable(norm=norm, cmap=cmap) if colour else image
+    if streets is not None and len(streets):
+        _draw_streets(ax, streets)
     if area is not None and len(area):
         area.boundary.plot(ax=ax, color="#222222", linewidth=0.8)
     if places is not None and len(places):
@@ -140,28 +143,40 @@ def _draw_risk(
             bar = ax.figure.colorbar(scale, cax=colorbar)
         bar.set_label("Relative risk score (lowest-risk cell = 1)")
         bar.ax.minorticks_off()
-        bar.ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        # the ticks map.html's legend has: 1 to the top, evenly spaced on the log scale
+        bar.set_ticks([value for _, value in legend_ticks(top)])
+        bar.ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:.3g}"))
+        bar.ax.tick_params(labelsize=8)
     if title:
         ax.set_title(title, fontsize=12)
     return ax
 
 
 def _draw_places(ax: Any, places: Any) -> None:
-    """Outline the places and number the first :data:`LABELLED_PLACES` of them."""
+    """Outline the places and number each (:data:`LABELLED_PLACES` at most).
+
+    A number is dark on a white disc ringed in the places' colour: legible on the pale
+    cells and on the darkest red ones alike.
+    """
     places.boundary.plot(ax=ax, color=PLACE_COLOUR, linewidth=0.9)
     for _, place in places.head(LABELLED_PLACES).iterrows():
         point = place.geometry.representative_point()
         ax.annotate(
             str(place["rank"]),
             (point.x, point.y),
-            fontsize=8,
+            fontsize=6.5,
             fontweight="bold",
             ha="center",
             va="center",
-            color="white",
-            # a white ring keeps the number legible on the darkest cells too
-            bbox={"boxstyle": "circle,pad=0.2", "fc": PLACE_COLOUR, "ec": "white", "lw": 0.8},
+            color=PLACE_COLOUR,
+            bbox={"boxstyle": "circle,pad=0.18", "fc": "white", "ec": PLACE_COLOUR, "lw": 0.8},
+            gid="rtm-place-label",
         )
+
+
+def _draw_streets(ax: Any, streets: Any) -> None:
+    """The streets, light, for orientation (under the places)."""
+    streets.plot(ax=ax, color="#3a3a3a", linewidth=0.35, alpha=0.45, zorder=1.5)
 
 
 def _draw_scale_bar(ax: Any, grid: Grid) -> None:
@@ -218,7 +233,7 @@ def render_risk_png(
     crime = crime_word(bundle.report.where)
     places = None
     if analysis.places:
-        shown = analysis.places[:50]
+        shown = analysis.places[:LABELLED_PLACES]
         frame = places_frame if places_frame is not None else place_frame(grid, shown)
         places = frame.iloc[: len(shown)]
     _draw_risk(
@@ -231,12 +246,12 @@ def render_risk_png(
         f"cells of {grid.cell_size:g} m",
         colorbar=cax,
         colour=True,
+        streets=getattr(bundle, "streets", None),
     )
     ax.text(
         0.0,
         -0.02,
-        "Outlined and numbered: highest-risk places (ranked by expected events). "
-        "North arrow: grid north.",
+        _places_note(len(analysis.places)),
         transform=ax.transAxes,
         fontsize=7,
         va="top",
@@ -245,3 +260,11 @@ def render_risk_png(
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+def _places_note(total: int) -> str:
+    shown = f", the first {LABELLED_PLACES} of {total}" if total > LABELLED_PLACES else ""
+    return (
+        f"Outlined and numbered: highest-risk places (ranked by expected events){shown}. "
+        "North arrow: grid north."
+    )

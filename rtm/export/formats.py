@@ -309,12 +309,23 @@ OUTPUTS: tuple[OutputFormat, ...] = (
 )
 
 
-def write_outputs(folder: Path, context: OutputContext, *, rerender: bool = False) -> list[Path]:
-    """Write every output that applies into ``folder``; returns the files written."""
+def write_outputs(
+    folder: Path,
+    context: OutputContext,
+    *,
+    rerender: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Write every output that applies into ``folder``; returns the files written.
+
+    ``progress`` receives one message per file (``outputs: map.html (8 of 9)``).
+    """
     written = []
-    for output in OUTPUTS:
-        if output.applies(context, rerender=rerender):
-            path = folder / output.file
-            output.write(context, path)
-            written.append(path)
+    chosen = [output for output in OUTPUTS if output.applies(context, rerender=rerender)]
+    for number, output in enumerate(chosen, 1):
+        path = folder / output.file
+        output.write(context, path)
+        written.append(path)
+        if progress is not None:
+            progress(f"outputs: {output.file} ({number} of {len(chosen)})")
     return written

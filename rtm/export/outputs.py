@@ -44,6 +44,7 @@ __all__ = [
     "run_places",
     "with_places",
     "place_polygons",
+    "present",
     "write_features",
     "write_places",
 ]
@@ -71,6 +72,8 @@ class RunBundle:
     area: gpd.GeoDataFrame | None = field(default=None, repr=False)
     features: gpd.GeoDataFrame | None = field(default=None, repr=False)
     events: gpd.GeoDataFrame | None = field(default=None, repr=False)
+    #: Street lines for context (``streets``: name, geometry), when the study has them.
+    streets: gpd.GeoDataFrame | None = field(default=None, repr=False)
 
     @property
     def grid(self) -> Grid:
@@ -79,7 +82,7 @@ class RunBundle:
 
     def with_report(self, report: RunReport) -> RunBundle:
         """The same bundle with another report (e.g. with new tiers and places)."""
-        return RunBundle(self.surface, report, self.area, self.features, self.events)
+        return RunBundle(self.surface, report, self.area, self.features, self.events, self.streets)
 
 
 def _items(series: pd.Series) -> list[Any]:
@@ -192,7 +195,26 @@ def bundle_from_result(
             crs=study.events.crs,
         )
     area = gpd.GeoDataFrame(geometry=np.asarray(study.area.geometry.values), crs=study.area.crs)
-    return RunBundle(surface, report, area, features, events)
+    return RunBundle(surface, report, area, features, events, getattr(study, "streets", None))
+
+
+def present(
+    result: Any,
+    report: RunReport,
+    *,
+    study: Any = None,
+    options: OutputOptions | None = None,
+    forecast: np.ndarray | None = None,
+) -> tuple[RunBundle, PlaceAnalysis]:
+    """The bundle (its report with tiers and places) and the places of a fit.
+
+    What the run folder's map, report and places are drawn from, and what
+    ``RTMResult.explore`` shows: one path for both.
+    """
+    options = options or OutputOptions()
+    bundle = bundle_from_result(result, report, study=study, max_features=options.max_features)
+    analysis = run_places(bundle, options, forecast)
+    return bundle.with_report(with_places(report, options, analysis)), analysis
 
 
 def run_places(
@@ -248,6 +270,8 @@ def write_features(path: Path, bundle: RunBundle) -> None:
         )
     if bundle.events is not None and len(bundle.events):
         write_layer(path, bundle.events, "events", layer_options={"SPATIAL_INDEX": "NO"})
+    if bundle.streets is not None and len(bundle.streets):
+        write_layer(path, bundle.streets, "streets", geometry_type="Unknown")
 
 
 def read_bundle(folder: str | Path) -> RunBundle:
@@ -288,7 +312,17 @@ def bundle_from_run(run: Run) -> RunBundle:
         run.column("harm") if "harm" in run.cells.columns else None,
     )
     area, features, events = read_features(run.folder)
-    return RunBundle(surface, run.report, area, features, events)
+    return RunBundle(surface, run.report, area, features, events, _read_streets(run.folder))
+
+
+def _read_streets(folder: Path) -> gpd.GeoDataFrame | None:
+    """The street lines a run folder keeps for context (features.gpkg, layer ``streets``)."""
+    import pyogrio
+
+    path = Path(folder) / "features.gpkg"
+    if "streets" not in {name for name, _ in pyogrio.list_layers(path)}:
+        return None
+    return gpd.read_file(path, layer="streets")
 
 
 def write_places(

@@ -11,7 +11,22 @@ import numpy as np
 
 from rtm._version import __version__
 
-__all__ = ["plot_capture_curves", "render_concentration_png"]
+__all__ = ["capture_plot", "plot_capture_curves", "render_concentration_png"]
+
+
+def capture_plot(validation_json: str | Path) -> Path:
+    """The capture plot written beside a validation: one naming rule for every command.
+
+    ``validation.json`` (a run folder's: ``analyze --test-crimes``, ``rtm validate RUN``)
+    has ``capture.png`` beside it; any other name ``NAME.json`` has ``NAME_capture.png``.
+
+    >>> capture_plot("run/validation.json").as_posix(), capture_plot("out/h2.json").as_posix()
+    ('run/capture.png', 'out/h2_capture.png')
+    """
+    path = Path(validation_json)
+    if path.name == "validation.json":
+        return path.with_name("capture.png")
+    return path.with_name(f"{path.stem}_capture.png")
 
 
 def plot_capture_curves(

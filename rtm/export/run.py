@@ -63,6 +63,7 @@ def write_run(
     study: Any = None,
     options: Any = None,
     forecast: Any = None,
+    progress: Any = None,
 ) -> list[Path]:
     """Write every output of a fit into ``folder``; returns the files written.
 
@@ -74,7 +75,15 @@ def write_run(
     forecast.json and the map's forecast layer.
     """
     with _paused_gc():
-        return _write_run(folder, result, report, study=study, options=options, forecast=forecast)
+        return _write_run(
+            folder,
+            result,
+            report,
+            study=study,
+            options=options,
+            forecast=forecast,
+            progress=progress,
+        )
 
 
 @contextmanager
@@ -103,18 +112,22 @@ def _write_run(
     study: Any = None,
     options: Any = None,
     forecast: Any = None,
+    progress: Any = None,
 ) -> list[Path]:
     from rtm.export.formats import OutputContext, write_outputs
 
     bundle = analysis = None
     if result.relative_risk_score is not None:
-        from rtm.export.outputs import OutputOptions, bundle_from_result, run_places, with_places
+        from rtm.export.outputs import present
 
-        options = options or OutputOptions()
-        bundle = bundle_from_result(result, report, study=study, max_features=options.max_features)
-        analysis = run_places(bundle, options, None if forecast is None else forecast.surface)
-        report = with_places(report, options, analysis)
-        bundle = bundle.with_report(report)
+        bundle, analysis = present(
+            result,
+            report,
+            study=study,
+            options=options,
+            forecast=None if forecast is None else forecast.surface,
+        )
+        report = bundle.report
     columns: dict[str, np.ndarray] = {
         "events": result.counts.astype(np.int32),
         "expected": result.expected.astype(np.float64),
@@ -130,4 +143,4 @@ def _write_run(
 
         columns["tier"] = cell_tiers(analysis)
     context = OutputContext(report, result.grid, columns, result, bundle, analysis, forecast)
-    return write_outputs(folder, context)
+    return write_outputs(folder, context, progress=progress)

@@ -170,6 +170,7 @@ def _factor_layers(bundle: Any) -> list[dict[str, Any]]:
             "attrs": attrs,
             "shown": shown,
             "total": total,
+            "group": "Risk factors in the model" if factor else "Risk factors not selected",
         }
         if all(shapely.get_type_id(geometry) == 0):
             lon, lat = transformer.transform(shapely.get_x(geometry), shapely.get_y(geometry))
@@ -242,6 +243,7 @@ def map_data(
         "area": None,
         "events": _recent_events(bundle, analysis, crime),
         "factors": _factor_layers(bundle),
+        "streets": _streets(bundle),
     }
     if bundle.area is not None:
         area = bundle.area.geometry.simplify(grid.cell_size / 4)
@@ -307,6 +309,29 @@ def _concentration_line(analysis: PlaceAnalysis, crime: str) -> str | None:
     if "harm_share" in cells[0.05]:
         text += f", {fraction(cells[0.05]['harm_share'])} of the harm"
     return text + f" (Gini {figures.gini_events:.2f})."
+
+
+def _streets(bundle: Any) -> dict[str, Any] | None:
+    """The study's street lines (simplified to a quarter cell, in degrees) with their names."""
+    streets = getattr(bundle, "streets", None)
+    if streets is None or not len(streets):
+        return None
+    lines = streets.geometry.simplify(bundle.grid.cell_size / 4).to_crs("EPSG:4326")
+    geometries = _round(np.asarray(lines.values))
+    names = streets["name"].tolist() if "name" in streets.columns else [None] * len(streets)
+    features = [
+        {
+            "type": "Feature",
+            "geometry": shapely.geometry.mapping(geometry),
+            "properties": {"name": None if name is None or name != name else str(name)},
+        }
+        for geometry, name in zip(geometries, names, strict=True)
+        if not shapely.is_empty(geometry)
+    ]
+    return {
+        "label": f"Streets ({len(features):,})",
+        "collection": {"type": "FeatureCollection", "features": features},
+    }
 
 
 def _overlays(

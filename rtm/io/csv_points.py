@@ -1,17 +1,29 @@
-"""Points from a CSV file: coordinate columns found (or named), checked, and filtered.
+"""Points from a CSV file (or a table in memory): coordinate columns found, checked, filtered.
 
 police.uk CSVs load as they are: their ``Longitude``/``Latitude`` columns are found and
 taken as EPSG:4326. A file with two sets of coordinate columns that disagree is refused
 unless the user names the ones to use; coordinates that are not numbers (decimal
 commas, text) are reported as such before any filter.
+
+CSV files as European Excel writes them load too: the separator is detected (``,``,
+``;``, tab or ``|``) unless given, a ``;``-separated file reads decimal commas, and the
+text encoding can be named (``cp1252``, ``latin-1``); a file that is not UTF-8 fails
+with a hint saying so. How to read CSV files travels as one :class:`CsvOptions`.
 """
 
 from __future__ import annotations
 
+import bz2
+import codecs
+import csv
+import gzip
+import lzma
 import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -23,7 +35,95 @@ from rtm.filters import WhereClause, apply_where, find_column
 from rtm.io.crs import parse_crs
 from rtm.shared import file_key, remember
 
-__all__ = ["COORDINATE_COLUMNS", "read_csv_points"]
+__all__ = ["COORDINATE_COLUMNS", "CsvOptions", "points_from_frame", "read_csv_points"]
+
+#: Separators :class:`CsvOptions` detects, in order of preference on a tie.
+SEPARATORS = ",;\t|"
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """How to read CSV files: separator, decimal mark, text encoding.
+
+    Attributes
+    ----------
+    sep : str or None
+        The field separator; None detects it from the first lines (``,``, ``;``, tab, ``|``).
+    decimal : str or None
+        The decimal mark (``.`` or ``,``); None: ``,`` in a ``;``-separated file (as
+        European Excel writes them), else ``.``.
+    encoding : str or None
+        The text encoding (``utf-8``, ``cp1252``, ``latin-1``...); None: UTF-8 (a byte-order
+        mark is skipped).
+
+    Examples
+    --------
+    >>> CsvOptions(sep=";").decimal_for(";"), CsvOptions().decimal_for(",")
+    (',', '.')
+    """
+
+    sep: str | None = None
+    decimal: str | None = None
+    encoding: str | None = None
+
+    def decimal_for(self, sep: str) -> str:
+        """The decimal mark to read a file separated by ``sep`` with."""
+        if self.decimal is not None:
+            return self.decimal
+        return "," if sep == ";" else "."
+
+    @property
+    def text_encoding(self) -> str:
+        """The encoding to decode with."""
+        return self.encoding or "utf-8-sig"
+
+
+def _open_text(path: Path, encoding: str) -> Any:
+    openers: dict[str, Any] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    opener = openers.get(path.suffix.lower())
+    if opener is not None:
+        return opener(path, "rt", encoding=encoding, newline="")
+    return open(path, encoding=encoding, newline="")  # noqa: SIM115 - returned to a with
+
+
+def _decode_error(
+    path: Path, what: str, options: CsvOptions, exc: UnicodeDecodeError
+) -> InputError:
+    name = codecs.lookup(options.text_encoding).name.removesuffix("-sig").upper()
+    hint = (
+        "; files saved by Excel on Windows are usually cp1252: try --encoding cp1252"
+        if options.encoding is None
+        else "; name the right one with --encoding (cp1252, latin-1, utf-16...)"
+    )
+    return InputError(
+        f"{what} {path}: the text is not {name} (byte 0x{exc.object[exc.start]:02x} at "
+        f"position {exc.start}){hint}"
+    )
+
+
+def detect_separator(path: Path, options: CsvOptions, what: str) -> str:
+    """The separator of a CSV file: as given, else the one its first lines use."""
+    if options.sep is not None:
+        return options.sep
+    try:
+        with _open_text(path, options.text_encoding) as stream:
+            sample = stream.read(64_000)
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, what, options, exc) from exc
+    except (OSError, EOFError, ValueError):
+        return ","  # (zstd and other oddities: pandas says what is wrong)
+    lines = [line for line in sample.splitlines()[:50] if line.strip()]
+    if len(lines) > 1 and not sample.endswith("\n"):
+        lines = lines[:-1]  # a line cut by the sample
+    if not lines:
+        return ","
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=SEPARATORS).delimiter
+    except csv.Error:
+        # the separator that appears most in the header
+        header = lines[0]
+        return max(SEPARATORS, key=lambda c: (header.count(c), c == ","))
+
 
 #: Coordinate column pairs recognised in CSV files, in order of preference, with the
 #: CRS they imply when the user does not name one (None: the study area's CRS).
@@ -37,10 +137,18 @@ COORDINATE_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
 )
 
 
-def _header(path: Path) -> list[str]:
+def _header(path: Path, sep: str, encoding: str) -> list[str]:
     """The CSV's header row as written (pandas renames repeated names to ``x.1``)."""
     try:
-        row = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+        row = pd.read_csv(
+            path,
+            header=None,
+            nrows=1,
+            dtype=str,
+            keep_default_na=False,
+            sep=sep,
+            encoding=encoding,
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
         return []
     return [str(v) for v in row.iloc[0].tolist()] if len(row) else []
@@ -80,7 +188,7 @@ def _disagreement(
     return float(np.median(distance)) if distance.size else None
 
 
-def _unusable_coordinates(frame: pd.DataFrame, xs: str, ys: str, what: str, path: Path) -> None:
+def _unusable_coordinates(frame: pd.DataFrame, xs: str, ys: str, what: str, path: Any) -> None:
     """Fail when no row has numeric coordinates, saying why (decimal commas, text, empty)."""
     sample = [str(v) for v in frame[xs].dropna().astype(str).head(5)]
     if not sample:
@@ -88,7 +196,7 @@ def _unusable_coordinates(frame: pd.DataFrame, xs: str, ys: str, what: str, path
     if all(re.fullmatch(r"\s*-?\d+,\d+\s*", v) for v in sample):
         raise InputError(
             f"{what} {path}: the coordinates in {xs}/{ys} use decimal commas (e.g. "
-            f"{sample[0]!r}); save the CSV with decimal points"
+            f"{sample[0]!r}); read them with --decimal , (or save the CSV with decimal points)"
         )
     raise InputError(
         f"{what} {path}: no row has numeric coordinates in {xs}/{ys} (e.g. {sample[0]!r})"
@@ -104,22 +212,60 @@ def read_csv_points(
     csv_crs: str | None,
     default_crs: pyproj.CRS | None,
     clauses: Sequence[WhereClause] = (),
+    options: CsvOptions | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a CSV of points (see the module notes), filtered by ``clauses``."""
+    options = options or CsvOptions()
+    sep = detect_separator(path, options, what)
+    encoding = options.text_encoding
     try:
         # a batch reads its events file once (rtm.shared); callers never modify the frame
         frame = remember(
-            "read", ("csv", file_key(path)), lambda: pd.read_csv(path, low_memory=False)
+            "read",
+            ("csv", file_key(path), sep, options.decimal_for(sep), encoding),
+            lambda: pd.read_csv(
+                path, low_memory=False, sep=sep, decimal=options.decimal_for(sep), encoding=encoding
+            ),
         )
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, what, options, exc) from exc
+    except (pd.errors.ParserError, OSError, EOFError, ValueError) as exc:
         raise InputError(f"{what} {path}: not a readable CSV file ({first_line(exc)})") from exc
-    header = _header(path)
+    header = _header(path, sep, encoding)
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
         raise InputError(
             f"{what} {path}: the header repeats the column name(s) {', '.join(map(repr, repeated))}"
             "; give every column its own name"
         )
+    return points_from_frame(
+        frame,
+        label=path,
+        what=what,
+        x_column=x_column,
+        y_column=y_column,
+        csv_crs=csv_crs,
+        default_crs=default_crs,
+        clauses=clauses,
+    )
+
+
+def points_from_frame(
+    frame: pd.DataFrame,
+    *,
+    label: Any,
+    what: str,
+    x_column: str | None,
+    y_column: str | None,
+    csv_crs: str | None,
+    default_crs: pyproj.CRS | None,
+    clauses: Sequence[WhereClause] = (),
+) -> gpd.GeoDataFrame:
+    """Points from a table with coordinate columns (a CSV read, or a DataFrame in memory).
+
+    ``label`` names the table in messages (its path, or ``(in memory)``).
+    """
+    path = label
     xs, ys, implied_crs = _coordinate_columns(
         frame,
         path,
@@ -162,7 +308,7 @@ def read_csv_points(
 
 def _coordinate_columns(
     frame: pd.DataFrame,
-    path: Path,
+    path: Any,
     *,
     what: str,
     x_column: str | None,

@@ -15,18 +15,51 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyproj
 import shapely
 
 from rtm.errors import CRSError, InputError, RTMWarning, first_line
 from rtm.filters import WhereClause, apply_where
 from rtm.io.crs import check_coordinates_match_crs, parse_crs
-from rtm.io.csv_points import read_csv_points
+from rtm.io.csv_points import CsvOptions, points_from_frame, read_csv_points
 from rtm.shared import file_key, remember
 
-__all__ = ["CSV_SUFFIXES", "clean_geometries", "read_vector", "split_layer"]
+__all__ = [
+    "CSV_SUFFIXES",
+    "IN_MEMORY",
+    "READABLE_SUFFIXES",
+    "clean_geometries",
+    "is_data",
+    "read_vector",
+    "split_layer",
+]
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+#: The file suffixes of vector layers :func:`read_vector` reads: what ``--factors-dir``
+#: takes from a folder (``--factor FILE`` reads these too, and also a CSV named ``.txt``).
+READABLE_SUFFIXES = (
+    ".shp",
+    ".gpkg",
+    ".geojson",
+    ".json",
+    ".fgb",
+    ".gml",
+    ".kml",
+    ".zip",
+    ".csv",
+    ".tsv",
+    ".csv.gz",
+    ".csv.bz2",
+    ".csv.xz",
+)
+#: How messages name data passed in memory.
+IN_MEMORY = "(in memory)"
+
+
+def is_data(source: object) -> bool:
+    """Whether ``source`` is data in memory (a DataFrame or GeoDataFrame), not a path."""
+    return isinstance(source, pd.DataFrame | gpd.GeoSeries)
 
 
 def split_layer(source: str | Path) -> tuple[Path, str | None]:
@@ -46,7 +79,7 @@ def _is_csv(path: Path) -> bool:
 
 
 def read_vector(
-    source: str | Path,
+    source: str | Path | pd.DataFrame | gpd.GeoSeries,
     *,
     what: str = "input",
     x_column: str | None = None,
@@ -54,13 +87,16 @@ def read_vector(
     csv_crs: str | None = None,
     default_crs: pyproj.CRS | None = None,
     where: Sequence[WhereClause] = (),
+    csv_options: CsvOptions | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a vector file (or a CSV of points) as it is, with checks but no reprojection.
 
     Parameters
     ----------
-    source : str or Path
-        A shapefile, GeoPackage (``file.gpkg:layer`` selects a layer), GeoJSON or CSV.
+    source : str, Path, GeoDataFrame, GeoSeries or DataFrame
+        A shapefile, GeoPackage (``file.gpkg:layer`` selects a layer), GeoJSON or CSV; or
+        the data in memory: a GeoDataFrame (with its CRS) or a DataFrame with coordinate
+        columns (found as in a CSV).
     what : str
         How error messages name this input, e.g. ``"--area"`` or ``"factor 'bars'"``.
     x_column, y_column : str, optional
@@ -73,6 +109,8 @@ def read_vector(
         say (normally the study area's).
     where : sequence of WhereClause
         Attribute filters, applied while reading (all must hold).
+    csv_options : CsvOptions, optional
+        Separator, decimal mark and encoding of CSV files (default: detected, UTF-8).
 
     Returns
     -------
@@ -87,7 +125,17 @@ def read_vector(
     CRSError
         The layer has no CRS, or its coordinates contradict its CRS.
     """
-    path, layer = split_layer(source)
+    if is_data(source):
+        return _from_memory(
+            source,
+            what=what,
+            x_column=x_column,
+            y_column=y_column,
+            csv_crs=csv_crs,
+            default_crs=default_crs,
+            where=where,
+        )
+    path, layer = split_layer(source)  # type: ignore[arg-type]
     if not path.exists():
         raise InputError(f"{what} {path}: file not found")
     if path.is_dir():
@@ -101,6 +149,7 @@ def read_vector(
             csv_crs=csv_crs,
             default_crs=default_crs,
             clauses=where,
+            options=csv_options,
         )
     else:
         gdf = remember("read", ("ogr", file_key(path), layer), lambda: _read_ogr(path, layer, what))
@@ -115,6 +164,44 @@ def read_vector(
         )
     gdf = clean_geometries(gdf, f"{what} {path}")
     check_coordinates_match_crs(gdf, f"{what} {path}")
+    return gdf
+
+
+def _from_memory(
+    source: pd.DataFrame | gpd.GeoSeries,
+    *,
+    what: str,
+    x_column: str | None,
+    y_column: str | None,
+    csv_crs: str | None,
+    default_crs: pyproj.CRS | None,
+    where: Sequence[WhereClause],
+) -> gpd.GeoDataFrame:
+    """A GeoDataFrame, GeoSeries or DataFrame of points, checked as a file would be."""
+    label = f"{what} {IN_MEMORY}"
+    if isinstance(source, gpd.GeoSeries):
+        source = gpd.GeoDataFrame(geometry=source)
+    if isinstance(source, gpd.GeoDataFrame) and source.geometry.name in source.columns:
+        gdf = source.copy()
+        if where:
+            gdf = apply_where(gdf, where, what=label)
+        if csv_crs is not None:
+            gdf = gdf.set_crs(parse_crs(csv_crs, what), allow_override=True)
+        if gdf.crs is None:
+            raise CRSError(f"{label}: the GeoDataFrame has no CRS; set it with .set_crs(...)")
+    else:
+        gdf = points_from_frame(
+            pd.DataFrame(source),
+            label=IN_MEMORY,
+            what=what,
+            x_column=x_column,
+            y_column=y_column,
+            csv_crs=csv_crs,
+            default_crs=default_crs,
+            clauses=where,
+        )
+    gdf = clean_geometries(gdf, label)
+    check_coordinates_match_crs(gdf, label)
     return gdf
 
 
