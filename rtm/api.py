@@ -302,6 +302,7 @@ def _write(
             fitted, challengers=spec.challengers, bandwidth=spec.bandwidth, progress=progress
         )
         result.timings["forecast"] = time.perf_counter() - start
+        object.__setattr__(result, "forecast", forecast)  # explore() draws what the folder has
     written: list[Path] = []
     with held.staging() as folder:
         if test_frame is not None and fitted is not None:  # first: the model card reports it

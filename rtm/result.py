@@ -130,6 +130,9 @@ class RTMResult:
     dispersion_quasi: float | None = None
     study: Any = field(default=None, repr=False)
     outputs: tuple[str, ...] = ()
+    #: The deployment forecast made with the run (``--forecast`` or test events), if any:
+    #: its surface draws the priority places and the map's forecast layer, as in the folder.
+    forecast: Any = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ views
     @property
@@ -279,7 +282,8 @@ class RTMResult:
         settings = OutputOptions.from_spec(spec) if spec is not None else OutputOptions()
         settings = replace(settings, **options) if options else settings
         report = report_from_fit(self, study=study)
-        return present(self, report, study=study, options=settings)
+        surface = None if self.forecast is None else self.forecast.surface
+        return present(self, report, study=study, options=settings, forecast=surface)
 
     def explore(self, study: Any = None, **options: Any) -> Any:
         """The interactive risk map, as the run folder's ``map.html``, shown inline in Jupyter.
@@ -301,7 +305,8 @@ class RTMResult:
         from rtm.export.webmap import MapView, render_map
 
         bundle, analysis = self._presented(study, options)
-        return MapView(render_map(bundle, analysis))
+        surface = None if self.forecast is None else self.forecast.surface
+        return MapView(render_map(bundle, analysis, forecast=surface))
 
     def places(self, **options: Any) -> Any:
         """The highest-risk and priority places as one table (a GeoDataFrame, grid CRS).

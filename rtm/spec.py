@@ -570,8 +570,7 @@ def options(groups: Iterable[str] | None = None) -> tuple[Option, ...]:
 
 
 def _flag_of(name: str) -> str:
-    meta = StudySpec.__dataclass_fields__[name].metadata["option"]
-    return meta["flag"] or name
+    return StudySpec.__dataclass_fields__[name].metadata["option"]["flag"] or name
 
 
 def check_option(name: str, value: Any) -> Any:
@@ -589,7 +588,7 @@ def check_option(name: str, value: Any) -> Any:
 
 def spec_fields() -> tuple[str, ...]:
     """Every field of :class:`StudySpec`, in declaration order."""
-    return tuple(item.name for item in dataclasses.fields(StudySpec))
+    return tuple(field.name for field in dataclasses.fields(StudySpec))
 
 
 FLAG_KEYWORDS.update(

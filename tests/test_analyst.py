@@ -190,7 +190,8 @@ def test_area_where_uses_the_chosen_polygons_and_says_so(tmp_path: Path) -> None
     assert listed is not None and sorted(listed.group(1).split(", ")) == written
     assert {"validation.json", "capture.png", "features.gpkg"} <= set(written)
     validation = json.loads((run / "validation.json").read_text())
-    surfaces = ["rtm", *validation.get("challengers", {}), *validation["baselines"]]
+    forecast = ["forecast"] if validation.get("forecast") else []
+    surfaces = ["rtm", *forecast, *validation.get("challengers", {}), *validation["baselines"]]
     table = proc.stdout.split("Validation on", 1)[1].splitlines()[1:]
     assert table[0].split() == ["surface", "auc", "cap@5%", "cap@10%", "cap@20%"]
     for line, name in zip(table[1:], surfaces, strict=False):

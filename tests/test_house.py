@@ -459,5 +459,5 @@ def test_every_package_is_installed() -> None:
     assert found - listed == set(), "add these packages to pyproject.toml"
     # (folders of package data are listed too, tests/test_docs_commands.py says why)
     data = {n for n in listed - found if not (ROOT / n.replace(".", "/") / "__init__.py").exists()}
-    assert data == {"rtm.export.static", "rtm.export.templates"}
+    assert data == {"rtm.data", "rtm.data.harm", "rtm.export.static", "rtm.export.templates"}
     assert listed - found - data == set()
