@@ -224,11 +224,15 @@ def test_the_run_layers_load_in_rtms_colours(analyzed: Any, qgis_env: dict[str, 
     shown = json.loads(loaded.stdout.strip().splitlines()[-1])
     assert shown["group"] == "rtm run: qgis"
     layers = shown["layers"]  # top first
-    assert [layer["name"] for layer in layers] == [
-        "Priority places", "Highest-risk places", "Risk tiers", "Relative risk score",
-    ]  # fmt: skip
-    assert [layer["checked"] for layer in layers] == [True, True, False, True]
-    priority, places, tiers, risk = layers
+    names = [layer["name"] for layer in layers]
+    # places above the surfaces; patrol places and intervention areas in runs that have them
+    assert names[-2:] == ["Risk tiers", "Relative risk score"], names
+    assert {"Priority places", "Highest-risk places"} <= set(names[:-2]), names
+    by_name = {layer["name"]: layer for layer in layers}
+    assert [by_name[n]["checked"] for n in names[-2:]] == [False, True]
+    priority, places = by_name["Priority places"], by_name["Highest-risk places"]
+    tiers, risk = by_name["Risk tiers"], by_name["Relative risk score"]
+    assert priority["checked"] and places["checked"]
     assert priority["outline"] == colours.PRIORITY_COLOUR
     assert places["outline"] == colours.PLACE_COLOUR
     pairs = zip(colours.TIER_NAMES, colours.TIER_COLOURS, strict=True)
@@ -310,7 +314,9 @@ def test_validate_layers_audit_and_trial_run_in_qgis(
     assert [process.returncode for process in running] == [0, 0, 0, 0], logs
     scored = json.loads(validation.read_text())
     assert scored["events"] == 1821 and "cap@10%" in logs[0]  # the table, in the log
-    assert validation.with_name("validation_capture.png").stat().st_size > 0
+    from rtm.export.plots import capture_plot  # one naming rule for every command
+
+    assert capture_plot(validation).stat().st_size > 0
     with rasterio.open(layers) as raster:
         assert raster.count == 12  # 2 factors x proximity, density x 3 distances
         assert "bars:proximity:300" in raster.descriptions

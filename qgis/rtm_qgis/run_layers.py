@@ -18,6 +18,7 @@ PLACE_TITLES = {
     "places": "Highest-risk places",
     "priority_places": "Priority places",
     "patrol_places": "Patrol places",
+    "intervention_areas": "Intervention areas",
 }
 
 
