@@ -354,6 +354,7 @@ def _validate_into(
         challengers=spec.challengers,
         bandwidth=spec.bandwidth,
         forecast=forecast,
+        importance=spec.importance,
         progress=progress,
     )
     return validation.write(

@@ -403,6 +403,14 @@ class StudySpec:
         help="Also make the deployment forecast from the fit-period events (the recipe chosen "
         "by inner validation): forecast.tif and a map layer. Always made with --test-crimes.",
     )
+    importance: bool = _option(
+        False,
+        flag="--importance",
+        group="validation",
+        kind="flag",
+        help="Also measure the random forest's permutation importance per factor on the test "
+        "events (3 permutations per factor: about as long as the rest of the validation).",
+    )
     bandwidth: float | None = _option(
         None,
         flag="--bandwidth",

@@ -305,6 +305,7 @@ VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "period_column": _text,
     "challengers": _flag,
     "forecast": _flag,
+    "importance": _flag,
     "bandwidth": _optional_length,
     "tier_cuts": _tier_cuts,
     "priority_tier": lambda v, f: _whole(v, f, 1, 3),

@@ -186,3 +186,38 @@ def test_forecast_keeps_up_with_the_best_baseline_on_planted_cities(near_repeats
     best_capture = max(ev.capture(v, test, [0.1])[0] for v in forecast.surfaces.values())
     assert mine[0] >= best_auc - 0.005
     assert mine[1] >= best_capture - 0.01
+
+
+def test_boosted_trees_are_the_same_on_one_and_two_threads() -> None:
+    """The boosted fit now uses the process's OpenMP threads: it must not depend on them."""
+    from threadpoolctl import threadpool_limits
+
+    from rtm.validation.boost import fit_boost
+
+    rng = np.random.default_rng(3)
+    X = np.column_stack([rng.integers(0, 2, (3000, 6)), rng.gamma(1.0, 1.0, (3000, 4))])
+    y = rng.poisson(np.exp(-1 + X[:, 0] + 0.3 * X[:, 7]))
+    fits = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            fit = fit_boost(X, y, feature_names=[f"c{i}" for i in range(10)], seed=4)
+            fits.append(fit.predict(X))
+    np.testing.assert_array_equal(fits[0], fits[1])
+
+
+def test_binary_layers_that_threshold_a_continuous_one_are_left_to_it() -> None:
+    from types import SimpleNamespace as C
+
+    from rtm.validation.boost import thresholds_of
+
+    names = ["bars:distance", "bars:density_100", "bars:density_200", "bars:density_400"]
+    candidates = [
+        C(factor="bars", operationalization="proximity", spatial_influence=200.0),
+        C(factor="bars", operationalization="proximity", spatial_influence=1000.0),  # > cap
+        C(factor="bars", operationalization="density", spatial_influence=400.0),
+        C(factor="bars", operationalization="density", spatial_influence=300.0),  # off ladder
+        C(factor="bars", operationalization="network_proximity", spatial_influence=200.0),
+        C(factor="pubs", operationalization="proximity", spatial_influence=200.0),  # no twin
+    ]
+    got = thresholds_of(candidates, names, block_length=200.0)
+    assert got.tolist() == [True, False, True, False, False, False]

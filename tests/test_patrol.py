@@ -211,3 +211,16 @@ def test_validation_scores_patrol_places_and_kde_spots_with_harm(tmp_path: Path)
     assert one["rtm"]["harm"] == 120 and one["prior_kde"]["harm"] == 20
     assert one["rtm"]["harm_per_ha"] == pytest.approx(120.0)
     assert one["prior_kde"]["event_share"] == pytest.approx(20 / 32)
+
+
+def test_no_patrol_place_still_gives_the_layer_columns() -> None:
+    """A run whose surface has no highest-risk cell (seen on a borough's burglaries): the
+    patrol layer and the ACTION gpkg get an empty table with their columns, not a crash."""
+    from rtm.places.patrol import PatrolPlaces, patrol_frame
+
+    area = gpd.GeoSeries([shapely.box(0, 0, 500, 500)], crs="EPSG:27700")
+    grid = Grid.from_area(area, 100)
+    empty = PatrolPlaces((), 150.0, 1, "expected events", "highest-risk cell")
+    frame = patrol_frame(grid, empty)
+    assert len(frame) == 0
+    assert {"id", "rank", "grid_ref", "street", "factor1", "rrv1"} <= set(frame.columns)

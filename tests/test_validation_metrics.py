@@ -195,6 +195,31 @@ def test_exposure_model_matches_statsmodels_poisson_with_offset() -> None:
     )
 
 
+def test_exposure_model_aliases_constant_and_duplicate_columns_like_r() -> None:
+    """A window where a layer is constant or copies another: those columns are left out
+    (R's glm gives them NA), the rest match statsmodels without them, predict still works."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(8)
+    n = 2000
+    a = rng.integers(0, 2, n).astype(float)
+    env = np.column_stack([a, np.zeros(n), a, 1.0 - a])  # constant, duplicate, complement
+    exposure = rng.gamma(2.0, 0.5, n)
+    y = rng.poisson(np.exp(-2 + 0.6 * a + 0.4 * exposure))
+    fit = fit_exposure_model(env, ["a", "none", "copy", "not_a"], y, exposure)
+    reference = sm.GLM(
+        y, sm.add_constant(np.column_stack([a, exposure])), family=sm.families.Poisson()
+    ).fit(cov_type="HC0")
+    np.testing.assert_allclose(fit.coef[[0, 1, 5]], reference.params, rtol=1e-6)
+    np.testing.assert_allclose(fit.se[[0, 1, 5]], reference.bse, rtol=1e-5)
+    table = {row["name"]: row for row in fit.table()}
+    assert [name for name, row in table.items() if row.get("aliased")] == ["none", "copy", "not_a"]
+    assert table["none"]["coefficient"] is None and table["a"]["rrv"] > 1
+    np.testing.assert_allclose(
+        fit.predict(np.column_stack([env, exposure])), reference.fittedvalues, rtol=1e-6
+    )
+
+
 def test_forest_is_seeded_and_importance_finds_the_signal() -> None:
     rng = np.random.default_rng(7)
     n = 1500

@@ -345,5 +345,11 @@ def patrol_frame(grid: Grid, patrol: PatrolPlaces) -> Any:
         )
         for p in patrol.places
     ]
-    frame = pd.DataFrame(rows)
+    columns = [
+        *("id rank grid_ref street lon lat x y cells area across expected events harm").split(),
+        "recent_events",
+        "place_rank",
+        *(f"{kind}{i + 1}" for i in range(TOP_FACTORS) for kind in ("factor", "rrv")),
+    ]
+    frame = pd.DataFrame(rows, columns=columns)  # the columns also when there is no place
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=grid.crs)

@@ -41,6 +41,7 @@ __all__ = [
     "continuous_layers",
     "exposure_features",
     "fit_boost",
+    "thresholds_of",
 ]
 
 #: Settings of the boosted trees: shallow trees, shrinkage, leaves of at least 40 cells,
@@ -92,6 +93,31 @@ def continuous_layers(
     if not columns:
         return np.zeros((grid.n_active, 0)), []
     return np.column_stack(columns), names
+
+
+def thresholds_of(
+    candidates: Sequence[Any], continuous: Sequence[str], block_length: float
+) -> NDArray[np.bool_]:
+    """Which candidate layers are a threshold of one of the ``continuous`` columns.
+
+    A proximity candidate within ``d`` is ``distance <= d`` (kept by the capped distance
+    when ``d`` is at most the cap); a density candidate at ``d`` is ``density >= mean +
+    2 SD`` of the same Epanechnikov density at radius ``d`` (when ``d`` is a ladder
+    radius). A tree on the continuous column can make the same split, so the boosted
+    trees leave these binary columns out (they would double the work and add nothing);
+    candidates of other operationalizations (street-network distance, a radius off the
+    ladder) stay.
+    """
+    names = set(continuous)
+    cap = max(LADDER_BLOCKS) * float(block_length)
+    out = np.zeros(len(candidates), dtype=np.bool_)
+    for i, candidate in enumerate(candidates):
+        d = float(candidate.spatial_influence)
+        if candidate.operationalization == "proximity":
+            out[i] = d <= cap and f"{candidate.factor}:distance" in names
+        elif candidate.operationalization == "density":
+            out[i] = f"{candidate.factor}:density_{d:g}" in names
+    return out
 
 
 def _since_last(
@@ -158,10 +184,7 @@ class BoostFit:
 
     def predict(self, design: ArrayLike) -> NDArray[np.float64]:
         """Expected counts per cell."""
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="openmp"):
-            values = self.model.predict(np.asarray(design, dtype=np.float32))
+        values = self.model.predict(np.asarray(design, dtype=np.float32))  # rows independent
         return np.asarray(values, dtype=np.float64)
 
 
@@ -182,12 +205,10 @@ def fit_boost(
         raise ParameterError(f"design has shape {X.shape}; there are {y.size} cells")
     params = {**BOOST_DEFAULTS, **settings}
     model = HistGradientBoostingRegressor(random_state=int(seed), **params)
-    from threadpoolctl import threadpool_limits
-
-    # one thread: OpenMP threads spin while waiting, which on a busy machine costs far
-    # more than they gain on a few hundred thousand cells; and the sums stay in one order
-    with threadpool_limits(limits=1, user_api="openmp"):
-        model.fit(X, y)
+    # OpenMP threads as the process allows (OMP_NUM_THREADS; a Dask worker's nanny sets
+    # 1): the histograms are built one feature per thread, so the fit is the same on any
+    # number of threads (tests/test_forecast.py checks 1 against 2)
+    model.fit(X, y)
     return BoostFit(
         model=model,
         feature_names=tuple(feature_names),

@@ -143,7 +143,11 @@ def challenger_surfaces(
             + (" + offset" if offset is not None else ""),
             "exposure": exposure_text,
             "standard_errors": "robust (sandwich)",
-            "table": fit.table(),
+            **(
+                {"table": fit.table()}
+                if risk_exposure is not None
+                else {"not_fitted": fit + "; the forecast chooses among the others"}
+            ),
         },
         "forest": {
             "features": "every candidate layer + "
@@ -151,9 +155,11 @@ def challenger_surfaces(
             "settings": forest.settings,
         },
         "gbm": {
-            "features": "every candidate layer + continuous factor layers (distance to the "
-            "nearest feature capped at the KDE ladder's top, kernel density at each ladder "
-            "radius) + exposure features ("
+            "features": "continuous factor layers (distance to the nearest feature capped at "
+            "the KDE ladder's top, kernel density at each ladder radius) + every candidate "
+            "layer that is not a threshold of one of them (a binary proximity or density "
+            "layer is: the trees can split the continuous layer at the same cut) + exposure "
+            "features ("
             + (
                 "lagged own-cell counts, rings, KDE at the ladder radii, periods since the "
                 "last event within one block"
@@ -168,7 +174,7 @@ def challenger_surfaces(
     }
     return ChallengerFits(
         surfaces={
-            "risk_exposure": risk_exposure,
+            **({"risk_exposure": risk_exposure} if risk_exposure is not None else {}),
             "forest": forest.predict(forest_design),
             "gbm": boosted[0],
         },
@@ -201,18 +207,36 @@ class _Context:
     ) -> tuple[NDArray[np.float64], dict[str, Any]]:
         """Fit the boosted trees; their surface and settings."""
         values, names = self.continuous
-        static = [self.candidates.values, values]
+        keep = ~gb.thresholds_of(self.candidates.candidates, names, self.block_length)
+        static = [self.candidates.values[:, keep], values]
         model = gb.fit_boost(
             np.column_stack([*static, *fit_features.values()]),
             outcome,
-            feature_names=[*self.candidates.names, *names, *fit_features],
+            feature_names=[*np.asarray(self.candidates.names)[keep], *names, *fit_features],
             seed=self.seed,
         )
         surface = model.predict(np.column_stack([*static, *predict_features.values()]))
         return surface, model.settings
 
 
-_Fits = tuple[Any, NDArray[np.float64], Any, NDArray[np.float64], list[str], tuple[NDArray, dict]]
+def _exposure_fit(
+    context: _Context, outcome: NDArray[Any], exposure: Any, predict_design: NDArray[np.float64]
+) -> tuple[Any, NDArray[np.float64] | None]:
+    """The risk + exposure fit and its surface; ``(reason, None)`` when it cannot be fitted
+    (e.g. a window whose counts separate a layer perfectly): the other challengers go on."""
+    env, env_names = context.environment
+    try:
+        fit = ch.fit_exposure_model(
+            env, env_names, outcome, exposure, covariates=context.covariates, offset=context.offset
+        )
+    except FitError as exc:
+        return str(exc), None
+    return fit, fit.predict(predict_design, context.offset)
+
+
+_Fits = tuple[
+    Any, NDArray[np.float64] | None, Any, NDArray[np.float64], list[str], tuple[NDArray, dict]
+]
 
 
 def _lagged(
@@ -253,11 +277,8 @@ def _lagged(
     feature_names = list(fit_features)
     log_fit = {f"log1p_{k}": np.log1p(v) for k, v in fit_features.items()}
     log_pred = {f"log1p_{k}": np.log1p(v) for k, v in predict_features.items()}
-    fit = ch.fit_exposure_model(
-        env, env_names, outcome, log_fit, covariates=context.covariates, offset=context.offset
-    )
-    risk_exposure = fit.predict(
-        np.column_stack([env, *log_pred.values(), *context.static]), context.offset
+    fit, risk_exposure = _exposure_fit(
+        context, outcome, log_fit, np.column_stack([env, *log_pred.values(), *context.static])
     )
     forest_fit_design = np.column_stack([candidates.values, *fit_features.values()])
     forest_design = np.column_stack([candidates.values, *predict_features.values()])
@@ -315,10 +336,9 @@ def _same_period(
     exposure = bl.exposure_covariate(
         bl.smoothed_counts(grid, x, y, bandwidth, exclude_own_cell=True)
     )
-    fit = ch.fit_exposure_model(
-        env, env_names, counts, exposure, covariates=context.covariates, offset=context.offset
+    fit, risk_exposure = _exposure_fit(
+        context, counts, exposure, np.column_stack([env, exposure, *context.static])
     )
-    risk_exposure = fit.predict(np.column_stack([env, exposure, *context.static]), context.offset)
     forest_design = np.column_stack([candidates.values, exposure])
     groups = [c.factor for c in candidates.candidates] + ["exposure"]
     forest = ch.fit_forest(

@@ -109,9 +109,25 @@ class ExposureFit:
 
     def table(self) -> list[dict[str, Any]]:
         """The model table: one row per covariate (RRV for environmental factors)."""
-        rows = []
+        rows: list[dict[str, Any]] = []
         for position, name in enumerate(self.names, start=1):
             coefficient = float(self.coef[position])
+            if np.isnan(self.se[position]):  # aliased: constant or collinear in this window
+                rows.append(
+                    {
+                        "name": name,
+                        "kind": "environment"
+                        if name in self.environment
+                        else ("exposure" if name in self.exposure else "adjustment"),
+                        "coefficient": None,
+                        "rrv": None,
+                        "robust_se": None,
+                        "p_value": None,
+                        "aliased": "constant or a linear combination of the columns before it "
+                        "in these cells: left out of the fit",
+                    }
+                )
+                continue
             rows.append(
                 {
                     "name": name,
@@ -192,21 +208,21 @@ def fit_exposure_model(
         raise ParameterError(f"offset has {off.size} values; there are {n} cells")
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(off))):
         raise ParameterError("covariates and offset must be finite in every cell (log(0)?)")
+    kept = _not_aliased(X)
     try:
-        fit = fit_glm(X, y, offset=off)  # rtm's one Poisson solver
+        fit = fit_glm(X[:, kept], y, offset=off)  # rtm's one Poisson solver
     except FitError as exc:
-        raise FitError(
-            "the risk + exposure design is rank deficient (a covariate is constant or "
-            "duplicates another)"
-        ) from exc
-    beta = np.array(fit.coef, dtype=np.float64)
-    design = np.column_stack([np.ones(n), X])
-    mu = np.exp(design @ beta + off)
+        raise FitError(f"cannot fit the risk + exposure model: {exc}") from exc
+    beta = np.zeros(X.shape[1] + 1)  # an aliased column keeps 0 (R: NA), so predict works
+    beta[np.concatenate([[True], kept])] = np.asarray(fit.coef, dtype=np.float64)
+    design = np.column_stack([np.ones(n), X[:, kept]])
+    mu = np.exp(design @ beta[np.concatenate([[True], kept])] + off)
     hessian = design.T @ (design * mu[:, None])
     bread = np.linalg.pinv(hessian)
     meat = design.T @ (design * ((y - mu) ** 2)[:, None])
     cov = bread @ meat @ bread
-    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    se = np.full(beta.size, np.nan)
+    se[np.concatenate([[True], kept])] = np.sqrt(np.clip(np.diag(cov), 0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         pvalues = 2 * stats.norm.sf(np.abs(beta / se))
     return ExposureFit(
@@ -219,6 +235,26 @@ def fit_exposure_model(
         loglik=float(fit.loglik),
         converged=bool(fit.converged),
     )
+
+
+def _not_aliased(X: NDArray[np.float64], tol: float = 1e-7) -> NDArray[np.bool_]:
+    """Columns kept in order, each only when it is not (nearly) a linear combination of
+    the intercept and the columns kept before it (R's ``glm`` aliases the same ones)."""
+    n, k = X.shape
+    kept = np.zeros(k, dtype=np.bool_)
+    basis = np.ones((n, 1)) / math.sqrt(n)
+    for j in range(k):
+        column = X[:, j]
+        scale = float(np.linalg.norm(column))
+        if scale == 0.0:
+            continue
+        residual = column - basis @ (basis.T @ column)
+        residual -= basis @ (basis.T @ residual)  # twice: Gram-Schmidt stays orthogonal
+        norm = float(np.linalg.norm(residual))
+        if norm > tol * scale:
+            kept[j] = True
+            basis = np.column_stack([basis, residual / norm])
+    return kept
 
 
 @dataclass(frozen=True, eq=False)

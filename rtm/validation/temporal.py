@@ -172,6 +172,7 @@ def temporal_validation(
             TestEvents.from_counts(test_counts, source=f"periods {_span(test_periods)}"),
             challengers=spec.challengers,
             bandwidth=spec.bandwidth,
+            importance=spec.importance,
             progress=progress,
         )
         folds.append(
