@@ -222,8 +222,10 @@ class _Context:
 def _exposure_fit(
     context: _Context, outcome: NDArray[Any], exposure: Any, predict_design: NDArray[np.float64]
 ) -> tuple[Any, NDArray[np.float64] | None]:
-    """The risk + exposure fit and its surface; ``(reason, None)`` when it cannot be fitted
-    (e.g. a window whose counts separate a layer perfectly): the other challengers go on."""
+    """The risk + exposure fit and its surface; ``(reason, None)`` when it cannot be fitted.
+
+    E.g. a window whose counts separate a layer perfectly: the other challengers go on.
+    """
     env, env_names = context.environment
     try:
         fit = ch.fit_exposure_model(

@@ -238,8 +238,11 @@ def fit_exposure_model(
 
 
 def _not_aliased(X: NDArray[np.float64], tol: float = 1e-7) -> NDArray[np.bool_]:
-    """Columns kept in order, each only when it is not (nearly) a linear combination of
-    the intercept and the columns kept before it (R's ``glm`` aliases the same ones)."""
+    """The columns kept, in order: those not (nearly) a combination of the ones before.
+
+    The intercept and the columns kept before it span the space a column is checked
+    against (R's ``glm`` aliases the same ones, giving them NA).
+    """
     n, k = X.shape
     kept = np.zeros(k, dtype=np.bool_)
     basis = np.ones((n, 1)) / math.sqrt(n)
