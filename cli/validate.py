@@ -50,9 +50,7 @@ def _print_patrol(report: dict[str, object]) -> None:
     metavar="COL=V1,V2|COL=LO..HI",
     help="Filter the test events (as rtm analyze --where); repeatable.",
 )
-@spec_options(
-    only=("x_column", "y_column", "events_crs", "bandwidth", "challengers", "importance")
-)
+@spec_options(only=("x_column", "y_column", "events_crs", "bandwidth", "challengers", "importance"))
 @click.option(
     "--out",
     metavar="FILE",
