@@ -288,6 +288,7 @@ def make_forecast(
     common: Mapping[str, Any],
     continuous: Any = None,
     times: NDArray[np.float64] | None = None,
+    progress: Any = None,
 ) -> Forecast:
     """Choose the forecast recipe by inner validation and apply it to all fit events."""
     history = History(
@@ -297,35 +298,48 @@ def make_forecast(
         times,
     )
     splits = inner_splits(history.periods, history.x.size, int(fitted.seed))
-    per_split: list[tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]]] = []
-    for split in splits:
-        inner = history.subset(split.fit)
-        held, _ = bl.counts_in_cells(fitted.grid, history.x[split.score], history.y[split.score])
-        if held.sum() <= 0 or inner.x.size == 0:
-            continue
-        surfaces, _, _ = candidate_surfaces(
-            fitted,
-            inner,
-            horizon=split.horizon,
-            challengers=challengers,
-            common=common,
-            continuous=continuous,
-        )
-        per_split.append((surfaces, held.astype(np.float64)))
     n_periods = (
         1
         if history.periods is None or not history.periods.size
         else int(history.periods.max() - history.periods.min() + 1)
     )
-    final, fits, notes = candidate_surfaces(
-        fitted,
-        history,
-        horizon=max(1, n_periods // 2),
-        challengers=challengers,
-        common=common,
-        continuous=continuous,
-    )
+    windows: list[tuple[History, int, NDArray[np.float64] | None]] = []
+    for split in splits:
+        inner = history.subset(split.fit)
+        held, _ = bl.counts_in_cells(fitted.grid, history.x[split.score], history.y[split.score])
+        if held.sum() > 0 and inner.x.size > 0:
+            windows.append((inner, split.horizon, held.astype(np.float64)))
+    windows.append((history, max(1, n_periods // 2), None))  # the final fit: every event
+
+    def apply(window: tuple[History, int, NDArray[np.float64] | None]) -> Any:
+        return candidate_surfaces(
+            fitted,
+            window[0],
+            horizon=window[1],
+            challengers=challengers,
+            common=common,
+            continuous=continuous,
+        )
+
+    results = _in_turn(apply, windows, progress)
+    per_split = [(r[0], w[2]) for r, w in zip(results, windows, strict=True) if w[2] is not None]
+    final, fits, notes = results[-1]
     return _choose(final, fits, notes, per_split, splits)
+
+
+def _in_turn(apply: Any, windows: list[Any], progress: Any) -> list[Any]:
+    """``apply`` to each window in turn, saying when each is fitted.
+
+    One after the other: whole windows on two threads were slower (12.2 s against 9.6 s
+    on London 100 m), the boosted trees' Python loops contending for the GIL; each fit
+    already uses every core inside (the forest's trees, the histograms' OpenMP threads).
+    """
+    say = progress or (lambda message: None)
+    out = []
+    for k, window in enumerate(windows, start=1):
+        out.append(apply(window))
+        say(f"forecast: window {k} of {len(windows)} fitted")
+    return out
 
 
 def _choose(

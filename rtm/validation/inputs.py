@@ -126,6 +126,8 @@ class FittedSurface:
         if study.spec.harm is not None:
             extra["harm_table"] = study.spec.harm
         extra["patrol_size"] = study.spec.patrol_size
+        if study.spec.area_where:
+            extra["area_where"] = [clause.label for clause in study.spec.area_where]
         if run is not None:
             extra["run"] = run
         if note:
@@ -188,6 +190,8 @@ class FittedSurface:
         extra["period_column"] = column
         if note:
             extra["period_column_note"] = note
+        if spec is not None and spec.get("area_where"):
+            extra["area_where"] = list(spec["area_where"])
         candidates, factors = None, ()
         if challengers:
             candidates, factors, why = _rebuild_candidates(run, progress)
@@ -306,7 +310,8 @@ class TestEvents:
     ) -> TestEvents:
         """Count events already read (in the grid's CRS) inside the study area."""
         counted = fitted.grid.count_events(frame, fitted.area)
-        counted.warn_outside(f"test events {source}")
+        if not fitted.extra.get("area_where"):  # a part of an area file: most lie outside
+            counted.warn_outside(f"test events {source}")
         return cls(
             counts=counted.counts.astype(np.float64),
             outside=counted.n_outside,

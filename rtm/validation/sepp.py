@@ -11,7 +11,8 @@ events, radius two blocks, each event's own weight left out, mixed with 1% of a
 uniform density so no place has zero background), plus near-repeat triggering:
 each event triggers on average ``theta`` others, after exponential delays (mean
 ``1 / omega`` days) and at Gaussian distances (SD ``sigma`` per axis). Parent-child
-pairs are looked for within :data:`CUTOFF_DAYS` days and four blocks.
+pairs are looked for within :data:`CUTOFF_DAYS` days and four blocks (both distances
+are halved while more than :data:`MAX_PAIRS` pairs of events lie within them).
 
 EM (the "stochastic declustering" of Zhuang, Ogata & Vere-Jones 2002 in its
 parametric form): the E-step gives each pair the probability that the earlier event
@@ -38,13 +39,27 @@ from rtm.errors import ParameterError
 from rtm.grid import Grid
 from rtm.validation.hotspots import weighted_quartic_density
 
-__all__ = ["CUTOFF_DAYS", "SeppFit", "candidate_pairs", "fit_sepp", "sepp_surface"]
+__all__ = [
+    "CUTOFF_DAYS",
+    "MAX_PAIRS",
+    "SeppFit",
+    "candidate_pairs",
+    "fit_sepp",
+    "radius_within_budget",
+    "sepp_surface",
+]
 
 #: Longest delay between a parent and the event it triggers, in days.
 CUTOFF_DAYS = 120.0
 
 #: Share of the background density spread uniformly over the study area.
 UNIFORM_SHARE = 0.01
+
+#: Most pairs of events the fit looks at (the E-step's work is one step per pair). With
+#: more pairs within the pair cut-off (four blocks) or the background radius (two),
+#: that distance is halved until the pairs fit, down to a quarter block: dense events
+#: need less smoothing, and the work stays bounded (a busy West End: 11,000 thefts).
+MAX_PAIRS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,7 @@ class SeppFit:
     converged: bool
     bandwidth: float
     area: float
+    pair_radius: float = 0.0
 
     def as_dict(self) -> dict[str, float | int | bool]:
         """The parameters, JSON-ready."""
@@ -71,7 +87,20 @@ class SeppFit:
             "background_share": float(self.p_background.mean()),
             "iterations": self.iterations,
             "converged": self.converged,
+            "background_radius": self.bandwidth,
+            "pair_radius": self.pair_radius,
         }
+
+
+def radius_within_budget(
+    x: NDArray[np.float64], y: NDArray[np.float64], radius: float, floor: float
+) -> float:
+    """``radius``, halved while more than :data:`MAX_PAIRS` pairs of events lie within it."""
+    tree = cKDTree(np.column_stack([x, y]))
+    r = float(radius)
+    while r / 2.0 >= floor and (int(tree.count_neighbors(tree, r)) - x.size) // 2 > MAX_PAIRS:
+        r /= 2.0
+    return r
 
 
 def candidate_pairs(
@@ -154,8 +183,10 @@ def fit_sepp(
     if not (px.size == py.size == pt.size) or px.size < 2:
         raise ParameterError("the self-exciting process needs at least 2 events with times")
     span = max(float(pt.max() - pt.min()), 1.0)
-    bandwidth = 2.0 * float(block_length)
-    parent, child, dt, d2 = candidate_pairs(px, py, pt, 4.0 * float(block_length))
+    floor = 0.25 * float(block_length)
+    bandwidth = radius_within_budget(px, py, 2.0 * float(block_length), floor)
+    pair_radius = radius_within_budget(px, py, 4.0 * float(block_length), floor)
+    parent, child, dt, d2 = candidate_pairs(px, py, pt, pair_radius)
     near = _close_pairs(px, py, bandwidth)
     n = px.size
     theta, omega, sigma2 = 0.2, 1.0 / 7.0, float(block_length) ** 2
@@ -192,6 +223,7 @@ def fit_sepp(
         converged=converged,
         bandwidth=bandwidth,
         area=float(area),
+        pair_radius=pair_radius,
     )
 
 

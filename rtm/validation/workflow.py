@@ -70,6 +70,7 @@ def forecast_for(
         common=common,
         continuous=continuous,
         times=fc.event_times(fitted),
+        progress=progress,
     )
     say(f"forecast: inner validation chose {forecast.recipe['name']}")
     return forecast
