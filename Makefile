@@ -48,8 +48,11 @@ schema: $(STAMP)
 	$(BIN)/python -c "import sys; from rtm.runs.schema import schema_text; \
 	    sys.stdout.write(schema_text())" > docs/reference/run-report.schema.json
 
+# the test files run on up to 4 cores (pytest-xdist, one file per worker at a time, so a
+# file's module fixtures are built once); TEST_WORKERS=0 runs them in this process
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(4, len(os.sched_getaffinity(0))))")
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # make bench: every case (~20 min); a quick run: make bench CASES=startup,sample,london100
 # cases: startup sample london100 london50 london25 synth1m synth4m glmnet_london100

@@ -17,9 +17,16 @@ True
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from rtm._version import __version__
+
+# OpenMP threads (the boosted trees' histograms) sleep when idle instead of spinning: two
+# rtm processes on two cores otherwise spin against each other (a 1 s fit took 35 s).
+# Read when the OpenMP runtime loads, so it must be set before scikit-learn is imported;
+# a value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # public name -> module that defines it (imported on first access)
 _LAZY = {

@@ -158,17 +158,17 @@ def test_inner_splits_lagged_and_thinning() -> None:
     assert len(inner_splits(np.array([1, 2, 1, 2]), 4, 0)) == 3  # too short: thinning
 
 
-def _city_forecast(near_repeats: bool) -> tuple[Any, np.ndarray]:
+def _city_forecast(near_repeats: bool, seed: int = 2) -> tuple[Any, np.ndarray]:
     import geopandas as gpd
 
     from rtm.synthetic import add_near_repeats, generate_city
     from rtm.validation import FittedSurface, forecast_for
 
-    city = generate_city(seed=2, radius=2500, block_length=150, cell_size=75)
+    city = generate_city(seed=seed, radius=2500, block_length=150, cell_size=75)
     crimes = city.crimes[city.crimes.type == "robbery"].reset_index(drop=True)
     outline = city.area.geometry.iloc[0]
     if near_repeats:
-        crimes = add_near_repeats(crimes, outline, seed=2, triggered=0.6)
+        crimes = add_near_repeats(crimes, outline, seed=seed, triggered=0.6)
     month = crimes["month"].to_numpy()
     fit = month <= 6
     x, y = crimes.x.to_numpy(), crimes.y.to_numpy()
@@ -194,18 +194,30 @@ def _city_forecast(near_repeats: bool) -> tuple[Any, np.ndarray]:
     return forecast_for(fitted, challengers=False), test.astype(float)
 
 
-@pytest.mark.parametrize("near_repeats", [False, True])
-def test_forecast_keeps_up_with_the_best_baseline_on_planted_cities(near_repeats: bool) -> None:
-    """Environmental risk only, or with a planted near-repeat cascade: the forecast (chosen
-    on the fit half only) is within noise of the best baseline in hindsight."""
-    forecast, test = _city_forecast(near_repeats)
-    theta = forecast.reports["sepp"]["triggered_per_event"]
-    assert (theta > 0.2) if near_repeats else (theta < 0.1)  # planted 0.6 (edges lose some)
-    mine = ev.auc(forecast.surface, test), ev.capture(forecast.surface, test, [0.1])[0]
-    best_auc = max(ev.auc(v, test) for v in forecast.surfaces.values())
-    best_capture = max(ev.capture(v, test, [0.1])[0] for v in forecast.surfaces.values())
-    assert mine[0] >= best_auc - 0.005
-    assert mine[1] >= best_capture - 0.01
+def test_forecast_keeps_up_with_the_best_baseline_on_planted_cities() -> None:
+    """Three planted cities, each with environmental risk only and with a near-repeat
+    cascade: the forecast (chosen on the fit half only) against the best of every
+    surface *in hindsight* on the test half. A choice made before the test cannot match
+    the hindsight maximum of a dozen noisy surfaces every time (seeds 0-7 trailed it by
+    0.06 AUC points and 0.44 capture points on average), so: on average within 0.5 AUC
+    and 1 capture point, and never more than 3 points behind in any city."""
+    lifts = []
+    for seed in (0, 1, 2):
+        for near_repeats in (False, True):
+            forecast, test = _city_forecast(near_repeats, seed)
+            theta = forecast.reports["sepp"]["triggered_per_event"]
+            assert (theta > 0.2) if near_repeats else (theta < 0.1)  # planted 0.6
+            best_auc = max(ev.auc(v, test) for v in forecast.surfaces.values())
+            best_cap = max(ev.capture(v, test, [0.1])[0] for v in forecast.surfaces.values())
+            lifts.append(
+                (
+                    ev.auc(forecast.surface, test) - best_auc,
+                    ev.capture(forecast.surface, test, [0.1])[0] - best_cap,
+                )
+            )
+    auc, capture = np.array(lifts).T
+    assert auc.mean() >= -0.005 and capture.mean() >= -0.01, lifts
+    assert auc.min() >= -0.03 and capture.min() >= -0.03, lifts
 
 
 def test_boosted_trees_are_the_same_on_one_and_two_threads() -> None:

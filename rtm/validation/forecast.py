@@ -11,8 +11,9 @@ Candidates (:func:`candidate_surfaces`)
     periods), the self-exciting point process (with periods or dates). Challengers (with
     the candidate layers): risk + exposure, the random forest, the boosted trees.
     Blends (:func:`blends`): each of forest, boosted trees, prospective hot-spotting and
-    the self-exciting process with the inner-best KDE radius, at weights 0.25, 0.5, 0.75
-    of the surfaces' shares, and the equal blend of forest, boosted trees and that KDE.
+    the self-exciting process with the inner-chosen KDE radius, at weights 0.25, 0.5, 0.75
+    of the surfaces' shares, the equal blend of forest, boosted trees and that KDE, and
+    the multi-scale KDE (every ladder radius in equal shares) alone and with the models.
 Inner splits (:func:`inner_splits`)
     With periods spanning at least 3: the last ``h = n // 2`` periods are held out (a
     horizon like the deployment's: the next window as long as the recent half) and
@@ -23,10 +24,12 @@ Inner splits (:func:`inner_splits`)
     such splits. Thinning a Poisson process gives independent processes with the same
     intensity, so the score measures how well a recipe recovers the intensity.
 Rule (:data:`CHOICE_RULE`)
-    The KDE radius is chosen first (best mean inner AUC + capture@10% over the splits);
-    then every candidate is scored the same way, and the forecast is the equal blend of
-    the :data:`TOP_K` best (ties: the first listed; baselines are listed first). A blend
-    of the best few is steadier than the single best, whose inner lead is often noise.
+    The KDE radius of the blends is chosen first, by mean inner capture@10% (a KDE sets
+    how concentrated a blend is; inner AUC on short windows rewards smoothing that the
+    longer final fit period does not need); then every candidate is scored by mean inner
+    AUC + capture@10% over the splits, and the forecast is the equal blend of the
+    :data:`TOP_K` best (ties: the first listed; baselines are listed first). A blend of
+    the best few is steadier than the single best, whose inner lead is often noise.
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ __all__ = [
     "make_forecast",
 ]
 
+#: The equal blend of the KDE ladder's radii (a recipe, see :func:`blends`).
+MULTI_SCALE = "kde multi-scale"
+
 #: Weights of the first surface in the two-surface blends.
 BLEND_WEIGHTS: tuple[float, ...] = (0.25, 0.5, 0.75)
 
@@ -76,9 +82,11 @@ CHOICE_RULE = (
     "earlier (while at least 2 periods remain to fit on); without periods, Poisson "
     "thinning: the fit events are split at random (seeded) into two halves, the recipes "
     "applied to one and scored on the other, three times. Score = mean over the splits of "
-    "inner AUC + inner capture@10%. The KDE radius is chosen first; then every candidate "
-    "(baselines, challengers, blends) is scored and the forecast is the equal-share blend "
-    "of the 3 best; ties go to the first listed (baselines first)."
+    "inner AUC + inner capture@10%. The KDE radius of the blends is chosen first, by inner "
+    "capture@10% alone; then every candidate (baselines, challengers, their blends with "
+    "that KDE and with the multi-scale KDE, every ladder radius in equal shares) is scored "
+    "and the forecast is the equal-share blend of the 3 best; ties go to the first listed "
+    "(baselines first)."
 )
 
 
@@ -214,7 +222,12 @@ def _area(fitted: Any) -> float:
 
 
 def blends(surfaces: Mapping[str, NDArray[np.float64]], kde: str) -> dict[str, dict[str, float]]:
-    """The blend recipes ``{name: {surface: weight}}`` with the KDE surface ``kde``."""
+    """The blend recipes ``{name: {surface: weight}}`` with the KDE surface ``kde``.
+
+    Besides the blends with the chosen radius: the **multi-scale KDE** (every radius of
+    the ladder in equal shares, a hedge on the radius) alone and with the forest, the
+    boosted trees, and both.
+    """
     out: dict[str, dict[str, float]] = {}
     for name in ("forest", "gbm", "promap_1b", "sepp"):
         if name in surfaces:
@@ -222,6 +235,16 @@ def blends(surfaces: Mapping[str, NDArray[np.float64]], kde: str) -> dict[str, d
                 out[f"{name}+kde w={w:g}"] = {name: w, kde: 1.0 - w}
     if "forest" in surfaces and "gbm" in surfaces:
         out["forest+gbm+kde"] = {"forest": 1 / 3, "gbm": 1 / 3, kde: 1 / 3}
+    ladder = [kde_name(b) for b in LADDER_BLOCKS if kde_name(b) in surfaces]
+    if ladder:
+        mix = {k: 1.0 / len(ladder) for k in ladder}
+        out[MULTI_SCALE] = dict(mix)
+        models = [m for m in ("forest", "gbm") if m in surfaces]
+        for name in models:
+            out[f"{name}+{MULTI_SCALE}"] = {name: 0.5, **{k: 0.5 * w for k, w in mix.items()}}
+        if len(models) == 2:
+            third = {k: w / 3 for k, w in mix.items()}
+            out[f"forest+gbm+{MULTI_SCALE}"] = {"forest": 1 / 3, "gbm": 1 / 3, **third}
     return out
 
 
@@ -362,7 +385,10 @@ def _choose(
             if name in final:
                 raw.setdefault(name, []).append(_scores(surfaces[name], held))
     means = _mean({k: v for k, v in raw.items() if len(v) == len(per_split)})
-    kde = max(ladder, key=lambda k: means[k]["score"])
+    # the radius by inner capture@10%, the patrol map's measure: a KDE sets how concentrated
+    # a blend is, and AUC on a short inner window rewards smoothing that a longer fit
+    # period does not need (fine radii gain most from more months of events)
+    kde = max(ladder, key=lambda k: means[k]["capture@10%"])
     recipes: dict[str, dict[str, float]] = {name: {name: 1.0} for name in means}
     for name, parts in blends(final, kde).items():
         if all(part in means for part in parts):
