@@ -145,3 +145,17 @@ def test_place_frame_dissolves_cells() -> None:
     assert len(frame) == 1 and frame.geometry.iloc[0].area == pytest.approx(6 * 100.0)
     assert frame["cells"].iloc[0] == 6
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_no_cell_in_the_highest_tier_is_explained() -> None:
+    """Half the cells at a high score: mean + 2 SD lies above every score. The analyst is
+    told why there are no places, not handed an empty pack."""
+    from rtm.places.tiers import assign_tiers
+
+    rrs = np.array([1.0] * 5 + [10.0] * 5)
+    tiers = assign_tiers(rrs, np.ones(10), 1.0)
+    assert tiers.tiers[0].cells == 0
+    note = tiers.empty_note()
+    assert note is not None and "no cell reaches the highest tier" in note
+    assert "'moderately high'" in note and "--tiers" in note
+    assert assign_tiers(np.array([1.0] * 9 + [50.0]), np.ones(10), 1.0).empty_note() is None

@@ -206,5 +206,6 @@ def render_action(context: Any) -> str:
             total=0 if context.analysis.patrol is None else len(context.analysis.patrol.places),
             tasks_source=tasks.source,
             recent_note=context.analysis.recent.note,
+            empty_note=context.analysis.tiers.empty_note(),
         )
     )

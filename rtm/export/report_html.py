@@ -246,6 +246,9 @@ def render_report(bundle: Any, analysis: PlaceAnalysis, png: bytes, curve: bytes
     ]
     if analysis.recent.resolution is None:
         caveats.append(f"Priority places: {analysis.recent.note}.")
+    empty = analysis.tiers.empty_note()
+    if empty:
+        caveats.insert(0, empty[0].upper() + empty[1:] + ".")
     patrol = analysis.patrol
     model = report.model
     return (

@@ -142,6 +142,13 @@ def analyze_places(
     if not distance >= 0:
         raise ParameterError(f"--recent-distance must be zero or positive, got {recent_distance!r}")
     tiers = assign_tiers(surface.rrs, surface.counts, grid.cell_size**2, tier_cuts)
+    empty = tiers.empty_note()
+    if empty:
+        import warnings
+
+        from rtm.errors import RTMWarning
+
+        warnings.warn(empty, RTMWarning, stacklevel=2)
     labels = label_clusters(grid, tiers.cell_rank == 1, connectivity)
     places = ranked(build_places(surface, labels), lambda p: (-p.expected, -p.events, -p.max_rrs))
 

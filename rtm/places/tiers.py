@@ -69,6 +69,28 @@ class Tiers:
     sd: float
     distinct_scores: int
 
+    def empty_note(self) -> str | None:
+        """Why there are no highest-risk places, when no cell reaches the highest tier.
+
+        RTMDx's cut (mean + 2 SD) can lie above every score when many cells share high
+        scores; the places, patrol places and the ACTION pack are then empty, and the
+        analyst is told why and what widens them.
+        """
+        if not self.tiers or self.tiers[0].cells > 0:
+            return None
+        top = self.tiers[0]
+        best = next((t for t in self.tiers if t.cells > 0), None)
+        return (
+            f"no cell reaches the {top.name} tier (RRS >= {top.rrs_min:.2f}, mean + "
+            f"{top.sd_cut:g} SD), so there are no highest-risk places, patrol places or "
+            "ACTION pages"
+            + (
+                f"; the first tier with cells is '{best.name}' (--tiers lowers the cuts)"
+                if best is not None
+                else "; --tiers lowers the cuts"
+            )
+        )
+
     def cell_names(self) -> np.ndarray:
         """Tier name per active cell (None where the cell is in no tier)."""
         names = np.array([None, *TIER_NAMES], dtype=object)
