@@ -113,6 +113,25 @@ def test_sepp_pair_radius_shrinks_to_a_work_budget(monkeypatch: pytest.MonkeyPat
     assert fit.as_dict()["pair_radius"] == 25.0 and fit.bandwidth == 25.0
 
 
+@pytest.mark.parametrize("sigma", [1.0, 30.0, 200.0])
+def test_sepp_surface_keeps_the_triggered_mass_whatever_the_kernel_width(sigma: float) -> None:
+    """The expected triggered events summed over the cells equal what the process says
+    (theta x the share of each event's delays left in the window), also when the kernel
+    is far narrower than a cell: police.uk snaps repeats to one point, sigma falls to its
+    1 m floor, and a density read at cell centres lost nearly all of that mass."""
+    from rtm.validation.sepp import SeppFit, sepp_surface
+
+    rng = np.random.default_rng(9)
+    grid = _grid(40, 100.0)
+    x, y = rng.uniform(1200, 2800, 50), rng.uniform(1200, 2800, 50)
+    t = rng.uniform(0, 30, 50)
+    fit = SeppFit(0.0, 0.5, 0.1, sigma, np.ones(50), 1, True, 200.0, 16e6)
+    surface = sepp_surface(fit, grid, x, y, t, start=30.0, horizon=10.0)
+    age = 30.0 - t
+    expected = (0.5 * (np.exp(-0.1 * age) - np.exp(-0.1 * (age + 10.0)))).sum()
+    assert surface.sum() == pytest.approx(expected, rel=0.02)
+
+
 def test_weighted_metrics_with_unit_weights_are_the_metrics() -> None:
     from rtm.validation.lift import _groups, weighted_auc, weighted_capture
 

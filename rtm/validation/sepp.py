@@ -22,7 +22,8 @@ weighted moments of the pairs' delays and distances, and ``mu``, ``m`` from the
 background probabilities.
 
 The forecast of a later window ``(T, T + H]`` per cell is the expected count:
-background ``mu H m(c)`` plus what the fit-period events still trigger in it.
+background ``mu H m(c)`` plus what the fit-period events still trigger in it, the
+triggering kernel integrated over the cell (its variance widened by ``cell^2 / 12``).
 When events carry only a month, their times are spread uniformly (seeded) over it.
 """
 
@@ -253,10 +254,16 @@ def sepp_surface(
     left = fit.theta * (np.exp(-fit.omega * age) - np.exp(-fit.omega * (age + horizon)))
     keep = left > 1e-9
     if keep.any():
-        sigma2 = fit.sigma**2
+        # the expected count of a cell is the kernel integrated over the cell, not its
+        # density at the centre times the area: a Gaussian convolved with the cell's box
+        # is close to a Gaussian with the box's variance (cell^2 / 12 per axis) added.
+        # Without it a kernel far narrower than a cell (police.uk snaps events to points,
+        # so repeats share coordinates and sigma falls to its 1 m floor) puts its mass
+        # only into cells whose centre happens to lie within 4 sigma of an event.
+        sigma2 = fit.sigma**2 + grid.cell_size**2 / 12.0
         cx, cy = grid.cell_centres()
         pairs = cKDTree(np.column_stack([px[keep], py[keep]])).sparse_distance_matrix(
-            cKDTree(np.column_stack([cx, cy])), 4.0 * fit.sigma, output_type="ndarray"
+            cKDTree(np.column_stack([cx, cy])), 4.0 * np.sqrt(sigma2), output_type="ndarray"
         )
         gauss = np.exp(-(pairs["v"] ** 2) / (2 * sigma2)) / (2 * np.pi * sigma2)
         expected += np.bincount(
