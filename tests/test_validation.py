@@ -91,6 +91,9 @@ def test_analyze_with_test_crimes_writes_validation(validated_run: Path, sample_
         *ladder,
     }
     assert set(report["challengers"]) == {"risk_exposure", "forest", "gbm"}
+    # the forest's permutation importance costs as much as the rest: only with --importance
+    assert "permutation_importance" not in report["forest"]
+    assert report["forest"]["importance_measure"].startswith("not measured (--importance")
     # the forecast: the recipe the inner (fit-period-only) validation chose
     recipe = report["forecast"]["recipe"]
     assert recipe["name"] == report["model_choice"]["chosen"]
@@ -230,3 +233,21 @@ def test_validate_run_api_writes_out_and_reads_like_a_mapping(
     assert json.loads(out.read_text())["auc"] == pytest.approx(validation["auc"])
     assert validation.get("capture")["10"] == validation.report["capture"]["10"]
     assert (tmp_path / "api_capture.png").exists()
+
+
+def test_importance_measures_the_forest_factors_on_request(
+    validated_run: Path, sample_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "v.json"
+    done = run_rtm(
+        "validate", validated_run, "crimes.csv", "--where", "type=robbery",
+        "--where", "month=7..12", "--importance", "--out", out, cwd=sample_dir,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    forest = json.loads(out.read_text())["forest"]
+    importance = forest["permutation_importance"]
+    assert "mean of 3 permutations" in forest["importance_measure"]
+    assert {"own_cell", "ring_150"} & set(importance), importance  # the lagged features
+    assert all(set(v) == {"auc_drop", "sd"} for v in importance.values())
+    drops = [v["auc_drop"] for v in importance.values()]
+    assert drops == sorted(drops, reverse=True) and drops[0] > 0
