@@ -175,7 +175,9 @@ def analyze(
         read = time.perf_counter()
         candidates = build_study_candidates(study, progress=progress)
         layers = time.perf_counter()
-        result = _fit(spec, study, candidates, prefetch=out is not None, progress=progress)
+        forecasting = out is not None and (test_frame is not None or spec.forecast)
+        prefetch = ("outputs", "forecast") if forecasting else ("outputs",) if out else ()
+        result = _fit(spec, study, candidates, prefetch=prefetch, progress=progress)
         object.__setattr__(result, "study", study)  # what explore(), places(), validate() need
         result.timings["read_and_grid"] = read - start
         result.timings["layers"] = layers - read
@@ -210,18 +212,21 @@ def _fit(
     study: Study,
     candidates: CandidateSet,
     *,
-    prefetch: bool,
+    prefetch: tuple[str, ...],
     progress: Progress | None,
 ) -> RTMResult:
-    """Select the model; the output modules are imported beside it when a folder is written."""
+    """Select the model; the later stages' modules are imported beside it.
+
+    ``prefetch`` names those stages (keys of :data:`rtm.export.run.PREFETCH`).
+    """
     from rtm.model import RiskTerrainModel
 
     assert study.counts is not None
     thread = None
     if prefetch:
-        from rtm.export.run import prefetch_output_modules
+        from rtm.export.run import prefetch_modules
 
-        thread = prefetch_output_modules()  # overlaps the fit (nogil kernels)
+        thread = prefetch_modules(*prefetch)  # overlaps the fit (nogil kernels)
     try:
         return (
             RiskTerrainModel.from_spec(spec)

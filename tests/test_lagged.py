@@ -241,3 +241,52 @@ def test_without_periods_the_same_period_design_is_used(sample_fit: dict[str, An
     assert "promap_1b" not in forecast.surfaces and "sepp" not in forecast.surfaces
     again = _forecast(f, periods=None)
     np.testing.assert_array_equal(again.surface, forecast.surface)
+
+
+@pytest.mark.parametrize("periods", ["given", None], ids=["lagged", "thinning"])
+def test_the_forest_lane_changes_nothing(
+    sample_fit: dict[str, Any], monkeypatch: pytest.MonkeyPatch, periods: Any
+) -> None:
+    """Forests grown on their own thread beside the other fits: the same forecast, byte
+    for byte, as everything in turn; the main thread's OpenMP threads are given back."""
+    from contextlib import contextmanager
+
+    from threadpoolctl import threadpool_info
+
+    from rtm.validation import forecast as fc
+
+    def openmp() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"]
+
+    threads: list[str] = []
+    grow = fc.start_challengers
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        threads.append("lane" if kwargs["lane"] is not None else "none")
+        return grow(*args, **kwargs)
+
+    import os
+
+    import sklearn.ensemble  # noqa: F401  # the OpenMP runtime, loaded
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: there is no lane")
+    monkeypatch.setattr(fc, "start_challengers", spy)
+    before = openmp()
+    laned = _forecast(sample_fit, periods)
+    assert set(threads) == {"lane"}, "on 2+ cores the forests go to the lane"
+    assert openmp() == before
+
+    @contextmanager
+    def no_lane(enabled: bool = True) -> Any:
+        yield None
+
+    monkeypatch.setattr(fc, "forest_lane", no_lane)
+    threads.clear()
+    serial = _forecast(sample_fit, periods)
+    assert set(threads) == {"none"}
+    np.testing.assert_array_equal(laned.surface, serial.surface)
+    assert laned.recipe == serial.recipe and laned.choice == serial.choice
+    assert list(laned.surfaces) == list(serial.surfaces)  # the order breaks the rule's ties
+    for name, surface in serial.surfaces.items():
+        np.testing.assert_array_equal(laned.surfaces[name], surface, err_msg=name)

@@ -492,16 +492,18 @@ def test_static_map_colours_cells_as_matplotlib_colours_values() -> None:
     assert images[0] == images[1]
 
 
-def test_prefetch_imports_the_output_stack_in_a_daemon_thread() -> None:
-    """In a fresh interpreter: after the prefetch thread ends, the output modules are loaded."""
+def test_prefetch_imports_the_later_stages_in_a_daemon_thread() -> None:
+    """In a fresh interpreter: after the prefetch thread ends, the stages' modules are loaded."""
     out = fresh_python(
         "import sys",
-        "from rtm.export.run import _OUTPUT_MODULES, prefetch_output_modules",
+        "from rtm.export.run import PREFETCH, prefetch_modules",
         "assert 'matplotlib.figure' not in sys.modules",
-        "thread = prefetch_output_modules()",
+        "assert 'sklearn.ensemble' not in sys.modules",
+        "thread = prefetch_modules('outputs', 'forecast')",
         "assert thread.daemon",
         "thread.join(120)",
-        "print('missing', [m for m in _OUTPUT_MODULES if m not in sys.modules])",
+        "names = PREFETCH['outputs'] + PREFETCH['forecast']",
+        "print('missing', [m for m in names if m not in sys.modules])",
     )
     assert out == "missing []"
 
@@ -514,8 +516,8 @@ def test_prefetch_leaves_a_failing_import_to_its_user(monkeypatch) -> None:
 
     raised: list[BaseException] = []
     monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
-    monkeypatch.setattr(run, "_OUTPUT_MODULES", ("rtm.no_such_module", "json"))
-    thread = run.prefetch_output_modules()
+    monkeypatch.setitem(run.PREFETCH, "outputs", ("rtm.no_such_module", "json"))
+    thread = run.prefetch_modules("outputs")
     thread.join(30)
     assert not thread.is_alive()
     assert raised == []

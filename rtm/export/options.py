@@ -3,7 +3,7 @@
 The command line validates these options before any slow work, and importing the
 output machinery (:mod:`rtm.export.outputs`, :mod:`rtm.places`: scipy, shapely,
 matplotlib later) would put its import time before the fit instead of beside it (see
-:func:`rtm.export.run.prefetch_output_modules`). The values are checked by the study
+:func:`rtm.export.run.prefetch_modules`). The values are checked by the study
 specification's checks (:mod:`rtm.spec_values`), so the messages are the same wherever
 the options come from.
 """

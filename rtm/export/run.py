@@ -20,37 +20,47 @@ from rtm.export.formats import RISK_NODATA
 from rtm.result import RTMResult
 from rtm.runs import RunReport
 
-__all__ = ["RISK_NODATA", "prefetch_output_modules", "write_run"]
+__all__ = ["PREFETCH", "RISK_NODATA", "prefetch_modules", "write_run"]
 
-#: What :func:`write_run` imports to draw and write a risk map (matplotlib among them).
-_OUTPUT_MODULES = (
-    "rtm.export.outputs",
-    "rtm.export.figure",
-    "matplotlib.figure",
-    "matplotlib.backends.backend_agg",
-    "rtm.export.webmap",
-    "rtm.export.report_html",
-)
+#: What each later stage imports, by stage (:func:`prefetch_modules`).
+PREFETCH: dict[str, tuple[str, ...]] = {
+    "outputs": (
+        "rtm.export.outputs",
+        "rtm.export.figure",
+        "matplotlib.figure",
+        "matplotlib.backends.backend_agg",
+        "rtm.export.webmap",
+        "rtm.export.report_html",
+    ),
+    # the forecast's challengers: scikit-learn's trees (about 1 s) and the validation
+    "forecast": (
+        "rtm.validation",
+        "sklearn.ensemble",
+        "threadpoolctl",
+    ),
+}
 
 
-def prefetch_output_modules() -> threading.Thread:
-    """Import the modules :func:`write_run` needs in a background thread; returns it.
+def prefetch_modules(*stages: str) -> threading.Thread:
+    """Import the modules of ``stages`` (keys of :data:`PREFETCH`) in a background thread.
 
     Started when the fit begins: the fit runs in nogil kernels, so the imports (about
-    0.15-0.3 s, mostly matplotlib) overlap it instead of following it. Python's import
-    lock makes this safe: a module the main thread asks for meanwhile is waited for, not
-    imported twice. A failed import is left to fail again, with its own message, where
-    the module is used.
+    0.15-0.3 s for the outputs, mostly matplotlib; 1 s for the forecast, mostly
+    scikit-learn) overlap it instead of following it. Python's import lock makes this
+    safe: a module the main thread asks for meanwhile is waited for, not imported twice.
+    A failed import is left to fail again, with its own message, where the module is
+    used. Returns the thread (join it before the next stage imports anything).
     """
+    names = [name for stage in stages for name in PREFETCH[stage]]
 
     def load() -> None:
-        for name in _OUTPUT_MODULES:
+        for name in names:
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - reported by the real import later
                 return
 
-    thread = threading.Thread(target=load, name="rtm-prefetch-outputs", daemon=True)
+    thread = threading.Thread(target=load, name="rtm-prefetch", daemon=True)
     thread.start()
     return thread
 

@@ -15,6 +15,7 @@ blends by an inner validation inside the fit period.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from rtm.validation import baselines as bl
 from rtm.validation import boost as gb
 from rtm.validation import models as ch
 
-__all__ = ["ChallengerFits", "challenger_surfaces"]
+__all__ = ["ChallengerFits", "challenger_surfaces", "start_challengers"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,6 +104,41 @@ def challenger_surfaces(
     same length). Without periods, the exposure is the smoothed fit-period events with
     each cell's own events left out, and the models are fitted to the fit-period counts.
     """
+    return start_challengers(
+        fitted,
+        train_x,
+        train_y,
+        block_length=block_length,
+        bandwidth=bandwidth,
+        train_periods=train_periods,
+        covariates=covariates,
+        offset=offset,
+        seed=seed,
+        continuous=continuous,
+    )()
+
+
+def start_challengers(
+    fitted: Any,
+    train_x: ArrayLike,
+    train_y: ArrayLike,
+    *,
+    block_length: float,
+    bandwidth: float,
+    train_periods: ArrayLike | None = None,
+    covariates: Mapping[str, ArrayLike] | None = None,
+    offset: ArrayLike | None = None,
+    seed: int = 0,
+    continuous: tuple[NDArray[np.float64], list[str]] | None = None,
+    lane: Executor | None = None,
+) -> Callable[[], ChallengerFits]:
+    """:func:`challenger_surfaces`, with the forest grown on ``lane`` meanwhile.
+
+    The risk + exposure model and the boosted trees are fitted in the calling thread
+    while ``lane`` (a one-thread executor) grows the forest on one core; the returned
+    function waits for the forest and gives the fits. Without a lane the forest is grown
+    here, on every core. The forest is the same either way (each tree has its own seed).
+    """
     grid, candidates, counts, selected = _parts(fitted)
     x = np.asarray(train_x, dtype=np.float64).ravel()
     y = np.asarray(train_y, dtype=np.float64).ravel()
@@ -116,6 +152,7 @@ def challenger_surfaces(
         seed=seed,
         continuous=continuous if continuous is not None else (np.zeros((grid.n_active, 0)), []),
         block_length=float(block_length),
+        lane=lane,
     )
     split = periods = None
     if train_periods is not None:
@@ -134,13 +171,39 @@ def challenger_surfaces(
             else "the fit period spans fewer than 2 periods"
         )
         fits, design_report, exposure_text = _same_period(context, x, y, counts, bandwidth, reason)
-    fit, risk_exposure, forest, forest_design, groups, boosted = fits
+    fit, risk_exposure, grow, forest_design, groups, boosted = fits
+    return lambda: _assemble(
+        fit,
+        risk_exposure,
+        grow(),
+        forest_design,
+        groups,
+        boosted,
+        design_report,
+        exposure_text,
+        bool(covariates),
+        offset is not None,
+    )
+
+
+def _assemble(
+    fit: Any,
+    risk_exposure: NDArray[np.float64] | None,
+    forest: ch.ForestFit,
+    forest_design: NDArray[np.float64],
+    groups: list[str],
+    boosted: tuple[NDArray[np.float64], dict[str, Any]],
+    design_report: dict[str, Any],
+    exposure_text: str,
+    covariates: bool,
+    offset: bool,
+) -> ChallengerFits:
     report = {
         "design": design_report,
         "risk_exposure_model": {
             "form": "Poisson log-linear: selected RTM factors + exposure"
             + (" + adjustment covariates" if covariates else "")
-            + (" + offset" if offset is not None else ""),
+            + (" + offset" if offset else ""),
             "exposure": exposure_text,
             "standard_errors": "robust (sandwich)",
             **(
@@ -198,6 +261,21 @@ class _Context:
     seed: int
     continuous: tuple[NDArray[np.float64], list[str]]
     block_length: float
+    lane: Executor | None = None
+
+    def forest(
+        self,
+        design: NDArray[np.float64],
+        outcome: NDArray[Any],
+        names: list[str],
+        groups: list[str],
+    ) -> Callable[[], ch.ForestFit]:
+        """Grow the forest, on the lane when there is one; a function giving the fit."""
+        settings = {"feature_names": names, "groups": groups, "seed": self.seed}
+        if self.lane is not None:
+            return self.lane.submit(ch.fit_forest, design, outcome, n_jobs=1, **settings).result
+        fit = ch.fit_forest(design, outcome, **settings)
+        return lambda: fit
 
     def boosted(
         self,
@@ -279,18 +357,14 @@ def _lagged(
     feature_names = list(fit_features)
     log_fit = {f"log1p_{k}": np.log1p(v) for k, v in fit_features.items()}
     log_pred = {f"log1p_{k}": np.log1p(v) for k, v in predict_features.items()}
-    fit, risk_exposure = _exposure_fit(
-        context, outcome, log_fit, np.column_stack([env, *log_pred.values(), *context.static])
-    )
     forest_fit_design = np.column_stack([candidates.values, *fit_features.values()])
     forest_design = np.column_stack([candidates.values, *predict_features.values()])
     groups = [c.factor for c in candidates.candidates] + feature_names
-    forest = ch.fit_forest(
-        forest_fit_design,
-        outcome,
-        feature_names=list(candidates.names) + feature_names,
-        groups=groups,
-        seed=context.seed,
+    forest = context.forest(
+        forest_fit_design, outcome, list(candidates.names) + feature_names, groups
+    )
+    fit, risk_exposure = _exposure_fit(
+        context, outcome, log_fit, np.column_stack([env, *log_pred.values(), *context.static])
     )
     boosted = context.boosted(boost_fit, outcome, boost_predict)
     design_report: dict[str, Any] = {
@@ -338,17 +412,11 @@ def _same_period(
     exposure = bl.exposure_covariate(
         bl.smoothed_counts(grid, x, y, bandwidth, exclude_own_cell=True)
     )
-    fit, risk_exposure = _exposure_fit(
-        context, counts, exposure, np.column_stack([env, exposure, *context.static])
-    )
     forest_design = np.column_stack([candidates.values, exposure])
     groups = [c.factor for c in candidates.candidates] + ["exposure"]
-    forest = ch.fit_forest(
-        forest_design,
-        counts,
-        feature_names=list(candidates.names) + ["exposure"],
-        groups=groups,
-        seed=context.seed,
+    forest = context.forest(forest_design, counts, list(candidates.names) + ["exposure"], groups)
+    fit, risk_exposure = _exposure_fit(
+        context, counts, exposure, np.column_stack([env, exposure, *context.static])
     )
     boosted = context.boosted({"exposure": exposure}, counts, {"exposure": exposure})
     design_report = {

@@ -34,7 +34,10 @@ Rule (:data:`CHOICE_RULE`)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +46,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from rtm.validation import baselines as bl
 from rtm.validation import metrics as ev
-from rtm.validation.design import ChallengerFits, challenger_surfaces
+from rtm.validation.design import ChallengerFits, start_challengers
 from rtm.validation.hotspots import LADDER_BLOCKS, kde_ladder, kde_name, prospective_hotspots
 from rtm.validation.sepp import fit_sepp, sepp_surface
 
@@ -178,8 +181,49 @@ def candidate_surfaces(
     continuous: Any = None,
 ) -> tuple[dict[str, NDArray[np.float64]], ChallengerFits | None, dict[str, Any]]:
     """Every base recipe applied to ``history``: surfaces, challenger fits, notes."""
+    return _start_candidates(
+        fitted,
+        history,
+        horizon=horizon,
+        challengers=challengers,
+        common=common,
+        continuous=continuous,
+        lane=None,
+    )()
+
+
+Candidates = tuple[dict[str, NDArray[np.float64]], ChallengerFits | None, dict[str, Any]]
+
+
+def _start_candidates(
+    fitted: Any,
+    history: History,
+    *,
+    horizon: int,
+    challengers: bool,
+    common: Mapping[str, Any],
+    continuous: Any,
+    lane: Executor | None,
+) -> Callable[[], Candidates]:
+    """:func:`candidate_surfaces`, the forest growing on ``lane`` meanwhile.
+
+    The challengers start first, so that the forest grows while the boosted trees and
+    the baselines are fitted here; the returned function waits for it. The surfaces are
+    listed in the same order either way (baselines first: the rule's ties go to them).
+    """
     grid, block = fitted.grid, float(fitted.block_length)
     counts, _ = bl.counts_in_cells(grid, history.x, history.y)
+    pending = None
+    if challengers and fitted.candidates is not None and counts.sum() > 0:
+        pending = start_challengers(
+            fitted,
+            history.x,
+            history.y,
+            train_periods=history.periods,
+            continuous=continuous,
+            lane=lane,
+            **common,
+        )
     surfaces: dict[str, NDArray[np.float64]] = {"prior_counts": counts.astype(np.float64)}
     surfaces.update(kde_ladder(grid, history.x, history.y, block))
     notes: dict[str, Any] = {}
@@ -203,18 +247,14 @@ def candidate_surfaces(
             horizon=horizon * DAYS_PER_PERIOD,
         )
         notes["sepp"] = {**fit.as_dict(), "horizon_days": horizon * DAYS_PER_PERIOD}
-    fits = None
-    if challengers and fitted.candidates is not None and counts.sum() > 0:
-        fits = challenger_surfaces(
-            fitted,
-            history.x,
-            history.y,
-            train_periods=history.periods,
-            continuous=continuous,
-            **common,
-        )
-        surfaces.update(fits.surfaces)
-    return surfaces, fits, notes
+
+    def finish() -> Candidates:
+        if pending is None:
+            return surfaces, None, notes
+        fits = pending()
+        return {**surfaces, **fits.surfaces}, fits, notes
+
+    return finish
 
 
 def _area(fitted: Any) -> float:
@@ -334,35 +374,78 @@ def make_forecast(
             windows.append((inner, split.horizon, held.astype(np.float64)))
     windows.append((history, max(1, n_periods // 2), None))  # the final fit: every event
 
-    def apply(window: tuple[History, int, NDArray[np.float64] | None]) -> Any:
-        return candidate_surfaces(
+    def start(window: tuple[History, int, NDArray[np.float64] | None], lane: Any) -> Any:
+        return _start_candidates(
             fitted,
             window[0],
             horizon=window[1],
             challengers=challengers,
             common=common,
             continuous=continuous,
+            lane=lane,
         )
 
-    results = _in_turn(apply, windows, progress)
+    with forest_lane(challengers) as lane:
+        results = _pipelined(start, windows, lane, progress)
     per_split = [(r[0], w[2]) for r, w in zip(results, windows, strict=True) if w[2] is not None]
     final, fits, notes = results[-1]
     return _choose(final, fits, notes, per_split, splits)
 
 
-def _in_turn(apply: Any, windows: list[Any], progress: Any) -> list[Any]:
-    """``apply`` to each window in turn, saying when each is fitted.
+@contextmanager
+def forest_lane(enabled: bool = True) -> Iterator[Executor | None]:
+    """A thread that grows the forests while this one fits everything else; None on 1 core.
 
-    One after the other: whole windows on two threads were slower (12.2 s against 9.6 s
-    on London 100 m), the boosted trees' Python loops contending for the GIL; each fit
-    already uses every core inside (the forest's trees, the histograms' OpenMP threads).
+    Most of a window's other work keeps one core busy and leaves the other idle: the
+    boosted trees' Python loop between their histograms, the risk + exposure model, the
+    KDE ladder, the self-exciting process. Growing the forest on that idle core instead of
+    on both cores after them balances the two (London 100 m, per window: forest 2.7 s on
+    one core beside 2.9 s of the rest; the forecast stage 10.7 s -> 9.6 s, the whole
+    ``analyze --test-crimes`` 16.9 s -> 15.9 s). The boosted trees use one OpenMP thread
+    here meanwhile (the limit is this thread's own: the lane does not use OpenMP). Every
+    fit is the same as in turn (each tree has its own seed; the histograms are built one
+    feature per thread): ``tests/test_lagged.py`` compares them byte for byte.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if not enabled or (cores or 1) < 2:
+        yield None
+        return
+    import sklearn.ensemble  # noqa: F401  # loads the OpenMP runtime the limit below reaches
+    from threadpoolctl import threadpool_limits
+
+    lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtm-forest")
+    try:
+        with threadpool_limits(limits=1, user_api="openmp"):
+            yield lane
+    except BaseException:
+        # an error or Ctrl-C is reported now; the forest being grown cannot be stopped
+        # (the process waits for it on exit), the ones queued are dropped
+        lane.shutdown(wait=False, cancel_futures=True)
+        raise
+    lane.shutdown(wait=True)
+
+
+def _pipelined(start: Any, windows: list[Any], lane: Any, progress: Any) -> list[Any]:
+    """Start each window (its forest queued on ``lane``), finishing the one before meanwhile.
+
+    Windows were slower side by side on two threads (12.2 s against 9.6 s on London
+    100 m: every fit used both cores inside, and they contended); here the forest lane and
+    this thread each use one core, and a window is finished (its forest waited for) once
+    the next one has started, so the lane is never idle and progress comes window by
+    window.
     """
     say = progress or (lambda message: None)
-    out = []
-    for k, window in enumerate(windows, start=1):
-        out.append(apply(window))
-        say(f"forecast: window {k} of {len(windows)} fitted")
-    return out
+    done: list[Any] = []
+    pending: list[Any] = []
+    for window in windows:
+        pending.append(start(window, lane))
+        if len(pending) > 1:
+            done.append(pending.pop(0)())
+            say(f"forecast: window {len(done)} of {len(windows)} fitted")
+    while pending:
+        done.append(pending.pop(0)())
+        say(f"forecast: window {len(done)} of {len(windows)} fitted")
+    return done
 
 
 def _choose(
