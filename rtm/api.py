@@ -159,6 +159,7 @@ def analyze(
     spec = _spec(spec, options)
     if spec.events is None:
         raise ParameterError("events: an analysis needs the outcome events (CRIMES)")
+    _warn_idle(spec)
     # each stage imports what it needs when it starts (start-up time: benchmarks/startup.py)
     from rtm.study import build_study_candidates, load_study
 
@@ -188,6 +189,16 @@ def analyze(
             if progress:
                 progress(f"outputs written to {out}")
         return result
+
+
+def _warn_idle(spec: StudySpec) -> None:
+    """Warn about options this analysis ignores (a test option without test events)."""
+    import warnings
+
+    from rtm.errors import RTMWarning
+
+    for message in spec.idle_options():
+        warnings.warn(message, RTMWarning, stacklevel=3)
 
 
 def _read_test_events(spec: StudySpec, study: Study) -> Any:

@@ -109,6 +109,10 @@ def _option(default: Any = dataclasses.MISSING, **meta: Any) -> Any:
     return field(default=default, metadata={"option": meta})
 
 
+def _act(flags: list[str]) -> str:
+    return "act" if len(flags) > 1 else "acts"
+
+
 # --------------------------------------------------------------------------- the spec
 
 
@@ -493,6 +497,39 @@ class StudySpec:
             )
 
     # ------------------------------------------------------------------ derived
+    def idle_options(self) -> list[str]:
+        """What an analysis of this spec would ignore, one sentence each (for warnings).
+
+        The validation options act only with test events (``--test-where``,
+        ``--importance``) or with test events or ``--forecast`` (the forecast's options).
+        """
+        out = []
+        given = [
+            flag
+            for flag, value in (
+                ("--test-where", self.test_where),
+                ("--importance", self.importance),
+            )
+            if value
+        ]
+        if self.test_events is None and given:
+            out.append(f"{' and '.join(given)} {_act(given)} only with --test-crimes: ignored")
+        forecast_only = [
+            flag
+            for flag, value in (
+                ("--period-column", self.period_column is not None),
+                ("--no-challengers", not self.challengers),
+                ("--bandwidth", self.bandwidth is not None),
+            )
+            if value
+        ]
+        if self.test_events is None and not self.forecast and forecast_only:
+            out.append(
+                f"{' and '.join(forecast_only)} {_act(forecast_only)} only with --test-crimes "
+                "or --forecast: ignored"
+            )
+        return out
+
     @property
     def spatial_influences(self) -> tuple[float, ...]:
         """The spatial-influence ladder: ``k x block length`` (whole or half blocks)."""

@@ -823,3 +823,30 @@ def test_a_missing_required_option_is_a_usage_error(command: str, missing: str) 
     assert result.stderr.strip().splitlines() == [
         f"rtm: error: Missing option '{missing}'. (see 'rtm {command} --help')"
     ]
+
+
+def test_test_options_without_test_events_are_named_as_ignored(tmp_path: Path) -> None:
+    """--test-where or --importance without --test-crimes (forgotten?) would do nothing
+    silently: the analysis runs and a warning names each ignored option."""
+    from rtm.spec import StudySpec
+
+    def idle(**options: Any) -> list[str]:
+        return StudySpec(area="a.gpkg", block_length=100, **options).idle_options()
+
+    assert idle() == []
+    assert idle(test_events="t.csv", test_where=["type=x"], importance=True) == []
+    assert idle(importance=True) == ["--importance acts only with --test-crimes: ignored"]
+    assert idle(forecast=True, challengers=False, bandwidth=300.0) == []
+    assert idle(challengers=False, period_column="month") == [
+        "--period-column and --no-challengers act only with --test-crimes or --forecast: ignored"
+    ]
+    spec = _base_spec(_city(tmp_path))
+    out = tmp_path / "run"
+    extra = ("-q", "--test-where", "type=robbery", "--importance")
+    result = run_rtm(*_cli_args("analyze", spec, out, extra))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "rtm: warning: --test-where and --importance act only with --test-crimes: ignored"
+        in result.stderr
+    )
+    assert (out / "report.json").exists() and not (out / "validation.json").exists()
