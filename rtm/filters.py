@@ -27,6 +27,7 @@ __all__ = [
     "as_clauses",
     "crime_word",
     "find_column",
+    "holds_for_every_row",
     "parse_where",
 ]
 
@@ -166,6 +167,23 @@ def apply_where(
                 )
         keep &= hit
     return frame.loc[keep]
+
+
+def holds_for_every_row(frame: pd.DataFrame, clause: WhereClause) -> bool:
+    """Whether every row of ``frame`` already satisfies ``clause`` (False without the column).
+
+    E.g. test events that are all robberies satisfy the run's ``type=robbery`` without
+    being filtered by it.
+    """
+    columns = [str(c) for c in frame.columns if c != getattr(frame, "_geometry_column_name", None)]
+    column = find_column(columns, clause.column)
+    if column is None or not len(frame):
+        return False
+    series = frame[column]
+    hit = (
+        _match_values(series, clause) if clause.values is not None else _match_range(series, clause)
+    )
+    return bool(hit.all())
 
 
 def _warn_unmatched(series: pd.Series, clause: WhereClause, what: str) -> None:

@@ -204,6 +204,29 @@ def test_validating_without_the_runs_filter_warns(tmp_path: Path, run_folder: Pa
     assert "filtered by type=robbery" in line and "--where type=robbery" in line
 
 
+def test_test_events_that_already_satisfy_the_runs_filter_do_not_warn(
+    tmp_path: Path, run_folder: Path
+) -> None:
+    """A file of robberies only needs no type=robbery filter (no false alarm); a file with
+    other types still warns."""
+    import pandas as pd
+
+    crimes = pd.read_csv(SAMPLE / "crimes.csv")
+    later = crimes[crimes["month"] >= 7]
+    later[later["type"] == "robbery"].to_csv(tmp_path / "robberies.csv", index=False)
+    later.to_csv(tmp_path / "all.csv", index=False)
+    lines = {}
+    for name in ("robberies", "all"):
+        result = run_rtm(
+            "validate", run_folder, tmp_path / f"{name}.csv",
+            "--out", tmp_path / f"{name}.json", "--no-challengers",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        lines[name] = [w for w in _warnings(result.stderr) if "filtered by" in w]
+    assert lines["robberies"] == []
+    assert len(lines["all"]) == 1 and "filtered by type=robbery" in lines["all"][0]
+
+
 def test_a_later_period_with_the_same_filter_does_not_warn(tmp_path: Path) -> None:
     run = tmp_path / "run"
     fitted = run_rtm(*_analyze(SAMPLE / "crimes.csv", run, "-q", "--where", "month=1..6"))

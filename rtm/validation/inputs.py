@@ -331,9 +331,16 @@ def check_test_events(fitted: FittedSurface, test: TestEvents) -> list[str]:
       events identical to training events in place and every shared attribute.
     """
     notes = []
-    trained = {clause.column.strip().casefold(): clause.label for clause in fitted.where}
+    from rtm.filters import holds_for_every_row
+
     tested = {clause.column.strip().casefold() for clause in test.where}
-    unfiltered = [text for column, text in trained.items() if column not in tested]
+    unfiltered = [
+        clause.label
+        for clause in fitted.where
+        if clause.column.strip().casefold() not in tested
+        # test events that already satisfy it (a file of robberies only) need no filter
+        and not (test.frame is not None and holds_for_every_row(test.frame, clause))
+    ]
     if unfiltered and test.frame is not None:
         values = [text for text in unfiltered if ".." not in text]
         advice = (
