@@ -2,6 +2,7 @@
 
     python -m benchmarks.force                      # serial, then a 2-worker LocalCluster
     python -m benchmarks.force --modes serial --areas 3
+    python -m benchmarks.force --outputs risk.tif,forecast.tif,factors.csv   # a lean nightly
     make bench CASES=force
 
 A force refits every area for every crime type every night. This case writes the batch
@@ -66,7 +67,12 @@ def borough_names() -> list[str]:
 
 
 def write_config(
-    folder: Path, areas: list[str], types: list[str], *, challengers: bool = False
+    folder: Path,
+    areas: list[str],
+    types: list[str],
+    *,
+    challengers: bool = False,
+    outputs: list[str] | None = None,
 ) -> Path:
     """The nightly configuration of the force-scale case, in ``folder``."""
     crimes = "".join(
@@ -81,6 +87,7 @@ block_length = 200
 cell_size = 100
 seed = 0
 challengers = {str(challengers).lower()}
+{"" if outputs is None else f"outputs = {json.dumps(outputs)}"}
 
 [areas]
 file = "{LONDON / "boroughs.shp"}"
@@ -124,6 +131,7 @@ def measure(
     n_areas: int | None = None,
     *,
     challengers: bool = False,
+    outputs: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run the force-scale case in each mode; the record written to results/force.json."""
     if not (LONDON / "boroughs.shp").exists():
@@ -134,11 +142,12 @@ def measure(
         "areas": areas,
         "crime_types": types,
         "challengers": challengers,
+        "outputs": "all" if outputs is None else outputs,
         "modes": {},
     }
     print(f"  {len(areas)} areas x {len(types)} crime types x 1 window", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        config = write_config(Path(tmp), areas, types, challengers=challengers)
+        config = write_config(Path(tmp), areas, types, challengers=challengers, outputs=outputs)
         for mode in modes:
             workers = None if mode == "serial" else int(mode.removeprefix("dask"))
             result = run_mode(config, Path(tmp) / f"out-{mode}", workers)
@@ -158,10 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--challengers", action="store_true", help="also score the challengers in each job"
     )
+    parser.add_argument(
+        "--outputs", default=None, help="the files each job writes (rtm analyze --outputs)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "force.json")
     args = parser.parse_args(argv)
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-    record = measure(modes, args.areas, challengers=args.challengers)
+    outputs = None if args.outputs is None else args.outputs.split(",")
+    record = measure(modes, args.areas, challengers=args.challengers, outputs=outputs)
     if "skipped" in record:
         print(f"skipped: {record['skipped']}", file=sys.stderr)
         return 0

@@ -18,7 +18,7 @@ def output_options_from(**options: Any) -> Any:
 
 @click.command(name="map")
 @click.argument("run_dir", metavar="RUN_DIR")
-@spec_options("outputs")
+@spec_options("outputs", exclude=("outputs",))
 @click.option(
     "--out",
     metavar="DIR",

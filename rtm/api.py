@@ -177,7 +177,9 @@ def analyze(
         candidates = build_study_candidates(study, progress=progress)
         layers = time.perf_counter()
         forecasting = out is not None and (test_frame is not None or spec.forecast)
-        prefetch = ("outputs", "forecast") if forecasting else ("outputs",) if out else ()
+        drawing = out is not None and (spec.outputs is None or bool(DRAWN & set(spec.outputs)))
+        stages = (("outputs", drawing), ("forecast", forecasting))
+        prefetch = tuple(stage for stage, wanted in stages if wanted)
         result = _fit(spec, study, candidates, prefetch=prefetch, progress=progress)
         object.__setattr__(result, "study", study)  # what explore(), places(), validate() need
         result.timings["read_and_grid"] = read - start
@@ -189,6 +191,12 @@ def analyze(
             if progress:
                 progress(f"outputs written to {out}")
         return result
+
+
+#: The outputs drawn with matplotlib or rendered to HTML (their modules are prefetched).
+DRAWN = frozenset(
+    {"risk.png", "map.html", "report.html", "concentration.png", "action_plan.html", "capture.png"}
+)
 
 
 def _warn_idle(spec: StudySpec) -> None:
@@ -373,6 +381,6 @@ def _validate_into(
         importance=spec.importance,
         progress=progress,
     )
-    return validation.write(
-        folder / "validation.json", plot=capture_plot(folder / "validation.json"), overwrite=True
-    )
+    wanted = spec.outputs is None or "capture.png" in spec.outputs
+    plot = capture_plot(folder / "validation.json") if wanted else None
+    return validation.write(folder / "validation.json", plot=plot, overwrite=True)

@@ -476,6 +476,15 @@ class StudySpec:
         metavar="FILE",
         help="Suggested tasks per factor for the ACTION pack (TOML; default: rtm's table).",
     )
+    outputs: tuple[str, ...] | None = _option(
+        None,
+        flag="--outputs",
+        group="outputs",
+        metavar="FILES",
+        help="Files to write, comma-separated (default all; none: the record alone), e.g. "
+        "risk.tif,forecast.tif for a nightly refit; report.json and cells.gpkg (and "
+        "validation.json) are always written.",
+    )
     # how outputs name the area (rtm batch: the area's name); not a command-line option
     area_label: str | None = _option(None, flag=None, group="outputs", help="", cli=False)
 

@@ -100,6 +100,59 @@ def _texts(value: Any, flag: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: The files of a run folder ``--outputs`` chooses among (the registry's,
+#: :data:`rtm.export.formats.OUTPUTS`, and the validation's plot; a test keeps them equal).
+OUTPUT_FILES: tuple[str, ...] = (
+    "factors.csv",
+    "risk.tif",
+    "forecast.tif",
+    "forecast.json",
+    "features.gpkg",
+    "places.gpkg",
+    "risk.png",
+    "map.html",
+    "report.html",
+    "model_card.md",
+    "transparency_record.md",
+    "concentration.png",
+    "action_plan.html",
+    "action_plan.csv",
+    "action_plan.gpkg",
+    "capture.png",
+)
+
+#: Always written: the run's record, what ``rtm map``, ``validate`` and ``audit`` read.
+RECORD_FILES: tuple[str, ...] = ("report.json", "cells.gpkg", "validation.json")
+
+
+def _outputs(value: Any, flag: str) -> tuple[str, ...] | None:
+    """None (every output), or the chosen files (``none``: the record alone)."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = [str(item).strip() for item in items if str(item).strip()]
+    if not names and not isinstance(value, str):
+        return ()  # none (a spec validated again)
+    if not names:
+        raise ParameterError(f"{flag}: name the files to write (comma-separated), all or none")
+    if names == ["all"]:
+        return None
+    if names == ["none"]:
+        return ()
+    for name in names:
+        if name not in OUTPUT_FILES and name not in RECORD_FILES:
+            import difflib
+
+            near = difflib.get_close_matches(name, OUTPUT_FILES, n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise ParameterError(
+                f"{flag}: {name!r} is not a file of a run folder{hint}; choose from "
+                f"{', '.join(OUTPUT_FILES)}, or all, or none ({', '.join(RECORD_FILES[:2])} "
+                "are always written)"
+            )
+    return tuple(name for name in OUTPUT_FILES if name in names)
+
+
 def _is_data(value: Any) -> bool:
     """A table in memory (a pandas DataFrame or GeoDataFrame, a GeoSeries)."""
     return hasattr(value, "columns") or hasattr(value, "geometry")
@@ -314,6 +367,7 @@ VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "date_column": _text,
     "patrol_size": _positive_length,
     "tasks": _existing_file,
+    "outputs": _outputs,
     "area_label": _text,
 }
 

@@ -215,6 +215,7 @@ def test_batch_and_validate_temporal_accept_every_analyze_option(tmp_path: Path)
         "date_column": "date",
         "patrol_size": 150,
         "tasks": str(ROOT / "rtm" / "data" / "tasks.toml"),
+        "outputs": ["risk.tif", "forecast.tif"],
         "area_where": ["name=centre"],
         "streets": str(SAMPLE / "factors" / "main_roads.shp"),
         "csv_sep": ";",

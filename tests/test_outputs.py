@@ -16,7 +16,7 @@ import pyogrio
 import pytest
 
 from rtm.api import analyze
-from tests.conftest import fresh_python, run_rtm
+from tests.conftest import SAMPLE, fresh_python, run_rtm, sample_analyze_args
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 HOSTILE_ATTRIBUTE = "\"'><script>alert(2)</script><img src=y onerror=alert(3)>"
@@ -583,3 +583,40 @@ def test_factor_layers_equal_a_whole_frame_reprojection() -> None:
             assert layer["shapes"] == [shapely.geometry.mapping(g) for g in rounded]
             assert "points" not in layer
     assert layers["atms"]["total"] == 30 and layers["atms"]["shown"] == 19
+
+
+def test_outputs_choice_names_every_file_of_the_registry() -> None:
+    """--outputs chooses among the registry's files and the validation plot: the light list
+    the spec checks against is the registry's, and the record is among them."""
+    from rtm.export.formats import OUTPUTS
+    from rtm.spec_values import OUTPUT_FILES, RECORD_FILES
+
+    registry = {output.file for output in OUTPUTS} | {"capture.png", "validation.json"}
+    assert set(OUTPUT_FILES) | set(RECORD_FILES) == registry
+    assert not set(OUTPUT_FILES) & set(RECORD_FILES)
+
+
+def test_outputs_writes_the_chosen_files_and_the_record(tmp_path: Path) -> None:
+    """A nightly refit that wants two rasters gets them and the record, nothing else; the
+    record is the same report; a misspelt name is a one-line error and no folder."""
+    out = tmp_path / "lean"
+    test = ("--test-crimes", str(SAMPLE / "crimes.csv"), "--test-where", "month=7..12")
+    args = [*sample_analyze_args(out, "-q", "--outputs", "forecast.tif,risk.tif", *test)]
+    args += ["--where", "month=1..6", "--no-challengers"]
+    result = run_rtm(*args)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir() if p.name != ".rtm-run") == [
+        "cells.gpkg",
+        "forecast.tif",
+        "report.json",
+        "risk.tif",
+        "validation.json",
+    ]
+    report = json.loads((out / "report.json").read_text())
+    assert report["spec"]["outputs"] == ["risk.tif", "forecast.tif"]  # registry order
+
+    bad = run_rtm(*sample_analyze_args(tmp_path / "bad", "--outputs", "risk.tiff"))
+    assert bad.returncode == 2
+    (line,) = bad.stderr.strip().splitlines()
+    assert "--outputs: 'risk.tiff' is not a file of a run folder (did you mean risk.tif?)" in line
+    assert not (tmp_path / "bad").exists()

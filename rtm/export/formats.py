@@ -315,13 +315,23 @@ def write_outputs(
     *,
     rerender: bool = False,
     progress: Callable[[str], None] | None = None,
+    files: tuple[str, ...] | None = None,
 ) -> list[Path]:
     """Write every output that applies into ``folder``; returns the files written.
 
-    ``progress`` receives one message per file (``outputs: map.html (8 of 9)``).
+    ``files`` (``--outputs``) chooses among them; None: all. The record
+    (:data:`~rtm.spec_values.RECORD_FILES`) is always written. ``progress`` receives one
+    message per file (``outputs: map.html (8 of 9)``).
     """
+    from rtm.spec_values import RECORD_FILES
+
     written = []
-    chosen = [output for output in OUTPUTS if output.applies(context, rerender=rerender)]
+    chosen = [
+        output
+        for output in OUTPUTS
+        if output.applies(context, rerender=rerender)
+        and (files is None or output.file in files or output.file in RECORD_FILES)
+    ]
     for number, output in enumerate(chosen, 1):
         path = folder / output.file
         output.write(context, path)

@@ -51,6 +51,8 @@ class OutputOptions:
     streets: Any = None
     #: The ACTION pack's task table (TOML file); None: rtm's own.
     tasks: str | None = None
+    #: The files to write (``--outputs``); None: all. The record is always written.
+    outputs: tuple[str, ...] | None = None
 
     @classmethod
     def from_spec(cls, spec: StudySpec) -> OutputOptions:
@@ -64,6 +66,7 @@ class OutputOptions:
             patrol_size=spec.patrol_size,
             streets=getattr(spec, "streets", None),
             tasks=spec.tasks,
+            outputs=spec.outputs,
         )
 
     def __post_init__(self) -> None:
@@ -75,5 +78,6 @@ class OutputOptions:
             ("date_column", "--date-column"),
             ("patrol_size", "--patrol-size"),
             ("tasks", "--tasks"),
+            ("outputs", "--outputs"),
         ):
             object.__setattr__(self, name, VALIDATORS[name](getattr(self, name), flag))

@@ -153,4 +153,5 @@ def _write_run(
 
         columns["tier"] = cell_tiers(analysis)
     context = OutputContext(report, result.grid, columns, result, bundle, analysis, forecast)
-    return write_outputs(folder, context, progress=progress)
+    files = None if options is None else options.outputs
+    return write_outputs(folder, context, progress=progress, files=files)

@@ -175,7 +175,7 @@ def read_features(run: Path) -> tuple[Any, Any, Any]:
         raise InputError(
             f"RUN_DIR {run}: features.gpkg is missing (it holds the study area, the events and "
             "the factor features the map and priority places are drawn from); re-run "
-            "rtm analyze to make it"
+            "rtm analyze to make it (with --outputs, name features.gpkg among them)"
         )
     try:
         present = {name for name, _ in pyogrio.list_layers(path)}
