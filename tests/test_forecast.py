@@ -75,6 +75,34 @@ def test_sepp_em_matches_its_naive_twin() -> None:
         np.testing.assert_allclose(fast.p_background, slow["p_back"], rtol=1e-9)
 
 
+def test_sepp_pairs_match_every_pair_checked_by_hand() -> None:
+    """The space-time box search gives exactly the pairs of a double loop: later event as
+    child, 0 < delay <= the cut-off, distance <= the radius (both cut-offs included), in
+    (child, parent) order; events on a grid of places and days put many pairs on the very
+    edges, and ties in time are no pair."""
+    from rtm.validation.sepp import candidate_pairs
+
+    rng = np.random.default_rng(5)
+    n = 400
+    x = rng.integers(0, 12, n) * 50.0  # on a 50 m lattice: distances of exactly 100 m, 150 m
+    y = rng.integers(0, 12, n) * 50.0
+    t = rng.integers(0, 40, n) * 3.0  # whole days, 3 apart: delays of exactly 30 days
+    radius, days = 150.0, 30.0
+    expected = []
+    for child in range(n):
+        for parent in range(n):
+            dt = t[child] - t[parent]
+            d2 = (x[child] - x[parent]) ** 2 + (y[child] - y[parent]) ** 2
+            if 0 < dt <= days and d2 <= radius**2:
+                expected.append((child, parent, dt, d2))
+    parent, child, dt, d2 = candidate_pairs(x, y, t, radius, days)
+    got = zip(child.tolist(), parent.tolist(), dt.tolist(), d2.tolist(), strict=True)
+    assert list(got) == expected
+    assert any(e[2] == days for e in expected) and any(e[3] == radius**2 for e in expected)
+    one = candidate_pairs(x[:1], y[:1], t[:1], radius, days)
+    assert all(part.size == 0 for part in one)
+
+
 def test_sepp_recovers_a_planted_cascade() -> None:
     from rtm.validation.sepp import fit_sepp, sepp_surface
 

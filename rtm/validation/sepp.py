@@ -111,8 +111,21 @@ def candidate_pairs(
     max_distance: float,
     max_days: float = CUTOFF_DAYS,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-    """(parent, child, delay, squared distance) of the pairs within the cut-offs."""
-    pairs = cKDTree(np.column_stack([x, y])).query_pairs(max_distance, output_type="ndarray")
+    """(parent, child, delay, squared distance) of the pairs within the cut-offs.
+
+    One search in (x, y, time scaled so that the days' cut-off is the distance) with the
+    maximum norm finds the pairs in a box around each event, near in space *and* in time;
+    the disc and the days are then checked exactly. A search in space alone returned
+    every pair within the distance over the whole fit period, most of them months apart
+    (London robbery, 8,028 events over 9 months: 0.32 s -> 0.1 s for the same pairs).
+    """
+    if x.size < 2:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0), np.zeros(0)
+    # a hair wider in time than the cut-off, so rounding in the scaling drops no pair
+    scale = max_distance / (max_days * (1.0 + 1e-9))
+    points = np.column_stack([x, y, (t - t.min()) * scale])
+    pairs = cKDTree(points).query_pairs(max_distance, p=np.inf, output_type="ndarray")
     if pairs.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0), np.zeros(0)
@@ -121,10 +134,11 @@ def candidate_pairs(
     parent = np.where(later, a, b)
     child = np.where(later, b, a)
     dt = t[child] - t[parent]
-    keep = (dt > 0) & (dt <= max_days)
-    parent, child, dt = parent[keep], child[keep], dt[keep]
     d2 = (x[child] - x[parent]) ** 2 + (y[child] - y[parent]) ** 2
-    order = np.lexsort((parent, child))
+    keep = (dt > 0) & (dt <= max_days) & (d2 <= max_distance**2)
+    parent, child, dt, d2 = parent[keep], child[keep], dt[keep], d2[keep]
+    # by child, then parent: one integer key (a radix sort), as lexsort((parent, child))
+    order = np.argsort(child * x.size + parent, kind="stable")
     return parent[order], child[order], dt[order], d2[order]
 
 
