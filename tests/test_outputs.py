@@ -620,3 +620,36 @@ def test_outputs_writes_the_chosen_files_and_the_record(tmp_path: Path) -> None:
     (line,) = bad.stderr.strip().splitlines()
     assert "--outputs: 'risk.tiff' is not a file of a run folder (did you mean risk.tif?)" in line
     assert not (tmp_path / "bad").exists()
+
+
+def test_rtm_map_keeps_drawing_from_the_forecast(tmp_path: Path) -> None:
+    """A run with a forecast keeps it per cell in cells.gpkg: rtm map redraws the same
+    priority places from it (not from the tiers) and keeps the map's forecast layer."""
+    first, again = tmp_path / "run", tmp_path / "again"
+    fitted = run_rtm(*sample_analyze_args(first, "-q", "--forecast", "--no-challengers"))
+    assert fitted.returncode == 0, fitted.stderr
+    surface = rasterio_values(first / "forecast.tif")
+    cells = gpd.read_file(first / "cells.gpkg")
+    assert "forecast" in cells.columns
+    # the float64 column is the raster's (float32) values, cell for cell
+    np.testing.assert_allclose(
+        np.sort(cells["forecast"].to_numpy()), np.sort(surface), rtol=1e-6, atol=1e-12
+    )
+    mapped = run_rtm("map", str(first), "--out", str(again), "-q")
+    assert mapped.returncode == 0, mapped.stderr
+    for folder in (first, again):
+        report = json.loads((folder / "report.json").read_text())
+        assert "forecast's top cells" in report["priority_places"]["definition"]
+        assert "Where the next crimes are likely" in (folder / "map.html").read_text()
+    for layer in ("priority_places", "patrol_places"):
+        a = gpd.read_file(first / "places.gpkg", layer=layer)
+        b = gpd.read_file(again / "places.gpkg", layer=layer)
+        assert len(a) > 0 and a.geometry.equals(b.geometry), layer
+
+
+def rasterio_values(path: Path) -> np.ndarray:
+    import rasterio
+
+    with rasterio.open(path) as raster:
+        band = raster.read(1, masked=True)
+    return np.asarray(band.compressed(), dtype=np.float64)

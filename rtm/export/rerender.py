@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from rtm.errors import InputError, OutputError
 from rtm.export.atomic import atomic_dir
@@ -17,7 +20,18 @@ from rtm.export.outputs import (
 )
 from rtm.export.ownership import MARKER, foreign_entries
 
-__all__ = ["rerender"]
+__all__ = ["SavedForecast", "rerender"]
+
+
+@dataclass(frozen=True, eq=False)
+class SavedForecast:
+    """A run's forecast as its folder keeps it (cells.gpkg's ``forecast`` column).
+
+    What the re-rendered outputs draw from it: the surface. Its recipe stays in the
+    folder's forecast.json and forecast.tif, which ``rtm map`` leaves as they are.
+    """
+
+    surface: np.ndarray
 
 
 def rerender(
@@ -70,7 +84,9 @@ def rerender(
     options = options or OutputOptions()
     loaded = load_run(run)
     bundle = bundle_from_run(loaded)
-    analysis = run_places(bundle, options)
+    # a run with a forecast keeps drawing its priority places (and the map's layer) from it
+    forecast = loaded.column("forecast") if "forecast" in loaded.cells.columns else None
+    analysis = run_places(bundle, options, forecast)
     say(f"places: {len(analysis.places)} highest-risk, {len(analysis.priority_places)} priority")
     cells = loaded.cells
     columns = {c: cells[c].to_numpy() for c in cells.columns if c not in ("row", "col", "tier")}
@@ -83,7 +99,12 @@ def rerender(
             if path.is_file() and path.name not in foreign and path.name != MARKER:
                 shutil.copy2(path, folder / path.name)
         context = OutputContext(
-            report, bundle.grid, columns, bundle=bundle.with_report(report), analysis=analysis
+            report,
+            bundle.grid,
+            columns,
+            bundle=bundle.with_report(report),
+            analysis=analysis,
+            forecast=None if forecast is None else SavedForecast(forecast),
         )
         write_outputs(folder, context, rerender=True)
     say(f"outputs written to {target}")

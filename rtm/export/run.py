@@ -146,6 +146,8 @@ def _write_run(
         columns["harm"] = bundle.surface.harm.astype(np.float64)
     if result.relative_risk_score is not None:
         columns["rrs"] = result.relative_risk_score.astype(np.float64)
+    if forecast is not None:  # rtm map draws priority places and the map layer from it
+        columns["forecast"] = np.asarray(forecast.surface, dtype=np.float64)
     for name, values in result.selected_values().items():
         columns[name] = values.astype(np.int8)
     if analysis is not None:
