@@ -284,6 +284,27 @@ def collapse_patterns(
     )
 
 
+def distinct_rows(design: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """The distinct rows in lexicographic order and each row's index among them.
+
+    What ``np.unique(design, axis=0, return_inverse=True)`` gives, by a ``lexsort`` of
+    the columns instead of a sort of the rows as records (its comparisons went field by
+    field in Python-level record compares: 0.12 s for the 16,444 x 18 design of the
+    London risk + exposure model, against 0.01 s); ``tests/test_selection.py`` compares
+    the two. Rows must be finite (zeros of either sign are one value, as there).
+    """
+    n = design.shape[0]
+    if n == 0:
+        return design[:0].copy(), np.zeros(0, dtype=np.int64)
+    order = np.lexsort(design.T[::-1])  # the first column is the primary key
+    ranked = design[order]
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = np.any(ranked[1:] != ranked[:-1], axis=1)
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.cumsum(starts) - 1
+    return ranked[starts], inverse
+
+
 def collapse(
     X: ArrayLike, y: NDArray[np.int64], w: NDArray[np.float64], distribution: Distribution
 ) -> CollapsedData:
@@ -293,8 +314,7 @@ def collapse(
         pattern = np.zeros(design.shape[0], dtype=np.int64)
         unique_rows = np.zeros((1, 0))
     else:
-        unique_rows, inverse = np.unique(design, axis=0, return_inverse=True)
-        pattern = inverse.ravel().astype(np.int64)
+        unique_rows, pattern = distinct_rows(design)
     rows = np.column_stack([np.ones(unique_rows.shape[0]), unique_rows])
     return collapse_patterns(
         pattern, rows, y, w, distribution, loglik_constant(y, w), distinct=True
