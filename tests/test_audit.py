@@ -300,3 +300,22 @@ def test_series_come_from_the_batch_summary(tmp_path: Path) -> None:
         "camden-robbery-q2",
         "camden-robbery-q1",
     ]
+
+
+def test_the_forecast_is_read_at_full_precision_from_cells(tmp_path: Path) -> None:
+    """cells.gpkg's forecast column (float64, what rtm analyze writes now) is the surface
+    audited, not forecast.tif's float32 copy; a folder without the column reads the raster."""
+    from rtm.audit.workflow import run_surfaces
+    from rtm.export.raster import write_geotiff
+    from rtm.runs import load_run
+
+    grid = _grid(10)
+    x, _ = grid.cell_centres()
+    run = make_run(tmp_path / "run", grid, np.ones(grid.n_active), np.where(x > 500, 4, 0))
+    raster = np.where(x > 500, 3.0, 1.0)
+    write_geotiff(run / "forecast.tif", grid, raster, names=["forecast"], nodata=-9999.0)
+    np.testing.assert_array_equal(run_surfaces(load_run(run))["forecast"], raster)
+    exact = 1.0 + 1e-12 * np.arange(grid.n_active)  # differences float32 cannot hold
+    columns = {"events": np.zeros(grid.n_active, np.int32), "forecast": exact}
+    write_cells(run / "cells.gpkg", grid, {**columns, "rrs": np.ones(grid.n_active)})
+    np.testing.assert_array_equal(run_surfaces(load_run(run))["forecast"], exact)

@@ -58,7 +58,9 @@ def run_surfaces(run: Run) -> dict[str, np.ndarray]:
         surfaces["risk"] = run.rrs
     for name, file in SURFACE_FILES.items():
         path = run.folder / file
-        if path.is_file():
+        if name in run.cells.columns:  # cells.gpkg keeps it at full precision (float64)
+            surfaces[name] = run.column(name)
+        elif path.is_file():  # a run folder written before cells.gpkg kept it
             import rasterio
 
             with rasterio.open(path) as source:
