@@ -510,7 +510,9 @@ class StudySpec:
         """What an analysis of this spec would ignore, one sentence each (for warnings).
 
         The validation options act only with test events (``--test-where``,
-        ``--importance``) or with test events or ``--forecast`` (the forecast's options).
+        ``--importance``) or with test events or ``--forecast`` (the forecast's options);
+        ``--outputs`` may name a file this run will not make (``capture.png`` needs test
+        events, ``forecast.*`` a forecast).
         """
         out = []
         given = [
@@ -537,6 +539,15 @@ class StudySpec:
                 f"{' and '.join(forecast_only)} {_act(forecast_only)} only with --test-crimes "
                 "or --forecast: ignored"
             )
+        testing, forecasting = self.test_events is not None, self.forecast
+        needs = {
+            "capture.png": ("--test-crimes", testing),
+            "forecast.tif": ("--test-crimes or --forecast", testing or forecasting),
+            "forecast.json": ("--test-crimes or --forecast", testing or forecasting),
+        }
+        for name in self.outputs or ():
+            if name in needs and not needs[name][1]:
+                out.append(f"--outputs {name}: not made without {needs[name][0]}")
         return out
 
     @property

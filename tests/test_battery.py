@@ -840,6 +840,10 @@ def test_test_options_without_test_events_are_named_as_ignored(tmp_path: Path) -
     assert idle(challengers=False, period_column="month") == [
         "--period-column and --no-challengers act only with --test-crimes or --forecast: ignored"
     ]
+    assert idle(outputs="capture.png,risk.tif,forecast.tif", forecast=True) == [
+        "--outputs capture.png: not made without --test-crimes"
+    ]
+    assert idle(outputs="capture.png,forecast.json", test_events="t.csv") == []
     spec = _base_spec(_city(tmp_path))
     out = tmp_path / "run"
     extra = ("-q", "--test-where", "type=robbery", "--importance")
