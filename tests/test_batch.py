@@ -304,3 +304,31 @@ def test_local_cluster_survives_a_killed_worker_and_matches_serial(
             b = out / "jobs" / outcome.job / name
             assert a.read_bytes() == b.read_bytes(), f"{outcome.job}/{name}"
     assert not [p for p in (out / "jobs").iterdir() if p.name.startswith(".")]
+
+
+def test_outputs_in_the_configuration_choose_each_jobs_files(
+    tmp_path: Path, sample_dir: Path
+) -> None:
+    """A nightly refit that writes only its rasters (plus the record); asking for more
+    outputs later reruns the jobs (the choice is part of what makes a job unchanged)."""
+    lean = 'challengers = false\noutputs = ["risk.tif", "forecast.tif"]'
+    config = _config(tmp_path, sample_dir, extra=lean)
+    out = tmp_path / "out"
+    first = run_batch(config, out)
+    assert [o.status for o in first.outcomes] == ["ok"] * 2
+    for outcome in first.outcomes:
+        files = sorted(p.name for p in (out / "jobs" / outcome.job).iterdir())
+        files = [name for name in files if not name.startswith(".")]
+        assert files == [
+            "cells.gpkg",
+            "forecast.tif",
+            "job.json",  # the batch's record of the job
+            "report.json",
+            "risk.tif",
+            "validation.json",
+        ], outcome.job
+    assert [o.status for o in run_batch(config, out).outcomes] == ["unchanged"] * 2
+    config = _config(tmp_path, sample_dir, extra="challengers = false")
+    again = run_batch(config, out)
+    assert [o.status for o in again.outcomes] == ["ok"] * 2
+    assert all((out / "jobs" / o.job / "map.html").is_file() for o in again.outcomes)
