@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.paths import RESULTS, ROOT
+from rtm.export.run import PREFETCH
 
 #: the modules of each stage, imported in this order by a run
 STAGES: dict[str, tuple[str, ...]] = {
@@ -43,16 +44,8 @@ STAGES: dict[str, tuple[str, ...]] = {
         "rtm._kernels.design",
     ),
     "fit": ("rtm.model", "rtm.diagnostics", "rtm.stability"),
-    "outputs": (
-        "rtm.export.run",
-        "rtm.export.outputs",
-        "rtm.export.figure",
-        "matplotlib.figure",
-        "matplotlib.backends.backend_agg",
-        "rtm.export.webmap",
-        "rtm.export.report_html",
-        "rtm.export.raster",
-    ),
+    # what the run's prefetch thread imports beside the fit, then the writer's raster module
+    "outputs": ("rtm.export.run", *PREFETCH["outputs"], "rtm.export.raster"),
 }
 
 _STAGE_CODE = """

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rtm.errors import ParameterError, api_warnings
 from rtm.export.atomic import atomic_file, claim
 from rtm.spec import StudySpec
+from rtm.spec_values import DRAWN_FILES
 
 if TYPE_CHECKING:
     from rtm.layers import CandidateSet
@@ -177,7 +178,9 @@ def analyze(
         candidates = build_study_candidates(study, progress=progress)
         layers = time.perf_counter()
         forecasting = out is not None and (test_frame is not None or spec.forecast)
-        drawing = out is not None and (spec.outputs is None or bool(DRAWN & set(spec.outputs)))
+        drawing = out is not None and (
+            spec.outputs is None or bool(DRAWN_FILES & set(spec.outputs))
+        )
         stages = (("outputs", drawing), ("forecast", forecasting))
         prefetch = tuple(stage for stage, wanted in stages if wanted)
         result = _fit(spec, study, candidates, prefetch=prefetch, progress=progress)
@@ -191,12 +194,6 @@ def analyze(
             if progress:
                 progress(f"outputs written to {out}")
         return result
-
-
-#: The outputs drawn with matplotlib or rendered to HTML (their modules are prefetched).
-DRAWN = frozenset(
-    {"risk.png", "map.html", "report.html", "concentration.png", "action_plan.html", "capture.png"}
-)
 
 
 def _warn_idle(spec: StudySpec) -> None:

@@ -145,7 +145,7 @@ def apply_where(
 ) -> pd.DataFrame:
     """Keep the rows for which every clause holds."""
     keep = np.ones(len(frame), dtype=bool)
-    columns = [str(c) for c in frame.columns if c != getattr(frame, "_geometry_column_name", None)]
+    columns = _attribute_columns(frame)
     for clause in clauses:
         column = find_column(columns, clause.column)
         if column is None:
@@ -154,17 +154,15 @@ def apply_where(
                 f"columns are {', '.join(columns)}"
             )
         series = frame[column]
+        hit = _matches(series, clause)
         if clause.values is not None:
-            hit = _match_values(series, clause)
             _warn_unmatched(series, clause, what)
-        else:
-            hit = _match_range(series, clause)
-            if len(frame) and not hit.any():
-                warnings.warn(
-                    f"--where {clause.text!r}: no row of {what} has {column} in that range",
-                    RTMWarning,
-                    stacklevel=3,
-                )
+        elif len(frame) and not hit.any():
+            warnings.warn(
+                f"--where {clause.text!r}: no row of {what} has {column} in that range",
+                RTMWarning,
+                stacklevel=3,
+            )
         keep &= hit
     return frame.loc[keep]
 
@@ -175,15 +173,23 @@ def holds_for_every_row(frame: pd.DataFrame, clause: WhereClause) -> bool:
     E.g. test events that are all robberies satisfy the run's ``type=robbery`` without
     being filtered by it.
     """
-    columns = [str(c) for c in frame.columns if c != getattr(frame, "_geometry_column_name", None)]
-    column = find_column(columns, clause.column)
+    column = find_column(_attribute_columns(frame), clause.column)
     if column is None or not len(frame):
         return False
-    series = frame[column]
-    hit = (
-        _match_values(series, clause) if clause.values is not None else _match_range(series, clause)
-    )
-    return bool(hit.all())
+    return bool(_matches(frame[column], clause).all())
+
+
+def _attribute_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns a clause may name: every one but the geometry."""
+    geometry = getattr(frame, "_geometry_column_name", None)
+    return [str(c) for c in frame.columns if c != geometry]
+
+
+def _matches(series: pd.Series, clause: WhereClause) -> np.ndarray:
+    """Whether each row satisfies ``clause`` (its values, or its range)."""
+    if clause.values is not None:
+        return _match_values(series, clause)
+    return _match_range(series, clause)
 
 
 def _warn_unmatched(series: pd.Series, clause: WhereClause, what: str) -> None:

@@ -124,11 +124,19 @@ OUTPUT_FILES: tuple[str, ...] = (
 #: Always written: the run's record, what ``rtm map``, ``validate`` and ``audit`` read.
 RECORD_FILES: tuple[str, ...] = ("report.json", "cells.gpkg", "validation.json")
 
+#: The outputs drawn with matplotlib or rendered to HTML: without any of them chosen,
+#: ``rtm analyze`` does not import their modules beside the fit.
+DRAWN_FILES = frozenset(
+    {"risk.png", "map.html", "report.html", "concentration.png", "action_plan.html", "capture.png"}
+)
+
 
 def _outputs(value: Any, flag: str) -> tuple[str, ...] | None:
     """None (every output), or the chosen files (``none``: the record alone)."""
     if value is None:
         return None
+    if not isinstance(value, str | list | tuple):
+        raise ParameterError(f"{flag}: give file names (comma-separated or a list), got {value!r}")
     items = value.split(",") if isinstance(value, str) else list(value)
     names = [str(item).strip() for item in items if str(item).strip()]
     if not names and not isinstance(value, str):

@@ -594,6 +594,11 @@ def test_outputs_choice_names_every_file_of_the_registry() -> None:
     registry = {output.file for output in OUTPUTS} | {"capture.png", "validation.json"}
     assert set(OUTPUT_FILES) | set(RECORD_FILES) == registry
     assert not set(OUTPUT_FILES) & set(RECORD_FILES)
+    from rtm.errors import ParameterError
+    from rtm.spec import StudySpec
+
+    with pytest.raises(ParameterError, match="--outputs: give file names"):
+        StudySpec(area="a.gpkg", block_length=100, outputs=True)  # outputs = true in a TOML
 
 
 def test_outputs_writes_the_chosen_files_and_the_record(tmp_path: Path) -> None:

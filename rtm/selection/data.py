@@ -288,10 +288,10 @@ def distinct_rows(design: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDA
     """The distinct rows in lexicographic order and each row's index among them.
 
     What ``np.unique(design, axis=0, return_inverse=True)`` gives, by a ``lexsort`` of
-    the columns instead of a sort of the rows as records (its comparisons went field by
-    field in Python-level record compares: 0.12 s for the 16,444 x 18 design of the
-    London risk + exposure model, against 0.01 s); ``tests/test_selection.py`` compares
-    the two. Rows must be finite (zeros of either sign are one value, as there).
+    the columns instead of a sort of the rows as records (0.067 s against 0.017 s on a
+    16,444 x 18 design shaped like the London risk + exposure model's: 15 binary columns,
+    3 continuous); ``tests/test_selection.py`` compares the two. Rows must be finite
+    (zeros of either sign are one value, as there).
     """
     n = design.shape[0]
     if n == 0:

@@ -81,41 +81,13 @@ def _static_columns(covariates: Mapping[str, ArrayLike] | None) -> list[NDArray[
 
 
 def challenger_surfaces(
-    fitted: Any,
-    train_x: ArrayLike,
-    train_y: ArrayLike,
-    *,
-    block_length: float,
-    bandwidth: float,
-    train_periods: ArrayLike | None = None,
-    covariates: Mapping[str, ArrayLike] | None = None,
-    offset: ArrayLike | None = None,
-    seed: int = 0,
-    continuous: tuple[NDArray[np.float64], list[str]] | None = None,
+    fitted: Any, train_x: ArrayLike, train_y: ArrayLike, **options: Any
 ) -> ChallengerFits:
     """Fit the risk + exposure model, the forest and the boosted trees on the fit period only.
 
-    With ``train_periods`` (an integer period per training event, e.g. month) spanning
-    at least 2 periods, the *lagged* design is used: the fit period's span is split by
-    :func:`~rtm.validation.baselines.lag_split` (first half -> second half); features of the first
-    half (:func:`~rtm.validation.baselines.lag_features`: own-cell events and events smoothed at 1
-    and 2 block lengths, per period) explain the second half's events; the surfaces are
-    predicted from the same features of the last half (the most recent window of the
-    same length). Without periods, the exposure is the smoothed fit-period events with
-    each cell's own events left out, and the models are fitted to the fit-period counts.
+    :func:`start_challengers` without a lane, waited for (``options`` are its keywords).
     """
-    return start_challengers(
-        fitted,
-        train_x,
-        train_y,
-        block_length=block_length,
-        bandwidth=bandwidth,
-        train_periods=train_periods,
-        covariates=covariates,
-        offset=offset,
-        seed=seed,
-        continuous=continuous,
-    )()
+    return start_challengers(fitted, train_x, train_y, **options)()
 
 
 def start_challengers(
@@ -132,7 +104,16 @@ def start_challengers(
     continuous: tuple[NDArray[np.float64], list[str]] | None = None,
     lane: Executor | None = None,
 ) -> Callable[[], ChallengerFits]:
-    """:func:`challenger_surfaces`, with the forest grown on ``lane`` meanwhile.
+    """Start the challengers on the fit period only; a function that waits for their fits.
+
+    With ``train_periods`` (an integer period per training event, e.g. month) spanning
+    at least 2 periods, the *lagged* design is used: the fit period's span is split by
+    :func:`~rtm.validation.baselines.lag_split` (first half -> second half); features of the first
+    half (:func:`~rtm.validation.baselines.lag_features`: own-cell events and events smoothed at 1
+    and 2 block lengths, per period) explain the second half's events; the surfaces are
+    predicted from the same features of the last half (the most recent window of the
+    same length). Without periods, the exposure is the smoothed fit-period events with
+    each cell's own events left out, and the models are fitted to the fit-period counts.
 
     The risk + exposure model and the boosted trees are fitted in the calling thread
     while ``lane`` (a one-thread executor) grows the forest on one core; the returned

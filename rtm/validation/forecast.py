@@ -34,7 +34,6 @@ Rule (:data:`CHOICE_RULE`)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -58,6 +57,7 @@ __all__ = [
     "History",
     "blends",
     "candidate_surfaces",
+    "start_candidates",
     "event_times",
     "inner_splits",
     "make_forecast",
@@ -171,7 +171,18 @@ def _share(values: ArrayLike) -> NDArray[np.float64]:
     return v / total if total > 0 else np.full(v.shape, 1.0 / max(v.size, 1))
 
 
-def candidate_surfaces(
+Candidates = tuple[dict[str, NDArray[np.float64]], ChallengerFits | None, dict[str, Any]]
+
+
+def candidate_surfaces(fitted: Any, history: History, **options: Any) -> Candidates:
+    """Every base recipe applied to ``history``: surfaces, challenger fits, notes.
+
+    :func:`start_candidates` without a lane, waited for (``options`` are its keywords).
+    """
+    return start_candidates(fitted, history, **options)()
+
+
+def start_candidates(
     fitted: Any,
     history: History,
     *,
@@ -179,37 +190,14 @@ def candidate_surfaces(
     challengers: bool,
     common: Mapping[str, Any],
     continuous: Any = None,
-) -> tuple[dict[str, NDArray[np.float64]], ChallengerFits | None, dict[str, Any]]:
-    """Every base recipe applied to ``history``: surfaces, challenger fits, notes."""
-    return _start_candidates(
-        fitted,
-        history,
-        horizon=horizon,
-        challengers=challengers,
-        common=common,
-        continuous=continuous,
-        lane=None,
-    )()
-
-
-Candidates = tuple[dict[str, NDArray[np.float64]], ChallengerFits | None, dict[str, Any]]
-
-
-def _start_candidates(
-    fitted: Any,
-    history: History,
-    *,
-    horizon: int,
-    challengers: bool,
-    common: Mapping[str, Any],
-    continuous: Any,
-    lane: Executor | None,
+    lane: Executor | None = None,
 ) -> Callable[[], Candidates]:
-    """:func:`candidate_surfaces`, the forest growing on ``lane`` meanwhile.
+    """Every base recipe applied to ``history``, the forest growing on ``lane`` meanwhile.
 
     The challengers start first, so that the forest grows while the boosted trees and
-    the baselines are fitted here; the returned function waits for it. The surfaces are
-    listed in the same order either way (baselines first: the rule's ties go to them).
+    the baselines are fitted here; the returned function waits for it and gives the
+    surfaces, the challenger fits and the notes. The surfaces are listed in the same
+    order with or without a lane (baselines first: the rule's ties go to them).
     """
     grid, block = fitted.grid, float(fitted.block_length)
     counts, _ = bl.counts_in_cells(grid, history.x, history.y)
@@ -375,7 +363,7 @@ def make_forecast(
     windows.append((history, max(1, n_periods // 2), None))  # the final fit: every event
 
     def start(window: tuple[History, int, NDArray[np.float64] | None], lane: Any) -> Any:
-        return _start_candidates(
+        return start_candidates(
             fitted,
             window[0],
             horizon=window[1],
@@ -406,8 +394,9 @@ def forest_lane(enabled: bool = True) -> Iterator[Executor | None]:
     fit is the same as in turn (each tree has its own seed; the histograms are built one
     feature per thread): ``tests/test_lagged.py`` compares them byte for byte.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if not enabled or (cores or 1) < 2:
+    from rtm.resources import usable_cores
+
+    if not enabled or usable_cores() < 2:
         yield None
         return
     import sklearn.ensemble  # noqa: F401  # loads the OpenMP runtime the limit below reaches

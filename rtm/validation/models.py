@@ -30,7 +30,6 @@ left out (``exclude_own_cell``), so the covariate never contains the outcome it 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -330,9 +329,9 @@ def fit_forest(
         raise ParameterError("feature_names and groups need one entry per design column")
     params = {**FOREST_DEFAULTS, **settings}
     if n_jobs is None:
-        n_jobs = (
-            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        )
+        from rtm.resources import usable_cores
+
+        n_jobs = usable_cores()
     model = RandomForestRegressor(random_state=int(seed), n_jobs=n_jobs, **params)
     model.fit(X, y)  # each tree has its own seed: the same forest on any number of cores
     # predictions sum the trees in completion order when parallel; one thread keeps the
