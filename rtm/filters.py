@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from rtm.errors import ParameterError, RTMWarning
+from rtm.shared import remember
 
 __all__ = [
     "TYPE_COLUMNS",
@@ -141,9 +142,19 @@ def _as_number(text: str) -> float | None:
 
 
 def apply_where(
-    frame: pd.DataFrame, clauses: Sequence[WhereClause], *, what: str = "events"
+    frame: pd.DataFrame,
+    clauses: Sequence[WhereClause],
+    *,
+    what: str = "events",
+    table_key: Hashable | None = None,
 ) -> pd.DataFrame:
-    """Keep the rows for which every clause holds."""
+    """Keep the rows for which every clause holds.
+
+    ``table_key`` is the key under which ``frame`` itself, as read, is kept for the jobs
+    of a batch (:mod:`rtm.shared`): the distinct values of the columns the clauses name
+    are then kept with it, so the next job's filters on the same file do not sort the
+    file's 280,000 rows again. The rows kept are the same either way.
+    """
     keep = np.ones(len(frame), dtype=bool)
     columns = _attribute_columns(frame)
     for clause in clauses:
@@ -154,9 +165,14 @@ def apply_where(
                 f"columns are {', '.join(columns)}"
             )
         series = frame[column]
-        hit = _matches(series, clause)
+        coded = None
+        if table_key is not None:
+            coded = remember(
+                "derived", (table_key, "distinct", column), lambda s=series: _distinct(s)
+            )
+        hit = _matches(series, clause, coded)
         if clause.values is not None:
-            _warn_unmatched(series, clause, what)
+            _warn_unmatched(series, clause, what, coded)
         elif len(frame) and not hit.any():
             warnings.warn(
                 f"--where {clause.text!r}: no row of {what} has {column} in that range",
@@ -185,19 +201,26 @@ def _attribute_columns(frame: pd.DataFrame) -> list[str]:
     return [str(c) for c in frame.columns if c != geometry]
 
 
-def _matches(series: pd.Series, clause: WhereClause) -> np.ndarray:
+#: a column's rows as codes into its distinct values (:func:`_distinct`)
+Coded = tuple[np.ndarray, pd.Series]
+
+
+def _matches(series: pd.Series, clause: WhereClause, coded: Coded | None = None) -> np.ndarray:
     """Whether each row satisfies ``clause`` (its values, or its range)."""
     if clause.values is not None:
-        return _match_values(series, clause)
-    return _match_range(series, clause)
+        return _match_values(series, clause, coded)
+    return _match_range(series, clause, coded)
 
 
-def _warn_unmatched(series: pd.Series, clause: WhereClause, what: str) -> None:
+def _warn_unmatched(
+    series: pd.Series, clause: WhereClause, what: str, coded: Coded | None = None
+) -> None:
     """Warn about each value of a ``COL=V1,V2`` filter that no row has (a typo, most often)."""
     import difflib
 
     assert clause.values is not None
-    present = {str(v).strip() for v in pd.unique(series.dropna())}
+    distinct = coded[1] if coded is not None else pd.unique(series.dropna())
+    present = {str(v).strip() for v in distinct}
     folded = {v.casefold() for v in present}
     numbers = {n for n in (_as_number(v) for v in present) if n is not None}
     missing = [
@@ -220,15 +243,13 @@ def _warn_unmatched(series: pd.Series, clause: WhereClause, what: str) -> None:
     )
 
 
-def _per_distinct_value(series: pd.Series, test: Callable[[pd.Series], np.ndarray]) -> np.ndarray:
-    """``test(series)`` (a bool per row, False for missing values), on distinct values only.
+def _distinct(series: pd.Series) -> Coded | None:
+    """The rows of ``series`` as codes into its distinct values (None: not safely codable).
 
-    Text methods (``str.strip``, ``str.casefold``) cost a Python call per row: 0.2 s on the
-    280,000 rows of a year of London crimes, whose ``type`` column has 13 distinct values.
-    So the test runs on the distinct values and its answers are mapped back to the rows
-    through their codes. That is only done for dtypes where values that compare equal
-    also print the same (text, integers, booleans, datetimes); an object column could
-    hold 1, 1.0 and True, which are one distinct value but three different texts.
+    A missing value gets code -1. Only dtypes where values that compare equal also print
+    the same are coded (text, integers, booleans, datetimes, and object columns holding
+    nothing but strings); an object column could hold 1, 1.0 and True, which are one
+    distinct value but three different texts.
     """
     dtype = series.dtype
     if not (
@@ -236,14 +257,40 @@ def _per_distinct_value(series: pd.Series, test: Callable[[pd.Series], np.ndarra
         or pd.api.types.is_integer_dtype(dtype)
         or pd.api.types.is_bool_dtype(dtype)
         or pd.api.types.is_datetime64_any_dtype(dtype)
+        or (pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(series) == "string")
     ):
-        return test(series)
-    codes, distinct = pd.factorize(series)  # a missing value gets code -1 ...
-    answers = np.append(test(pd.Series(distinct)), False)  # ... which picks this False
+        return None
+    codes, distinct = pd.factorize(series)
+    return codes, pd.Series(distinct)
+
+
+def _per_distinct_value(
+    series: pd.Series, test: Callable[[pd.Series], np.ndarray], coded: Coded | None = None
+) -> np.ndarray:
+    """``test(series)`` (a bool per row, False for missing values), on distinct values only.
+
+    Text methods (``str.strip``, ``str.casefold``) cost a Python call per row: 0.2 s on the
+    280,000 rows of a year of London crimes, whose ``type`` column has 13 distinct values.
+    So the test runs on the distinct values and its answers are mapped back to the rows
+    through their codes (``coded``, or coded here when the dtype allows: :func:`_distinct`).
+    """
+    if coded is None:
+        dtype = series.dtype
+        if not (
+            isinstance(dtype, pd.StringDtype)
+            or pd.api.types.is_integer_dtype(dtype)
+            or pd.api.types.is_bool_dtype(dtype)
+            or pd.api.types.is_datetime64_any_dtype(dtype)
+        ):
+            return test(series)
+        coded = _distinct(series)
+        assert coded is not None
+    codes, distinct = coded
+    answers = np.append(test(distinct), False)  # a missing value's code -1 picks this False
     return answers[codes]
 
 
-def _match_values(series: pd.Series, clause: WhereClause) -> np.ndarray:
+def _match_values(series: pd.Series, clause: WhereClause, coded: Coded | None) -> np.ndarray:
     assert clause.values is not None
     wanted_text = {v.casefold() for v in clause.values}
 
@@ -251,7 +298,7 @@ def _match_values(series: pd.Series, clause: WhereClause) -> np.ndarray:
         as_text = values.astype("string").str.strip().str.casefold()
         return as_text.isin(wanted_text).fillna(False).to_numpy(bool, copy=True)
 
-    hit = _per_distinct_value(series, matches_text)
+    hit = _per_distinct_value(series, matches_text, coded)
     if pd.api.types.is_numeric_dtype(series):
         numbers = [n for n in (_as_number(v) for v in clause.values) if n is not None]
         if numbers:
@@ -259,7 +306,7 @@ def _match_values(series: pd.Series, clause: WhereClause) -> np.ndarray:
     return hit
 
 
-def _match_range(series: pd.Series, clause: WhereClause) -> np.ndarray:
+def _match_range(series: pd.Series, clause: WhereClause, coded: Coded | None) -> np.ndarray:
     low_n = _as_number(clause.low) if clause.low else None
     high_n = _as_number(clause.high) if clause.high else None
     numeric_bounds = (clause.low is None or low_n is not None) and (
@@ -295,7 +342,7 @@ def _match_range(series: pd.Series, clause: WhereClause) -> np.ndarray:
             hit &= (filled.str.slice(0, len(clause.high)) <= clause.high).to_numpy(bool)
         return hit
 
-    return _per_distinct_value(series, within)
+    return _per_distinct_value(series, within, coded)
 
 
 #: Columns whose values name the kind of event (``--where type=robbery``).

@@ -10,6 +10,9 @@ same thing:
 
 * ``read``: a file as read, before any filter or reprojection, keyed by its path, size
   and modification time (a file changed between two jobs is read again);
+* ``derived``: what the readers derive from such a file for any job (its coordinate
+  columns as numbers, the distinct values of a column a filter names), keyed by the
+  file's ``read`` key and the column;
 * ``grid``: the grid of an area (its geometry's WKB, CRS and cell size);
 * ``candidates``: the candidate layers of a grid and its factors (each factor's file,
   name and role, the operationalization, the spatial influences).
@@ -37,7 +40,7 @@ __all__ = ["LIMITS", "clear", "file_key", "is_sharing", "remember", "sharing", "
 T = TypeVar("T")
 
 #: how many entries of each kind a process keeps (least recently used dropped first)
-LIMITS = {"read": 64, "grid": 8, "candidates": 4}
+LIMITS = {"read": 64, "derived": 64, "grid": 8, "candidates": 4}
 
 _lock = threading.RLock()
 _depth = 0

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from rtm import shared
 from rtm.errors import CRSError, InputError, ParameterError, RTMWarning
 from rtm.io import (
     apply_where,
@@ -275,15 +276,23 @@ def test_where_on_distinct_values_matches_row_by_row(column: str, monkeypatch) -
         except ParameterError:
             continue
 
-    def keep(clause: object) -> list[object]:
+    def keep(clause: object, table_key: object = None) -> list[object]:
         try:
-            return list(apply_where(frame, [clause]).index)  # type: ignore[list-item]
+            kept = apply_where(frame, [clause], table_key=table_key)  # type: ignore[list-item]
+            return list(kept.index)
         except ParameterError as exc:
             return [str(exc)]
 
     fast = [keep(c) for c in clauses]
-    monkeypatch.setattr(rtm.filters, "_per_distinct_value", lambda series, test: test(series))
-    assert fast == [keep(c) for c in clauses]
+    # in a batch the column's codes are kept with the file read (rtm.shared) and reused
+    with shared.sharing(keep=False):
+        kept_codes = [keep(c, ("test", column)) for c in clauses]
+        reused = [keep(c, ("test", column)) for c in clauses]
+        assert shared.stats()["derived"][0] >= len(clauses)
+    monkeypatch.setattr(
+        rtm.filters, "_per_distinct_value", lambda series, test, coded=None: test(series)
+    )
+    assert fast == kept_codes == reused == [keep(c) for c in clauses]
 
 
 # An ESRI .prj as ArcGIS writes it: GDAL matches it to EPSG:27700 only by searching the PROJ

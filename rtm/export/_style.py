@@ -170,11 +170,12 @@ def mercator_transform(
     because rasterio builds its answer with the ``*`` operator the ``affine`` package
     now deprecates (a PendingDeprecationWarning on every map).
     """
-    import pyproj
     from affine import Affine
 
+    from rtm.io.crs import transformer
+
     left, bottom, right, top = bounds
-    to_mercator = pyproj.Transformer.from_crs(crs, "EPSG:3857", always_xy=True)
+    to_mercator = transformer(crs, "EPSG:3857")
     steps = 21
     xs, ys = np.linspace(left, right, steps), np.linspace(bottom, top, steps)
     edge_x = np.concatenate([xs, xs, np.full(steps, left), np.full(steps, right)])
@@ -225,9 +226,9 @@ def _png(warped: np.ndarray, palette: np.ndarray) -> bytes:
 
 
 def _degrees(transform: Any, width: int, height: int) -> tuple[float, float, float, float]:
-    import pyproj
+    from rtm.io.crs import transformer
 
-    to_degrees = pyproj.Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    to_degrees = transformer("EPSG:3857", "EPSG:4326")
     west, north = to_degrees.transform(transform.c, transform.f)
     east, south = to_degrees.transform(
         transform.c + transform.a * width, transform.f + transform.e * height

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyproj
 import shapely
 
 from rtm._version import __version__
@@ -35,6 +34,7 @@ from rtm.export._style import (
 )
 from rtm.export.words import environment, fraction
 from rtm.filters import crime_word
+from rtm.io.crs import transformer as crs_transformer
 from rtm.places import Place, PlaceAnalysis, place_frame
 
 __all__ = ["MAX_MAP_PLACES", "MapView", "render_map"]
@@ -145,7 +145,7 @@ def _factor_layers(bundle: Any) -> list[dict[str, Any]]:
     # A layer of points needs only their coordinates in degrees: transform those (what
     # to_crs does inside) rather than rebuild every point geometry (most of to_crs's
     # time); the other layers are reprojected whole.
-    transformer = pyproj.Transformer.from_crs(frame.crs, "EPSG:4326", always_xy=True)
+    transformer = crs_transformer(frame.crs, "EPSG:4326")
     parts = {str(name): part for name, part in frame.groupby("factor", sort=False)}
     names = sorted(parts, key=lambda n: (n not in selected, n.lower()))
     layers = []

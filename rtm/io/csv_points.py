@@ -20,7 +20,7 @@ import gzip
 import lzma
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ import pyproj
 from rtm.errors import CRSError, InputError, ParameterError, RTMWarning, first_line
 from rtm.filters import WhereClause, apply_where, find_column
 from rtm.io.crs import parse_crs
+from rtm.io.crs import transformer as crs_transformer
 from rtm.shared import file_key, remember
 
 __all__ = ["COORDINATE_COLUMNS", "CsvOptions", "points_from_frame", "read_csv_points"]
@@ -179,7 +180,7 @@ def _disagreement(
         x = pd.to_numeric(frame[xs], errors="coerce").to_numpy(float)
         y = pd.to_numeric(frame[ys], errors="coerce").to_numpy(float)
         if default_crs is not None and not crs.equals(default_crs):
-            transformer = pyproj.Transformer.from_crs(crs, default_crs, always_xy=True)
+            transformer = crs_transformer(crs, default_crs)
             x, y = transformer.transform(x, y)
         points.append((np.asarray(x), np.asarray(y)))
     (x1, y1), (x2, y2) = points
@@ -218,11 +219,12 @@ def read_csv_points(
     options = options or CsvOptions()
     sep = detect_separator(path, options, what)
     encoding = options.text_encoding
+    # a batch reads its events file once (rtm.shared); callers never modify the frame
+    key = ("csv", file_key(path), sep, options.decimal_for(sep), encoding)
     try:
-        # a batch reads its events file once (rtm.shared); callers never modify the frame
         frame = remember(
             "read",
-            ("csv", file_key(path), sep, options.decimal_for(sep), encoding),
+            key,
             lambda: pd.read_csv(
                 path, low_memory=False, sep=sep, decimal=options.decimal_for(sep), encoding=encoding
             ),
@@ -247,6 +249,7 @@ def read_csv_points(
         csv_crs=csv_crs,
         default_crs=default_crs,
         clauses=clauses,
+        table_key=key,
     )
 
 
@@ -260,10 +263,13 @@ def points_from_frame(
     csv_crs: str | None,
     default_crs: pyproj.CRS | None,
     clauses: Sequence[WhereClause] = (),
+    table_key: Hashable | None = None,
 ) -> gpd.GeoDataFrame:
     """Points from a table with coordinate columns (a CSV read, or a DataFrame in memory).
 
-    ``label`` names the table in messages (its path, or ``(in memory)``).
+    ``label`` names the table in messages (its path, or ``(in memory)``). ``table_key`` is
+    the key under which ``frame`` is kept for a batch's jobs (:mod:`rtm.shared`): its
+    numeric coordinates and the codes of its filtered columns are then kept with it.
     """
     path = label
     xs, ys, implied_crs = _coordinate_columns(
@@ -275,12 +281,16 @@ def points_from_frame(
         csv_crs=csv_crs,
         default_crs=default_crs,
     )
-    x_all = pd.to_numeric(frame[xs], errors="coerce")
-    y_all = pd.to_numeric(frame[ys], errors="coerce")
+    x_all, y_all = (
+        remember("derived", (table_key, "numeric", column), lambda c=column: _numeric(frame[c]))
+        if table_key is not None
+        else _numeric(frame[column])
+        for column in (xs, ys)
+    )
     if len(frame) and not (x_all.notna() & y_all.notna()).any():
         _unusable_coordinates(frame, xs, ys, what, path)
     if clauses:  # filter first: building point geometries is the slow part
-        frame = apply_where(frame, clauses, what=f"{what} {path}")
+        frame = apply_where(frame, clauses, what=f"{what} {path}", table_key=table_key)
     x, y = x_all.loc[frame.index], y_all.loc[frame.index]
     missing_rows = int((x.isna() | y.isna()).sum())
     if missing_rows:
@@ -304,6 +314,11 @@ def points_from_frame(
         crs = parse_crs(crs_text, what)
     geometry = gpd.points_from_xy(x.to_numpy(float), y.to_numpy(float))
     return gpd.GeoDataFrame(frame.drop(columns=[xs, ys]), geometry=geometry, crs=crs)
+
+
+def _numeric(column: pd.Series) -> pd.Series:
+    """A coordinate column as numbers (NaN where a value is not one)."""
+    return pd.to_numeric(column, errors="coerce")
 
 
 def _coordinate_columns(

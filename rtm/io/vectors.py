@@ -152,9 +152,10 @@ def read_vector(
             options=csv_options,
         )
     else:
-        gdf = remember("read", ("ogr", file_key(path), layer), lambda: _read_ogr(path, layer, what))
+        key = ("ogr", file_key(path), layer)
+        gdf = remember("read", key, lambda: _read_ogr(path, layer, what))
         if where:
-            gdf = apply_where(gdf, where, what=f"{what} {path}")
+            gdf = apply_where(gdf, where, what=f"{what} {path}", table_key=key)
         if csv_crs is not None:
             gdf = gdf.set_crs(parse_crs(csv_crs, what), allow_override=True)
     if gdf.crs is None:

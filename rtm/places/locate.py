@@ -16,6 +16,7 @@ import pyproj
 import shapely
 
 from rtm.errors import InputError
+from rtm.io.crs import transformer as crs_transformer
 
 __all__ = ["grid_reference", "lon_lat", "name_column", "nearest_street_names"]
 
@@ -58,8 +59,8 @@ def grid_reference(x: np.ndarray, y: np.ndarray, crs: Any) -> list[str]:
 
 def lon_lat(x: np.ndarray, y: np.ndarray, crs: Any) -> tuple[np.ndarray, np.ndarray]:
     """Longitude and latitude (WGS84) of points in ``crs``."""
-    transformer = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    lon, lat = transformer.transform(np.asarray(x, float), np.asarray(y, float))
+    to_degrees = crs_transformer(crs, "EPSG:4326")
+    lon, lat = to_degrees.transform(np.asarray(x, float), np.asarray(y, float))
     return np.asarray(lon), np.asarray(lat)
 
 
