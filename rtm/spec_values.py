@@ -131,6 +131,11 @@ DRAWN_FILES = frozenset(
 )
 
 
+#: The outputs that show the risk factors' own features (thinned, with their attributes):
+#: without either chosen, the features are not gathered for the run's outputs.
+FEATURE_FILES = frozenset({"map.html", "features.gpkg"})
+
+
 def _outputs(value: Any, flag: str) -> tuple[str, ...] | None:
     """None (every output), or the chosen files (``none``: the record alone)."""
     if value is None:

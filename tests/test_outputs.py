@@ -603,13 +603,23 @@ def test_outputs_choice_names_every_file_of_the_registry() -> None:
 
 def test_outputs_writes_the_chosen_files_and_the_record(tmp_path: Path) -> None:
     """A nightly refit that wants two rasters gets them and the record, nothing else; the
-    record is the same report; a misspelt name is a one-line error and no folder."""
-    out = tmp_path / "lean"
+    record and the rasters are byte for byte those of a run writing everything (the lean
+    run skips the factors' features, which only the map and features.gpkg show); a
+    misspelt name is a one-line error and no folder."""
+    out, full = tmp_path / "lean", tmp_path / "full"
     test = ("--test-crimes", str(SAMPLE / "crimes.csv"), "--test-where", "month=7..12")
+    common = ["--where", "month=1..6", "--no-challengers"]
     args = [*sample_analyze_args(out, "-q", "--outputs", "forecast.tif,risk.tif", *test)]
-    args += ["--where", "month=1..6", "--no-challengers"]
-    result = run_rtm(*args)
+    result = run_rtm(*args, *common)
     assert result.returncode == 0, result.stderr
+    everything = run_rtm(*sample_analyze_args(full, "-q", *test), *common)
+    assert everything.returncode == 0, everything.stderr
+    for name in ("risk.tif", "forecast.tif", "cells.gpkg"):
+        assert (out / name).read_bytes() == (full / name).read_bytes(), name
+    lean_report, full_report = (json.loads((f / "report.json").read_text()) for f in (out, full))
+    lean_report["spec"].pop("outputs")
+    full_report["spec"].pop("outputs")
+    assert lean_report == full_report
     assert sorted(p.name for p in out.iterdir() if p.name != ".rtm-run") == [
         "cells.gpkg",
         "forecast.tif",

@@ -164,13 +164,23 @@ def _thin_parts(
 
 
 def bundle_from_result(
-    result: Any, report: RunReport, *, study: Any = None, max_features: int = MAX_FEATURES
+    result: Any,
+    report: RunReport,
+    *,
+    study: Any = None,
+    max_features: int = MAX_FEATURES,
+    with_features: bool = True,
 ) -> RunBundle:
-    """Build a bundle from a fitted :class:`rtm.result.RTMResult` (and its Study, if any)."""
+    """Build a bundle from a fitted :class:`rtm.result.RTMResult` (and its Study, if any).
+
+    ``with_features=False`` leaves out the factors' thinned features (only the map and
+    ``features.gpkg`` show them: :data:`rtm.spec_values.FEATURE_FILES`).
+    """
     surface = RiskSurface.from_result(result, network=report.inputs.network is not None)
     if study is None:
         return RunBundle(surface, report)
-    parts = [_thin_parts(f.name, f.features, max_features) for f in study.factors]
+    factors = study.factors if with_features else ()
+    parts = [_thin_parts(f.name, f.features, max_features) for f in factors]
     features = None
     if parts and all(p[4] == parts[0][4] for p in parts):
         # one frame from the factors' columns, as pd.concat of their frames would give
@@ -184,7 +194,7 @@ def bundle_from_result(
             crs=parts[0][4],
         )
     elif parts:  # mixed CRSs: let geopandas decide, as before
-        frames = [_thin_features(f.name, f.features, max_features) for f in study.factors]
+        frames = [_thin_features(f.name, f.features, max_features) for f in factors]
         features = pd.concat(frames, ignore_index=True)
     events = None
     if study.events is not None:
@@ -205,14 +215,22 @@ def present(
     study: Any = None,
     options: OutputOptions | None = None,
     forecast: np.ndarray | None = None,
+    with_features: bool = True,
 ) -> tuple[RunBundle, PlaceAnalysis]:
     """The bundle (its report with tiers and places) and the places of a fit.
 
     What the run folder's map, report and places are drawn from, and what
-    ``RTMResult.explore`` shows: one path for both.
+    ``RTMResult.explore`` shows: one path for both. ``with_features``: see
+    :func:`bundle_from_result`.
     """
     options = options or OutputOptions()
-    bundle = bundle_from_result(result, report, study=study, max_features=options.max_features)
+    bundle = bundle_from_result(
+        result,
+        report,
+        study=study,
+        max_features=options.max_features,
+        with_features=with_features,
+    )
     analysis = run_places(bundle, options, forecast)
     return bundle.with_report(with_places(report, options, analysis)), analysis
 

@@ -126,9 +126,11 @@ def _write_run(
 ) -> list[Path]:
     from rtm.export.formats import OutputContext, write_outputs
 
+    files = None if options is None else options.outputs
     bundle = analysis = None
     if result.relative_risk_score is not None:
         from rtm.export.outputs import present
+        from rtm.spec_values import FEATURE_FILES
 
         bundle, analysis = present(
             result,
@@ -136,6 +138,7 @@ def _write_run(
             study=study,
             options=options,
             forecast=None if forecast is None else forecast.surface,
+            with_features=files is None or not FEATURE_FILES.isdisjoint(files),
         )
         report = bundle.report
     columns: dict[str, np.ndarray] = {
@@ -155,5 +158,4 @@ def _write_run(
 
         columns["tier"] = cell_tiers(analysis)
     context = OutputContext(report, result.grid, columns, result, bundle, analysis, forecast)
-    files = None if options is None else options.outputs
     return write_outputs(folder, context, progress=progress, files=files)
