@@ -145,26 +145,28 @@ def candidate_pairs(
 def _close_pairs(
     x: NDArray[np.float64], y: NDArray[np.float64], radius: float
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """Pairs of events within ``radius``: (first, second, squared distance / radius^2)."""
+    """Pairs of events within ``radius``: (first, second, quartic kernel weight of the pair).
+
+    The weight depends only on the pair's distance, so the EM loop gets it once rather
+    than at each of its iterations.
+    """
     close = cKDTree(np.column_stack([x, y])).query_pairs(radius, output_type="ndarray")
     a = close[:, 0].astype(np.int64) if close.size else np.zeros(0, np.int64)
     b = close[:, 1].astype(np.int64) if close.size else np.zeros(0, np.int64)
-    return a, b, ((x[a] - x[b]) ** 2 + (y[a] - y[b]) ** 2) / radius**2
+    u2 = ((x[a] - x[b]) ** 2 + (y[a] - y[b]) ** 2) / radius**2
+    return a, b, 3.0 / (np.pi * radius**2) * (1.0 - u2) ** 2
 
 
 def _background_at_events(
-    x: NDArray[np.float64],
-    y: NDArray[np.float64],
+    n: int,
     weights: NDArray[np.float64],
-    bandwidth: float,
     near: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
     area: float,
 ) -> NDArray[np.float64]:
-    """Leave-one-out weighted quartic density at the events, mixed with a uniform share."""
-    a, b, u2 = near
-    kernel = 3.0 / (np.pi * bandwidth**2) * (1.0 - u2) ** 2
-    density = np.bincount(a, weights=kernel * weights[b], minlength=x.size)
-    density += np.bincount(b, weights=kernel * weights[a], minlength=x.size)
+    """Leave-one-out weighted quartic density at the ``n`` events, mixed with a uniform share."""
+    a, b, kernel = near
+    density = np.bincount(a, weights=kernel * weights[b], minlength=n)
+    density += np.bincount(b, weights=kernel * weights[a], minlength=n)
     total = weights.sum()
     density = density / total if total > 0 else density
     return np.asarray((1.0 - UNIFORM_SHARE) * density + UNIFORM_SHARE / area, dtype=np.float64)
@@ -209,7 +211,7 @@ def fit_sepp(
     converged, iteration = False, 0
     for iteration in range(1, max_iter + 1):  # noqa: B007 - reported
         mu = p_back.sum() / span
-        background = mu * _background_at_events(px, py, p_back, bandwidth, near, area)
+        background = mu * _background_at_events(n, p_back, near, area)
         p_pairs, p_back_new = sepp_estep(parent, child, dt, d2, background, theta, omega, sigma2)
         triggered = p_pairs.sum()
         old = np.array([theta, omega, sigma2])
