@@ -185,6 +185,31 @@ def test_weighted_metrics_with_unit_weights_are_the_metrics() -> None:
     )
 
 
+def test_weighted_metrics_on_every_resample_at_once_are_the_same_bytes() -> None:
+    """The lift's bootstrap scores all resamples in one pass: the same floats, bit for bit,
+    as scoring each resample alone (its slow twin), including resamples without events."""
+    from rtm.validation.lift import (
+        _groups,
+        weighted_auc,
+        weighted_auc_many,
+        weighted_capture,
+        weighted_capture_many,
+    )
+
+    rng = np.random.default_rng(11)
+    scores = rng.gamma(0.5, 1.0, 700).round(2)  # ties
+    events = rng.poisson(0.3, 700).astype(float)
+    group = _groups(scores)
+    draws = rng.poisson(1.0, (60, 700))  # how often each cell was drawn
+    draws[3, events > 0] = 0  # a resample without events: no capture, no AUC
+    draws[4] = 0
+    single_auc = [weighted_auc(group, events, w) for w in draws]
+    single_capture = [weighted_capture(group, events, w, 0.1) for w in draws]
+    np.testing.assert_array_equal(weighted_auc_many(group, events, draws), single_auc)
+    np.testing.assert_array_equal(weighted_capture_many(group, events, draws, 0.1), single_capture)
+    assert np.isnan(single_auc[3]) and np.isnan(single_capture[4])
+
+
 def test_inner_splits_lagged_and_thinning() -> None:
     from rtm.validation.forecast import inner_splits
 
