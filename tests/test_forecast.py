@@ -196,18 +196,21 @@ def test_weighted_metrics_on_every_resample_at_once_are_the_same_bytes() -> None
         weighted_capture_many,
     )
 
-    rng = np.random.default_rng(11)
-    scores = rng.gamma(0.5, 1.0, 700).round(2)  # ties
-    events = rng.poisson(0.3, 700).astype(float)
-    group = _groups(scores)
-    draws = rng.poisson(1.0, (60, 700))  # how often each cell was drawn
-    draws[3, events > 0] = 0  # a resample without events: no capture, no AUC
-    draws[4] = 0
-    single_auc = [weighted_auc(group, events, w) for w in draws]
-    single_capture = [weighted_capture(group, events, w, 0.1) for w in draws]
-    np.testing.assert_array_equal(weighted_auc_many(group, events, draws), single_auc)
-    np.testing.assert_array_equal(weighted_capture_many(group, events, draws, 0.1), single_capture)
-    assert np.isnan(single_auc[3]) and np.isnan(single_capture[4])
+    for seed, cells in ((11, 700), (12, 4000), (13, 90)):
+        rng = np.random.default_rng(seed)
+        scores = rng.gamma(0.5, 1.0, cells).round(2 + seed % 2)  # ties
+        events = rng.poisson(0.3, cells).astype(float)
+        group = _groups(scores)
+        draws = rng.poisson(1.0, (60, cells))  # how often each cell was drawn
+        draws[3, events > 0] = 0  # a resample without events: no capture, no AUC
+        draws[4] = 0
+        single_auc = [weighted_auc(group, events, w) for w in draws]
+        single_capture = [weighted_capture(group, events, w, 0.1) for w in draws]
+        np.testing.assert_array_equal(weighted_auc_many(group, events, draws), single_auc)
+        np.testing.assert_array_equal(
+            weighted_capture_many(group, events, draws, 0.1), single_capture
+        )
+        assert np.isnan(single_auc[3]) and np.isnan(single_capture[4])
 
 
 def test_inner_splits_lagged_and_thinning() -> None:

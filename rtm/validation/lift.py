@@ -107,12 +107,14 @@ def weighted_auc_many(
     hit = events > 0
     pos = _by_group(group, weights * hit, n_groups)[:, ::-1]  # lowest score first
     neg = _by_group(group, weights * ~hit, n_groups)[:, ::-1]
+    # sums and running sums along a row are those of the row alone (numpy reduces each
+    # row with the same pairwise summation; the twin test checks the bytes)
+    below = np.concatenate([np.zeros((neg.shape[0], 1)), np.cumsum(neg, axis=1)[:, :-1]], 1)
+    p, n = pos.sum(axis=1), neg.sum(axis=1)
+    area = np.sum(pos * (below + 0.5 * neg), axis=1)
+    scored = (p > 0) & (n > 0)
     out = np.full(weights.shape[0], np.nan)
-    for r in range(weights.shape[0]):
-        below = np.concatenate([[0.0], np.cumsum(neg[r])[:-1]])
-        p, n = pos[r].sum(), neg[r].sum()
-        if p > 0 and n > 0:
-            out[r] = float(np.sum(pos[r] * (below + 0.5 * neg[r])) / (p * n))
+    out[scored] = area[scored] / (p[scored] * n[scored])
     return out
 
 
