@@ -13,6 +13,8 @@ same thing:
 * ``derived``: what the readers derive from such a file for any job (its coordinate
   columns as numbers, the distinct values of a column a filter names), keyed by the
   file's ``read`` key and the column;
+* ``factor``: a factor file's features as a job gets them (checked, in the grid's CRS),
+  keyed by the file, its name, the CRS and the reading options;
 * ``grid``: the grid of an area (its geometry's WKB, CRS and cell size);
 * ``candidates``: the candidate layers of a grid and its factors (each factor's file,
   name and role, the operationalization, the spatial influences).
@@ -40,7 +42,7 @@ __all__ = ["LIMITS", "clear", "file_key", "is_sharing", "remember", "sharing", "
 T = TypeVar("T")
 
 #: how many entries of each kind a process keeps (least recently used dropped first)
-LIMITS = {"read": 64, "derived": 64, "grid": 8, "candidates": 4}
+LIMITS = {"read": 64, "derived": 64, "factor": 64, "grid": 8, "candidates": 4}
 
 _lock = threading.RLock()
 _depth = 0

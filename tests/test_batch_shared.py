@@ -51,9 +51,11 @@ def test_shared_jobs_write_the_bytes_of_lone_runs(
     assert counts["candidates"] == (1, 1)
     hits, misses = counts["read"]
     assert misses == 1 + 8  # the events CSV and the 8 factor files (the area came with the job)
-    # the second job reads none of them again, and each job's test events (the same
-    # CSV, for the validation) come from the first read
-    assert hits == (1 + 8) + 2
+    # the second job reads the events again from the first read, and so do each job's
+    # test events (the same CSV, for the validation)
+    assert hits == 1 + 2
+    # the second job gets the 8 factors' features as checked and reprojected for the first
+    assert counts["factor"] == (8, 8)
 
     for job, outcome in zip(jobs, outcomes, strict=True):
         assert outcome.factors == alone[job.id].factors

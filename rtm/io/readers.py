@@ -22,6 +22,7 @@ from rtm.filters import WhereClause, apply_where, as_clauses, find_column
 from rtm.io.crs import parse_crs, to_crs
 from rtm.io.csv_points import CsvOptions
 from rtm.io.vectors import IN_MEMORY, READABLE_SUFFIXES, is_data, read_vector, split_layer
+from rtm.shared import file_key, is_sharing, remember
 
 __all__ = [
     "FACTOR_SUFFIXES",
@@ -239,19 +240,32 @@ def read_factor(
 ) -> gpd.GeoDataFrame:
     """Read one risk factor's features (points, lines or polygons) into ``crs``.
 
-    ``source`` is a file or, in memory, a GeoDataFrame (or a DataFrame of points).
+    ``source`` is a file or, in memory, a GeoDataFrame (or a DataFrame of points). In a
+    batch (:mod:`rtm.shared`) a file's features, checked and in ``crs``, are kept for the
+    next job that reads the same file into the same CRS.
     """
-    what = f"factor {name!r}"
-    features = read_vector(
-        source,
-        what=what,
-        x_column=x_column,
-        y_column=y_column,
-        csv_crs=csv_crs,
-        default_crs=crs,
-        csv_options=csv_options,
-    )
-    return to_crs(features, crs, f"{what} {IN_MEMORY if is_data(source) else source}")
+
+    def read() -> gpd.GeoDataFrame:
+        what = f"factor {name!r}"
+        features = read_vector(
+            source,
+            what=what,
+            x_column=x_column,
+            y_column=y_column,
+            csv_crs=csv_crs,
+            default_crs=crs,
+            csv_options=csv_options,
+        )
+        return to_crs(features, crs, f"{what} {IN_MEMORY if is_data(source) else source}")
+
+    if is_data(source) or not is_sharing():
+        return read()
+    path = split_layer(source)[0]  # type: ignore[arg-type]
+    if not path.is_file():
+        return read()  # (its error)
+    options = (x_column, y_column, csv_crs, csv_options)
+    key = (file_key(path), str(source), name, crs.to_wkt(), options)
+    return remember("factor", key, read)
 
 
 #: The suffixes of factor files: the ones :func:`rtm.io.read_vector` reads.
