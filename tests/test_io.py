@@ -100,6 +100,39 @@ def test_csv_without_coordinates(tmp_path: Path) -> None:
         read_events(path, gpd.GeoSeries([], crs=BNG).crs)
 
 
+def test_infinite_coordinates_are_unusable_like_missing_ones(tmp_path: Path) -> None:
+    """'inf' in a coordinate column drops its row with the missing-coordinates warning (it
+    used to reach GEOS: an UnsupportedOperationException and no message); all infinite is
+    the one-line error for a table without usable coordinates."""
+    bng = gpd.GeoSeries([], crs=BNG).crs
+    some = tmp_path / "some.csv"
+    some.write_text("longitude,latitude,type\n-0.1,51.5,a\ninf,51.51,b\n-0.12,-inf,c\n")
+    with pytest.warns(RTMWarning, match="2 of 3 rows have no usable coordinates"):
+        events = read_events(some, bng)
+    assert list(events["type"]) == ["a"]
+    every = tmp_path / "every.csv"
+    every.write_text("x,y\ninf,180000\n-inf,181000\n")
+    with pytest.raises(InputError, match=r"every\.csv: no row has finite numeric coordinates"):
+        read_factor(every, bng, name="f")
+
+
+def test_csv_points_made_in_the_study_crs_equal_points_reprojected(tmp_path: Path) -> None:
+    """Events and factors from a CSV are made in the study's CRS from reprojected
+    coordinates: the same coordinates, to the bit, as reading them in their own CRS and
+    reprojecting the points (what every input went through before)."""
+    rng = np.random.default_rng(3)
+    path = tmp_path / "e.csv"
+    lon, lat = -0.2 + 0.1 * rng.random(500), 51.45 + 0.1 * rng.random(500)
+    pd.DataFrame({"longitude": lon, "latitude": lat, "type": "a"}).to_csv(path, index=False)
+    bng = gpd.GeoSeries([], crs=BNG).crs
+    as_read = read_vector(path, what="events")
+    assert as_read.crs.to_epsg() == 4326
+    expected = shapely.get_coordinates(as_read.to_crs(bng).geometry.values)
+    for made in (read_events(path, bng), read_factor(path, bng, name="f")):
+        assert made.crs.equals(bng)
+        np.testing.assert_array_equal(shapely.get_coordinates(made.geometry.values), expected)
+
+
 def test_lonlat_declared_as_metres(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text("x,y\n-0.13,51.50\n-0.14,51.51\n")

@@ -17,9 +17,11 @@ import pyproj
 from rtm.errors import CRSError, first_line
 
 __all__ = [
+    "check_bounds_match_crs",
     "check_coordinates_match_crs",
     "looks_geographic",
     "parse_crs",
+    "reproject_xy",
     "to_crs",
     "transformer",
 ]
@@ -35,20 +37,24 @@ def check_coordinates_match_crs(gdf: gpd.GeoDataFrame, what: str) -> None:
     """Refuse coordinates whose magnitude contradicts the declared CRS."""
     if gdf.empty or gdf.crs is None:
         return
-    bounds = np.asarray(gdf.total_bounds, dtype=float)
+    check_bounds_match_crs(np.asarray(gdf.total_bounds, dtype=float), gdf.crs, what)
+
+
+def check_bounds_match_crs(bounds: np.ndarray, crs: pyproj.CRS, what: str) -> None:
+    """:func:`check_coordinates_match_crs` on the bounds (minx, miny, maxx, maxy)."""
     if not np.all(np.isfinite(bounds)):
         return
-    if gdf.crs.is_geographic and not looks_geographic(bounds):
+    if crs.is_geographic and not looks_geographic(bounds):
         raise CRSError(
-            f"{what}: the CRS is longitude/latitude ({gdf.crs.name}) but the coordinates "
+            f"{what}: the CRS is longitude/latitude ({crs.name}) but the coordinates "
             f"(x {bounds[0]:.6g}..{bounds[2]:.6g}, y {bounds[1]:.6g}..{bounds[3]:.6g}) are not "
             "degrees; they look like projected metres: declare the right CRS"
         )
-    if gdf.crs.is_projected and looks_geographic(bounds):
+    if crs.is_projected and looks_geographic(bounds):
         width = max(bounds[2] - bounds[0], bounds[3] - bounds[1])
         if width < 10.0:  # a real projected layer spans more than 10 m
             raise CRSError(
-                f"{what}: the CRS is projected ({gdf.crs.name}) but the coordinates "
+                f"{what}: the CRS is projected ({crs.name}) but the coordinates "
                 f"(x {bounds[0]:.6g}..{bounds[2]:.6g}, y {bounds[1]:.6g}..{bounds[3]:.6g}) look "
                 "like longitude/latitude degrees: declare EPSG:4326 (or the right CRS)"
             )
@@ -80,6 +86,22 @@ def parse_crs(text: Any, what: str) -> pyproj.CRS:
         return pyproj.CRS.from_user_input(text)
     except pyproj.exceptions.CRSError as exc:
         raise CRSError(f"{what}: {text!r} is not a CRS pyproj understands") from exc
+
+
+def reproject_xy(
+    x: np.ndarray, y: np.ndarray, source: pyproj.CRS, target: pyproj.CRS, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Point coordinates from ``source`` into ``target``, with :func:`to_crs`'s errors."""
+    try:
+        new_x, new_y = transformer(source, target).transform(x, y)
+    except Exception as exc:  # noqa: BLE001
+        raise CRSError(
+            f"{what}: cannot be reprojected to {target.name} ({first_line(exc)})"
+        ) from exc
+    new_x, new_y = np.asarray(new_x, dtype=float), np.asarray(new_y, dtype=float)
+    if new_x.size and not (np.isfinite(new_x).all() and np.isfinite(new_y).all()):
+        raise CRSError(f"{what}: coordinates fall outside the valid range of {target.name}")
+    return new_x, new_y
 
 
 def to_crs(gdf: gpd.GeoDataFrame, crs: pyproj.CRS, what: str) -> gpd.GeoDataFrame:

@@ -32,7 +32,7 @@ import pyproj
 
 from rtm.errors import CRSError, InputError, ParameterError, RTMWarning, first_line
 from rtm.filters import WhereClause, apply_where, find_column
-from rtm.io.crs import parse_crs
+from rtm.io.crs import check_bounds_match_crs, parse_crs, reproject_xy
 from rtm.io.crs import transformer as crs_transformer
 from rtm.shared import file_key, remember
 
@@ -200,7 +200,7 @@ def _unusable_coordinates(frame: pd.DataFrame, xs: str, ys: str, what: str, path
             f"{sample[0]!r}); read them with --decimal , (or save the CSV with decimal points)"
         )
     raise InputError(
-        f"{what} {path}: no row has numeric coordinates in {xs}/{ys} (e.g. {sample[0]!r})"
+        f"{what} {path}: no row has finite numeric coordinates in {xs}/{ys} (e.g. {sample[0]!r})"
     )
 
 
@@ -214,8 +214,12 @@ def read_csv_points(
     default_crs: pyproj.CRS | None,
     clauses: Sequence[WhereClause] = (),
     options: CsvOptions | None = None,
+    into_crs: pyproj.CRS | None = None,
 ) -> gpd.GeoDataFrame:
-    """Read a CSV of points (see the module notes), filtered by ``clauses``."""
+    """Read a CSV of points (see the module notes), filtered by ``clauses``.
+
+    ``into_crs``: see :func:`points_from_frame`.
+    """
     options = options or CsvOptions()
     sep = detect_separator(path, options, what)
     encoding = options.text_encoding
@@ -250,6 +254,7 @@ def read_csv_points(
         default_crs=default_crs,
         clauses=clauses,
         table_key=key,
+        into_crs=into_crs,
     )
 
 
@@ -264,12 +269,18 @@ def points_from_frame(
     default_crs: pyproj.CRS | None,
     clauses: Sequence[WhereClause] = (),
     table_key: Hashable | None = None,
+    into_crs: pyproj.CRS | None = None,
 ) -> gpd.GeoDataFrame:
     """Points from a table with coordinate columns (a CSV read, or a DataFrame in memory).
 
     ``label`` names the table in messages (its path, or ``(in memory)``). ``table_key`` is
     the key under which ``frame`` is kept for a batch's jobs (:mod:`rtm.shared`): its
     numeric coordinates and the codes of its filtered columns are then kept with it.
+
+    With ``into_crs`` the coordinates are checked against their own CRS
+    (:func:`rtm.io.crs.check_bounds_match_crs`) and the points are made in ``into_crs``
+    (the coordinates reprojected, not the points: one set of points is built instead of
+    two; the same coordinates as :func:`rtm.io.crs.to_crs` gives).
     """
     path = label
     xs, ys, implied_crs = _coordinate_columns(
@@ -312,13 +323,27 @@ def points_from_frame(
         crs = default_crs
     else:
         crs = parse_crs(crs_text, what)
-    geometry = gpd.points_from_xy(x.to_numpy(float), y.to_numpy(float))
+    x_values, y_values = x.to_numpy(float), y.to_numpy(float)
+    if into_crs is not None:
+        if x_values.size:
+            bounds = np.array([x_values.min(), y_values.min(), x_values.max(), y_values.max()])
+            check_bounds_match_crs(bounds, crs, f"{what} {path}")
+        if not crs.equals(into_crs):
+            x_values, y_values = reproject_xy(x_values, y_values, crs, into_crs, f"{what} {path}")
+            crs = into_crs
+    geometry = gpd.points_from_xy(x_values, y_values)
     return gpd.GeoDataFrame(frame.drop(columns=[xs, ys]), geometry=geometry, crs=crs)
 
 
 def _numeric(column: pd.Series) -> pd.Series:
-    """A coordinate column as numbers (NaN where a value is not one)."""
-    return pd.to_numeric(column, errors="coerce")
+    """A coordinate column as finite numbers (NaN where a value is not one, or infinite).
+
+    An infinite coordinate ("inf" in a CSV) is no more usable than a missing one: its row
+    is dropped with the same warning (it used to reach GEOS and fail without a message).
+    """
+    values = pd.to_numeric(column, errors="coerce")
+    finite = np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    return values if finite.all() else values.where(finite)
 
 
 def _coordinate_columns(

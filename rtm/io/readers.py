@@ -201,6 +201,7 @@ def read_events(
         default_crs=crs,
         where=clauses,
         csv_options=csv_options,
+        into_crs=crs,
     )
     if is_data(source):
         source = IN_MEMORY
@@ -255,6 +256,7 @@ def read_factor(
             csv_crs=csv_crs,
             default_crs=crs,
             csv_options=csv_options,
+            into_crs=crs,
         )
         return to_crs(features, crs, f"{what} {IN_MEMORY if is_data(source) else source}")
 

@@ -88,6 +88,7 @@ def read_vector(
     default_crs: pyproj.CRS | None = None,
     where: Sequence[WhereClause] = (),
     csv_options: CsvOptions | None = None,
+    into_crs: pyproj.CRS | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a vector file (or a CSV of points) as it is, with checks but no reprojection.
 
@@ -111,6 +112,10 @@ def read_vector(
         Attribute filters, applied while reading (all must hold).
     csv_options : CsvOptions, optional
         Separator, decimal mark and encoding of CSV files (default: detected, UTF-8).
+    into_crs : pyproj.CRS, optional
+        Points read from a CSV file are made in this CRS directly, their coordinates
+        checked against their own CRS first (the caller reprojects anyway: this saves
+        building the points twice). Other inputs are returned as they are.
 
     Returns
     -------
@@ -150,6 +155,7 @@ def read_vector(
             default_crs=default_crs,
             clauses=where,
             options=csv_options,
+            into_crs=into_crs,
         )
     else:
         key = ("ogr", file_key(path), layer)
@@ -164,7 +170,8 @@ def read_vector(
             "set it in your GIS or name it with --crs"
         )
     gdf = clean_geometries(gdf, f"{what} {path}")
-    check_coordinates_match_crs(gdf, f"{what} {path}")
+    if into_crs is None or not _is_csv(path):  # (a CSV read into a CRS was checked before)
+        check_coordinates_match_crs(gdf, f"{what} {path}")
     return gdf
 
 
