@@ -174,10 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     outputs = None if args.outputs is None else args.outputs.split(",")
+    from benchmarks.run import _machine
+
+    machine = _machine()  # (the load: timings on a shared host vary by a third)
     record = measure(modes, args.areas, challengers=args.challengers, outputs=outputs)
     if "skipped" in record:
         print(f"skipped: {record['skipped']}", file=sys.stderr)
         return 0
+    record["machine"] = machine
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     return 0
