@@ -275,16 +275,9 @@ def _per_distinct_value(
     through their codes (``coded``, or coded here when the dtype allows: :func:`_distinct`).
     """
     if coded is None:
-        dtype = series.dtype
-        if not (
-            isinstance(dtype, pd.StringDtype)
-            or pd.api.types.is_integer_dtype(dtype)
-            or pd.api.types.is_bool_dtype(dtype)
-            or pd.api.types.is_datetime64_any_dtype(dtype)
-        ):
-            return test(series)
         coded = _distinct(series)
-        assert coded is not None
+        if coded is None:
+            return test(series)
     codes, distinct = coded
     answers = np.append(test(distinct), False)  # a missing value's code -1 picks this False
     return answers[codes]

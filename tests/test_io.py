@@ -284,6 +284,7 @@ _WHERE_COLUMNS = {
     "bool": pd.Series([True, False, True, True, False, False, True, False] * 3),
     "float": pd.Series([1.0, -0.0, 0.0, np.nan, 6.5, 2022.0, np.inf, 1.0] * 3),
     "object": pd.Series([1, 1.0, True, "1", " a", None, 0.0, -0.0] * 3, dtype=object),
+    "object_text": pd.Series([" Robbery", "robbery ", None, "THEFT", "1", "1.0"] * 4, dtype=object),
     "date": pd.to_datetime(
         pd.Series(
             ["2022-01-15", "2022-03-01", None, "2022-06-30", "2022-07-01"] * 3 + ["2021-12-31"] * 9

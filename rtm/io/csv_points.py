@@ -325,6 +325,7 @@ def points_from_frame(
         crs = parse_crs(crs_text, what)
     x_values, y_values = x.to_numpy(float), y.to_numpy(float)
     if into_crs is not None:
+        into_crs = pyproj.CRS.from_user_input(into_crs)  # (a CRS passes through as it is)
         if x_values.size:
             bounds = np.array([x_values.min(), y_values.min(), x_values.max(), y_values.max()])
             check_bounds_match_crs(bounds, crs, f"{what} {path}")

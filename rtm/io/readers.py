@@ -266,7 +266,7 @@ def read_factor(
     if not path.is_file():
         return read()  # (its error)
     options = (x_column, y_column, csv_crs, csv_options)
-    key = (file_key(path), str(source), name, crs.to_wkt(), options)
+    key = (file_key(path), str(source), name, pyproj.CRS.from_user_input(crs).to_wkt(), options)
     return remember("factor", key, read)
 
 
