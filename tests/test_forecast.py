@@ -103,6 +103,42 @@ def test_sepp_pairs_match_every_pair_checked_by_hand() -> None:
     assert all(part.size == 0 for part in one)
 
 
+def test_sepp_pairs_of_a_subset_from_the_store() -> None:
+    """A subset's pairs taken from the whole set's search are its own search's, array for
+    array (a time prefix, as the inner windows are, and a random half), and a fit given
+    them is the same fit; another radius gets None (the caller searches)."""
+    from rtm.validation.sepp import PairStore, candidate_pairs, fit_sepp
+
+    rng = np.random.default_rng(8)
+    n = 3000
+    centres = rng.random((25, 2)) * 6000
+    at = rng.integers(0, 25, n)
+    x = centres[at, 0] + rng.normal(0, 250, n)
+    y = centres[at, 1] + rng.normal(0, 250, n)
+    t = rng.random(n) * 270  # unsorted, as events come
+    store = PairStore(x, y, t, block_length=200.0)
+    for keep in (t < 150.0, rng.random(n) < 0.5, np.ones(n, dtype=bool)):
+        own = candidate_pairs(x[keep], y[keep], t[keep], store.radius)
+        taken = store.pairs(keep, store.radius)
+        assert taken is not None and own[0].size > 1000
+        for mine, theirs in zip(taken, own, strict=True):
+            assert mine.dtype == theirs.dtype
+            np.testing.assert_array_equal(mine, theirs)
+    assert store.pairs(t < 150.0, store.radius / 2) is None
+    prefix = t < 150.0
+    alone = fit_sepp(x[prefix], y[prefix], t[prefix], block_length=200.0, area=36e6)
+    shared = fit_sepp(
+        x[prefix],
+        y[prefix],
+        t[prefix],
+        block_length=200.0,
+        area=36e6,
+        pairs=lambda radius: store.pairs(prefix, radius),
+    )
+    assert alone.as_dict() == shared.as_dict()
+    np.testing.assert_array_equal(alone.p_background, shared.p_background)
+
+
 def test_sepp_recovers_a_planted_cascade() -> None:
     from rtm.validation.sepp import fit_sepp, sepp_surface
 

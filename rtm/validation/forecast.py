@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ from rtm.validation import baselines as bl
 from rtm.validation import metrics as ev
 from rtm.validation.design import ChallengerFits, start_challengers
 from rtm.validation.hotspots import LADDER_BLOCKS, kde_ladder, kde_name, prospective_hotspots
-from rtm.validation.sepp import fit_sepp, sepp_surface
+from rtm.validation.sepp import Pairs, PairStore, fit_sepp, sepp_surface
 
 __all__ = [
     "BLEND_WEIGHTS",
@@ -191,6 +192,7 @@ def start_candidates(
     common: Mapping[str, Any],
     continuous: Any = None,
     lane: Executor | None = None,
+    pairs: Callable[[float], Pairs | None] | None = None,
 ) -> Callable[[], Candidates]:
     """Every base recipe applied to ``history``, the forest growing on ``lane`` meanwhile.
 
@@ -198,6 +200,8 @@ def start_candidates(
     the baselines are fitted here; the returned function waits for it and gives the
     surfaces, the challenger fits and the notes. The surfaces are listed in the same
     order with or without a lane (baselines first: the rule's ties go to them).
+    ``pairs``: the self-exciting process's pairs when already searched
+    (:class:`rtm.validation.sepp.PairStore`).
     """
     grid, block = fitted.grid, float(fitted.block_length)
     counts, _ = bl.counts_in_cells(grid, history.x, history.y)
@@ -223,7 +227,14 @@ def start_candidates(
             )
         )
     if history.times is not None and history.times.size >= 2:
-        fit = fit_sepp(history.x, history.y, history.times, block_length=block, area=_area(fitted))
+        fit = fit_sepp(
+            history.x,
+            history.y,
+            history.times,
+            block_length=block,
+            area=_area(fitted),
+            pairs=pairs,
+        )
         end = float(history.times.max())
         surfaces["sepp"] = sepp_surface(
             fit,
@@ -354,15 +365,21 @@ def make_forecast(
         if history.periods is None or not history.periods.size
         else int(history.periods.max() - history.periods.min() + 1)
     )
-    windows: list[tuple[History, int, NDArray[np.float64] | None]] = []
+    # (history, horizon, held-out counts, which of the fit events the window holds)
+    windows: list[tuple[History, int, NDArray[np.float64] | None, NDArray[np.bool_] | None]]
+    windows = []
     for split in splits:
         inner = history.subset(split.fit)
         held, _ = bl.counts_in_cells(fitted.grid, history.x[split.score], history.y[split.score])
         if held.sum() > 0 and inner.x.size > 0:
-            windows.append((inner, split.horizon, held.astype(np.float64)))
-    windows.append((history, max(1, n_periods // 2), None))  # the final fit: every event
+            windows.append((inner, split.horizon, held.astype(np.float64), split.fit))
+    windows.append((history, max(1, n_periods // 2), None, None))  # the final fit: every event
+    # the self-exciting pairs of every window come from one search of all the fit events
+    store = None
+    if history.times is not None and history.times.size >= 2:
+        store = PairStore(history.x, history.y, history.times, block_length=fitted.block_length)
 
-    def start(window: tuple[History, int, NDArray[np.float64] | None], lane: Any) -> Any:
+    def start(window: tuple[Any, ...], lane: Any) -> Any:
         return start_candidates(
             fitted,
             window[0],
@@ -371,6 +388,7 @@ def make_forecast(
             common=common,
             continuous=continuous,
             lane=lane,
+            pairs=None if store is None else partial(store.pairs, window[3]),
         )
 
     with forest_lane(challengers) as lane:

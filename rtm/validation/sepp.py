@@ -29,6 +29,7 @@ When events carry only a month, their times are spread uniformly (seeded) over i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,7 @@ from rtm.validation.hotspots import weighted_quartic_density
 __all__ = [
     "CUTOFF_DAYS",
     "MAX_PAIRS",
+    "PairStore",
     "SeppFit",
     "candidate_pairs",
     "fit_sepp",
@@ -172,6 +174,46 @@ def _background_at_events(
     return np.asarray((1.0 - UNIFORM_SHARE) * density + UNIFORM_SHARE / area, dtype=np.float64)
 
 
+Pairs = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]
+
+
+class PairStore:
+    """The pairs of a set of events, searched once, for fits on subsets of those events.
+
+    The forecast fits the process on every inner window (a subset of the fit events) and
+    on all of them. A pair's membership depends only on its two events (the distance and
+    delay cut-offs), so the pairs among a subset's events are the whole set's pairs with
+    both ends in it; and the order (by child, then parent) survives renumbering the
+    subset's events in their order. So a subset whose radius (:func:`radius_within_budget`
+    of its own events) is the whole set's gets the very pairs its own search would find,
+    in the same order (``tests/test_forecast.py::test_sepp_pairs_of_a_subset_from_the_store``).
+    """
+
+    def __init__(self, x: ArrayLike, y: ArrayLike, t: ArrayLike, *, block_length: float) -> None:
+        self.x = np.asarray(x, dtype=np.float64).ravel()
+        self.y = np.asarray(y, dtype=np.float64).ravel()
+        self.t = np.asarray(t, dtype=np.float64).ravel()
+        block = float(block_length)
+        self.radius = radius_within_budget(self.x, self.y, 4.0 * block, 0.25 * block)
+        self._pairs: Pairs | None = None
+
+    def pairs(self, keep: NDArray[np.bool_] | None, radius: float) -> Pairs | None:
+        """The pairs among the events where ``keep`` (all: None) at ``radius``.
+
+        None when ``radius`` is not the store's: the caller searches its own.
+        """
+        if radius != self.radius:
+            return None
+        if self._pairs is None:
+            self._pairs = candidate_pairs(self.x, self.y, self.t, self.radius)
+        if keep is None:
+            return self._pairs
+        parent, child, dt, d2 = self._pairs
+        inside = keep[parent] & keep[child]
+        position = np.cumsum(keep, dtype=np.int64) - 1  # each kept event's index in the subset
+        return position[parent[inside]], position[child[inside]], dt[inside], d2[inside]
+
+
 def fit_sepp(
     x: ArrayLike,
     y: ArrayLike,
@@ -181,6 +223,7 @@ def fit_sepp(
     area: float,
     max_iter: int = 60,
     tol: float = 1e-5,
+    pairs: Callable[[float], Pairs | None] | None = None,
 ) -> SeppFit:
     """Fit the process to events at ``(x, y)`` and times ``t`` (days) by EM.
 
@@ -193,6 +236,9 @@ def fit_sepp(
         the starting ``sigma`` (one).
     area : float
         The study area (CRS units squared), for the uniform share of the background.
+    pairs : callable, optional
+        Given the pair cut-off radius, the events' pairs if already searched
+        (:meth:`PairStore.pairs`), else None.
     """
     px = np.asarray(x, dtype=np.float64).ravel()
     py = np.asarray(y, dtype=np.float64).ravel()
@@ -203,7 +249,8 @@ def fit_sepp(
     floor = 0.25 * float(block_length)
     bandwidth = radius_within_budget(px, py, 2.0 * float(block_length), floor)
     pair_radius = radius_within_budget(px, py, 4.0 * float(block_length), floor)
-    parent, child, dt, d2 = candidate_pairs(px, py, pt, pair_radius)
+    found = None if pairs is None else pairs(pair_radius)
+    parent, child, dt, d2 = found if found is not None else candidate_pairs(px, py, pt, pair_radius)
     near = _close_pairs(px, py, bandwidth)
     n = px.size
     theta, omega, sigma2 = 0.2, 1.0 / 7.0, float(block_length) ** 2
