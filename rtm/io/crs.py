@@ -106,10 +106,7 @@ def reproject_xy(
 
 def to_crs(gdf: gpd.GeoDataFrame, crs: pyproj.CRS, what: str) -> gpd.GeoDataFrame:
     """``gdf`` in ``crs`` (unchanged if already there), or an error naming ``what``."""
-    current = gdf.crs
-    if current is not None and (
-        current.equals(crs) if isinstance(current, pyproj.CRS) else pyproj.CRS(current).equals(crs)
-    ):
+    if gdf.crs is not None and gdf.crs.equals(crs):  # (geopandas keeps a pyproj.CRS)
         return gdf
     try:
         out = gdf.to_crs(crs)
